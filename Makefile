@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Both start from a
+# machine with only python3 and do every set-up step themselves.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Interpreters tox looks for; pyenv's installs are put on PATH when present.
+export PATH := $(subst $() $(),:,$(wildcard $(HOME)/.pyenv/versions/3.1[0-3]*/bin)):$(PATH)
+PATTERN ?= functional
+TOX_ARGS ?=
+
+.PHONY: demo test serve bench lint docs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]' tox
+	touch $@
+
+demo: $(VENV)/.installed
+	cd example_project && ../$(BIN)/python manage.py demo
+
+serve: $(VENV)/.installed
+	cd example_project && ../$(BIN)/python manage.py migrate_all --settings=example_project.settings.$(PATTERN) && \
+		../$(BIN)/python manage.py runserver --settings=example_project.settings.$(PATTERN)
+
+test: $(VENV)/.installed
+	$(BIN)/tox run-parallel --parallel-no-spinner --parallel-live $(TOX_ARGS) \
+		--skip-missing-interpreters $(if $(CI),false,true)
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m benchmarks
+
+lint: $(VENV)/.installed
+	$(BIN)/tox run -e lint
+
+docs: $(VENV)/.installed
+	$(BIN)/tox run -e docs
+
+clean:
+	rm -rf $(VENV) .tox build dist docs/_build example_project/var .coverage .coverage.*

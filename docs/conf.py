@@ -1,0 +1,33 @@
+"""Sphinx configuration of the multidb_routers documentation."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import django
+
+sys.path.insert(0, os.path.abspath(".."))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+django.setup()
+
+project = "multidb_routers"
+author = "The multidb_routers developers"
+copyright = "2026, The multidb_routers developers"  # noqa: A001
+release = "0.1.0.dev0"
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.viewcode",
+]
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", None),
+}
+intersphinx_disabled_reftypes = ["*"]
+html_theme = "alabaster"
+html_static_path = ["_static"]
+exclude_patterns = ["_build"]
+nitpicky = False

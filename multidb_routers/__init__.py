@@ -1,0 +1,14 @@
+"""Composable Django database routers for the four classic multi-database patterns."""
+
+from __future__ import annotations
+
+from .exceptions import ReadOnlyDatabaseError, ShardKeyError
+from .functional import FunctionalRouter
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "FunctionalRouter",
+    "ReadOnlyDatabaseError",
+    "ShardKeyError",
+]

@@ -1,0 +1,108 @@
+"""The base of every router: options from keyword arguments or class attributes.
+
+A router is configured either as an instance in ``DATABASE_ROUTERS``::
+
+    FunctionalRouter(routes={"auth": "users"})
+
+or as a subclass named by dotted path, with class attributes of the same names::
+
+    class LegacyRouter(FunctionalRouter):
+        routes = {"legacy": "legacy_db"}
+
+Keyword arguments win over class attributes. Besides Django's four router methods,
+routers describe themselves (aliases, scope, routes) so that the system checks and
+the ``routing`` and ``migrate_all`` commands can explain a configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from django.core.checks import CheckMessage
+    from django.db.models import Model
+
+__all__ = ["BaseRouter", "RouteDescription"]
+
+
+@dataclass(frozen=True)
+class RouteDescription:
+    """How a router routes one model, in words a person can read (``manage.py routing``)."""
+
+    read: str
+    write: str
+
+
+class BaseRouter:
+    """Base class of the library's routers.
+
+    Subclasses list their option names in ``options`` (and the ones without a usable
+    default in ``required_options``), declare them as class attributes with their
+    defaults, and turn them into routing state in :meth:`configure`.
+    """
+
+    options: ClassVar[tuple[str, ...]] = ()
+    required_options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs).difference(self.options))
+        if unknown:
+            names = ", ".join(repr(name) for name in unknown)
+            accepted = ", ".join(self.options) or "none"
+            plural = "s" if len(unknown) > 1 else ""
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword argument{plural} {names}; "
+                f"it accepts: {accepted}."
+            )
+        for name, value in kwargs.items():
+            setattr(self, name, value)
+        missing = [name for name in self.required_options if getattr(self, name, None) is None]
+        if missing:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} needs {', '.join(missing)}: pass "
+                f"{'/'.join(missing)}=... to the constructor or set "
+                f"{'/'.join(missing)} = ... as a class attribute of a subclass."
+            )
+        self.configure()
+
+    def configure(self) -> None:
+        """Validate the options and build the routing state from them."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={getattr(self, name, None)!r}" for name in self.options)
+        return f"{type(self).__name__}({args})"
+
+    # Introspection, for the system checks and the management commands.
+
+    def aliases(self) -> frozenset[str]:
+        """Every database alias this router names."""
+        return frozenset()
+
+    def read_only_aliases(self) -> frozenset[str]:
+        """Aliases this router never writes to and never migrates (replicas, read-only bases)."""
+        return frozenset()
+
+    def labels(self) -> Iterable[tuple[str, str]]:
+        """The app and model labels the configuration names, as ``(option, label)`` pairs."""
+        return ()
+
+    def claimed_aliases(self, model: type[Model]) -> frozenset[str] | None:
+        """The aliases where this router keeps the model's rows, or ``None`` when out of scope."""
+        return None
+
+    def describe_route(self, model: type[Model]) -> RouteDescription | None:
+        """How this router routes the model's reads and writes, or ``None`` when out of scope."""
+        return None
+
+    def check_config(self, *, name: str, databases: Iterable[str]) -> list[CheckMessage]:
+        """Router-specific system checks (the generic ones live in :mod:`multidb_routers.checks`).
+
+        ``name`` is how messages name the router (``"DATABASE_ROUTERS[1] (ShardRouter)"``);
+        ``databases`` are the aliases in ``settings.DATABASES``.
+        """
+        return []

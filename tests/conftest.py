@@ -1,0 +1,3 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations

@@ -1,0 +1,91 @@
+"""Django settings of the test suite: several SQLite aliases, every router chained."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from multidb_routers import FunctionalRouter
+
+SECRET_KEY = "multidb-routers-tests-not-secret"
+DEBUG = False
+USE_TZ = True
+ALLOWED_HOSTS = ["*"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _sqlite(**extra: Any) -> dict[str, Any]:
+    # Without a TEST NAME, Django gives every alias its own in-memory test database.
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:", **extra}
+
+
+DATABASES: dict[str, dict[str, Any]] = {
+    "default": _sqlite(),
+    # Functional separation.
+    "users": _sqlite(),
+    "library": _sqlite(),
+    "legacy": _sqlite(),
+    # Primary/replica.
+    "reviews": _sqlite(),
+    "reviews_replica1": _sqlite(TEST={"MIRROR": "reviews"}),
+    "reviews_replica2": _sqlite(TEST={"MIRROR": "reviews"}),
+    # Sharding: four shards in use, a fifth to grow into.
+    **{f"shard_{number}": _sqlite() for number in range(5)},
+    # Overlay.
+    "base": _sqlite(),
+    "overlay": _sqlite(),
+}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "multidb_routers",
+    "tests.functional_app",
+    "tests.legacy_app",
+    "tests.replica_app",
+    "tests.shard_app",
+    "tests.overlay_app",
+]
+
+DATABASE_ROUTERS = [
+    FunctionalRouter(
+        routes={
+            # django.contrib.auth moved off default, with the apps that hold foreign keys to it.
+            "auth": "users",
+            "contenttypes": "users",
+            "admin": "users",
+            "sessions": "users",
+            "functional_app": "library",
+            "legacy_app.Customer": "legacy",
+        }
+    ),
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "tests.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
