@@ -1,0 +1,1 @@
+"""Benchmarks of multidb_routers, run with ``make bench`` (``python -m benchmarks``)."""
