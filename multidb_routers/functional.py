@@ -59,7 +59,8 @@ class FunctionalRouter(BaseRouter):
         alias2 = self._routes.for_model(type(obj2))
         if alias1 is None and alias2 is None:
             return None
-        return (alias1 or obj1._state.db) == (alias2 or obj2._state.db)
+        # Where an object was loaded from is the truth; its route only stands in until then.
+        return (obj1._state.db or alias1) == (obj2._state.db or alias2)
 
     def allow_migrate(
         self, db: str, app_label: str, model_name: str | None = None, **hints: Any

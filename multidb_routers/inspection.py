@@ -1,0 +1,91 @@
+"""What the configured routers decide, in a form commands and checks can show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS
+from django.db import router as connection_router
+
+from .base import BaseRouter, RouteDescription
+
+if TYPE_CHECKING:
+    from django.db.models import Model
+
+__all__ = ["ModelRoute", "holding_aliases", "model_route", "read_only_aliases"]
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    """Where one model's reads, writes and migrations go, and which router decided."""
+
+    label: str
+    router: str
+    read: str
+    write: str
+    migrates_on: tuple[str, ...]
+
+
+def read_only_aliases() -> dict[str, str]:
+    """Aliases that never hold tables of their own, each with the reason why.
+
+    Replicas and read-only bases named by the routers, and aliases marked as test
+    mirrors (``TEST: {"MIRROR": ...}``), which are replicas by declaration.
+    """
+    reasons: dict[str, str] = {}
+    for router in connection_router.routers:
+        if isinstance(router, BaseRouter):
+            for alias in router.read_only_aliases():
+                reasons.setdefault(alias, f"read-only for {type(router).__name__}")
+    for alias, config in settings.DATABASES.items():
+        mirror = (config.get("TEST") or {}).get("MIRROR")
+        if mirror:
+            reasons.setdefault(alias, f"replica of {mirror}")
+    return reasons
+
+
+def holding_aliases() -> list[str]:
+    """The aliases of ``DATABASES`` that can hold tables, in settings order."""
+    skipped = read_only_aliases()
+    return [alias for alias in settings.DATABASES if alias not in skipped]
+
+
+def _decision(model: type[Model], method: str) -> tuple[str, str] | None:
+    """The first router's answer for ``db_for_read``/``db_for_write``, with its name."""
+    for router in connection_router.routers:
+        if isinstance(router, BaseRouter):
+            description: RouteDescription | None = router.describe_route(model)
+            if description is not None:
+                text = description.read if method == "db_for_read" else description.write
+                return type(router).__name__, text
+            continue
+        func = getattr(router, method, None)
+        if func is None:
+            continue
+        try:
+            alias = func(model)
+        except Exception as exc:  # a custom router that needs an instance hint
+            return type(router).__name__, f"? ({type(exc).__name__})"
+        if alias is not None:
+            return type(router).__name__, str(alias)
+    return None
+
+
+def model_route(model: type[Model]) -> ModelRoute:
+    """Describe how the router chain routes ``model``."""
+    read = _decision(model, "db_for_read")
+    write = _decision(model, "db_for_write")
+    routers = {decision[0] for decision in (read, write) if decision}
+    return ModelRoute(
+        label=model._meta.label,
+        router=", ".join(sorted(routers)) or "(default)",
+        read=read[1] if read else DEFAULT_DB_ALIAS,
+        write=write[1] if write else DEFAULT_DB_ALIAS,
+        migrates_on=tuple(
+            alias
+            for alias in settings.DATABASES
+            if connection_router.allow_migrate_model(alias, model)
+        ),
+    )

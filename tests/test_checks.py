@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import re
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from multidb_routers import FunctionalRouter
+
+EVERYTHING_ON_USERS = {
+    "auth": "users",
+    "contenttypes": "users",
+    "admin": "users",
+    "sessions": "users",
+}
+
+
+def check_output(fail_level: str = "ERROR") -> str:
+    with pytest.raises(SystemCheckError) as excinfo:
+        call_command("check", fail_level=fail_level, stdout=StringIO(), stderr=StringIO())
+    return str(excinfo.value)
+
+
+def test_the_test_settings_pass_every_check() -> None:
+    out = StringIO()
+    call_command("check", fail_level="WARNING", stdout=out)
+
+    assert "no issues" in out.getvalue()
+
+
+@override_settings(
+    DATABASE_ROUTERS=[FunctionalRouter(routes={**EVERYTHING_ON_USERS, "legacy_app": "legacy_db"})]
+)
+def test_unknown_alias_fails_the_check() -> None:
+    output = check_output()
+
+    assert "multidb_routers.E001" in output
+    assert "DATABASE_ROUTERS[0] (FunctionalRouter) names the database alias 'legacy_db'" in output
+    assert "Add 'legacy_db' to DATABASES" in output
+
+
+@override_settings(
+    DATABASE_ROUTERS=[
+        FunctionalRouter(
+            routes={**EVERYTHING_ON_USERS, "legacy": "legacy", "legacy_app.Client": "legacy"}
+        )
+    ]
+)
+def test_unknown_app_or_model_label_fails_the_check() -> None:
+    output = check_output()
+
+    assert "routes names 'legacy', which is no installed app" in output
+    assert "routes names 'legacy_app.Client', which is no installed model" in output
+    assert output.count("multidb_routers.E002") == 2
+
+
+@override_settings(DATABASE_ROUTERS=[FunctionalRouter(routes={"auth": "users"})])
+def test_foreign_key_across_aliases_fails_the_check() -> None:
+    output = check_output()
+
+    assert "auth.Permission.content_type (on users) refers to contenttypes.ContentType" in output
+    assert "admin.LogEntry.user (on default) refers to auth.User (on users)" in output
+    assert "multidb_routers.E003" in output
+
+
+@override_settings(
+    DATABASE_ROUTERS=[
+        FunctionalRouter(routes={**EVERYTHING_ON_USERS, "legacy_app": "legacy"}),
+        FunctionalRouter(routes={"legacy_app.Customer": "default"}),
+    ]
+)
+def test_two_routers_claiming_one_model_for_different_aliases_warn() -> None:
+    output = check_output(fail_level="WARNING")
+
+    assert "multidb_routers.W001" in output
+    assert (
+        "legacy_app.Customer is claimed by DATABASE_ROUTERS[0] (FunctionalRouter) for legacy "
+        "and by DATABASE_ROUTERS[1] (FunctionalRouter) for default; the first one wins."
+    ) in output
+
+
+def test_every_check_id_is_documented() -> None:
+    root = Path(__file__).resolve().parent.parent
+    source = "".join(path.read_text() for path in (root / "multidb_routers").rglob("*.py"))
+    documented = (root / "docs" / "checks.rst").read_text()
+    ids = set(re.findall(r"multidb_routers\.[EW]\d{3}", source))
+
+    assert ids
+    assert {check_id for check_id in ids if check_id not in documented} == set()
