@@ -18,15 +18,10 @@ release = "0.1.0.dev0"
 
 extensions = [
     "sphinx.ext.autodoc",
-    "sphinx.ext.intersphinx",
     "sphinx.ext.viewcode",
 ]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-intersphinx_mapping = {
-    "python": ("https://docs.python.org/3", None),
-}
-intersphinx_disabled_reftypes = ["*"]
 html_theme = "alabaster"
 html_static_path = ["_static"]
 exclude_patterns = ["_build"]
