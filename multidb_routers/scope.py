@@ -59,13 +59,6 @@ class LabelMap(Generic[V]):
         # Routing runs on every query: remember each model's answer.
         self._by_model: dict[type[Model], V | None] = {}
 
-    def __bool__(self) -> bool:
-        return bool(self.labels)
-
-    def values(self) -> list[V]:
-        """Every value, app entries first, in the order given."""
-        return [*self._apps.values(), *self._models.values()]
-
     def get(self, app_label: str, model_name: str | None = None) -> V | None:
         """The value for a model (by label) or, with no ``model_name``, for a whole app."""
         if model_name is not None:

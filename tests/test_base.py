@@ -4,6 +4,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from multidb_routers import FunctionalRouter
+from multidb_routers.base import BaseRouter
+from tests.legacy_app.models import Note
 
 
 class LegacyRouter(FunctionalRouter):
@@ -33,3 +35,23 @@ def test_missing_required_option_says_how_to_set_it() -> None:
 
 def test_repr_shows_the_options() -> None:
     assert repr(FunctionalRouter(routes={"a": "b"})) == "FunctionalRouter(routes={'a': 'b'})"
+
+
+class NothingRouter(BaseRouter):
+    """A router with no options that overrides nothing."""
+
+
+def test_a_bare_router_describes_nothing_and_serves_no_model() -> None:
+    router = NothingRouter()
+
+    assert router.aliases() == frozenset()
+    assert router.read_only_aliases() == frozenset()
+    assert list(router.labels()) == []
+    assert router.claimed_aliases(Note) is None
+    assert router.describe_route(Note) is None
+    assert router.check_config(name="DATABASE_ROUTERS[0] (NothingRouter)", databases=[]) == []
+
+
+def test_a_bare_router_takes_no_keyword_arguments() -> None:
+    with pytest.raises(TypeError, match="it accepts: none"):
+        NothingRouter(apps=["x"])

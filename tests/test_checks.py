@@ -91,3 +91,36 @@ def test_every_check_id_is_documented() -> None:
 
     assert ids
     assert {check_id for check_id in ids if check_id not in documented} == set()
+
+
+class CustomRouter:
+    """A router of another library that keeps sessions on users."""
+
+    def db_for_write(self, model: type, **hints: object) -> str | None:
+        return "users" if model.__name__ == "Session" else None
+
+
+@override_settings(
+    DATABASE_ROUTERS=[
+        object(),  # a router with no methods at all is skipped
+        CustomRouter(),
+        FunctionalRouter(routes={"auth": "users", "contenttypes": "users", "admin": "users"}),
+    ]
+)
+def test_relation_check_asks_other_routers_where_models_live() -> None:
+    out = StringIO()
+    call_command("check", fail_level="WARNING", stdout=out)
+
+    assert "no issues" in out.getvalue()
+
+
+@override_settings(
+    DATABASE_ROUTERS=[
+        CustomRouter(),
+        FunctionalRouter(routes={"contenttypes": "users", "admin": "users", "sessions": "users"}),
+    ]
+)
+def test_relation_check_uses_other_routers_answers() -> None:
+    output = check_output()
+
+    assert "auth.Permission.content_type (on default) refers to contenttypes.ContentType" in output

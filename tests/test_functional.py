@@ -124,3 +124,16 @@ def test_auth_moved_to_another_alias_without_touching_it() -> None:
 def test_subclass_by_dotted_path_in_settings() -> None:
     assert router.db_for_write(Note) == "legacy"
     assert router.db_for_write(Book) == "default"
+
+
+@pytest.mark.parametrize(
+    ("routes", "message"),
+    [
+        (["auth"], r"routes must be a dict of label -> alias"),
+        ({"auth": ""}, r"routes\['auth'\] must be a database alias"),
+        ({"auth": None}, r"routes\['auth'\] must be a database alias"),
+    ],
+)
+def test_malformed_routes_raise_type_error(routes: object, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        FunctionalRouter(routes=routes)  # type: ignore[arg-type]
