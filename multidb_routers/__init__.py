@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from .exceptions import ReadOnlyDatabaseError, ShardKeyError
 from .functional import FunctionalRouter
+from .pinning import use_primary
+from .replication import PrimaryReplicaRouter
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "FunctionalRouter",
+    "PrimaryReplicaRouter",
     "ReadOnlyDatabaseError",
     "ShardKeyError",
+    "use_primary",
 ]

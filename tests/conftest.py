@@ -1,3 +1,19 @@
 """Fixtures shared by the whole test suite."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from multidb_routers.pinning import fresh_state
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pinning_state() -> Iterator[None]:
+    """No read-your-writes pin of an earlier test (they live in the thread's context)."""
+    with fresh_state():
+        yield

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from multidb_routers import FunctionalRouter
+from multidb_routers import FunctionalRouter, PrimaryReplicaRouter
 
 SECRET_KEY = "multidb-routers-tests-not-secret"
 DEBUG = False
@@ -61,6 +61,9 @@ DATABASE_ROUTERS = [
             "legacy_app.Customer": "legacy",
         }
     ),
+    PrimaryReplicaRouter(
+        primary="reviews", replicas=["reviews_replica1", "reviews_replica2"], apps=["replica_app"]
+    ),
 ]
 
 MIDDLEWARE = [
@@ -69,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "multidb_routers.middleware.PinningMiddleware",
 ]
 
 ROOT_URLCONF = "tests.urls"

@@ -1,0 +1,279 @@
+"""One primary and its weighted replicas: where a read goes, what a write pins.
+
+:class:`ReplicaSet` knows nothing of models or scopes, so any router can hold one
+(``PrimaryReplicaRouter`` holds one; a shard router can hold one per shard).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from itertools import accumulate
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db import DatabaseError, connections
+
+from .conf import conf
+from .freshness import TimeFreshness
+from .pinning import context_pins, pin_context, primary_forced, request_state
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from .freshness import Freshness
+    from .pinning import Pin
+
+__all__ = ["ReplicaSet", "user_transaction_open"]
+
+logger = logging.getLogger("multidb_routers")
+
+
+def user_transaction_open(connection: BaseDatabaseWrapper) -> bool:
+    """True when code (not Django's ``TestCase``) holds a transaction open on ``connection``.
+
+    The atomic blocks ``TestCase`` wraps each test in are ignored, so that tests can
+    still observe where reads go.
+    """
+    if connection.in_atomic_block:
+        blocks: list[Any] = connection.atomic_blocks
+        return not blocks or not getattr(blocks[-1], "_from_testcase", False)
+    # set_autocommit(False) by hand; before the first connection autocommit reads False too.
+    return not connection.autocommit and connection.connection is not None
+
+
+def _validate_replicas(replicas: object) -> dict[str, float]:
+    if isinstance(replicas, str) or not isinstance(replicas, (Sequence, Mapping)):
+        raise TypeError(
+            "replicas must be a list of database aliases or a dict of alias -> weight, "
+            f"such as ['replica'] or {{'replica1': 3, 'replica2': 1}}, not {replicas!r}."
+        )
+    if isinstance(replicas, Mapping):
+        weights = dict(replicas)
+    else:
+        weights = dict.fromkeys(replicas, 1.0)
+        if len(weights) != len(replicas):
+            raise ValueError(f"replicas lists an alias more than once: {list(replicas)!r}.")
+    for alias, weight in weights.items():
+        if not isinstance(alias, str) or not alias:
+            raise TypeError(f"replicas holds {alias!r}, which is not a database alias.")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+            raise ValueError(
+                f"The weight of replica {alias!r} must be a positive number, not {weight!r}."
+            )
+    return {alias: float(weight) for alias, weight in weights.items()}
+
+
+def _validate_seconds(value: object, *, option: str, allow_none: bool) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{option} must be a number of seconds (>= 0), not {value!r}.")
+    return float(value)
+
+
+class ReplicaSet:
+    """One primary and its weighted replicas: the read decision and write recording.
+
+    ``ReplicaSet(primary, replicas, *, pin_seconds=None, recheck_seconds=5.0,
+    freshness=None)``: ``replicas`` is a list of aliases (equal weights) or a dict of
+    alias -> positive weight; ``pin_seconds`` is how long a write pins reads to the
+    primary outside a request and in the middleware's cookie (``None``: the
+    ``MULTIDB_ROUTERS_PIN_SECONDS`` setting, read at each write); ``recheck_seconds``
+    is the mean time an unreachable replica stays out (jittered by +-50%);
+    ``freshness`` decides which replicas may serve a pinned read
+    (default :class:`~multidb_routers.freshness.TimeFreshness`).
+
+    Use it from a router: ``read_alias()`` in ``db_for_read``, ``write_alias()`` (or
+    ``note_write()`` then ``primary``) in ``db_for_write``; ``aliases`` for
+    ``allow_relation``; ``replicas`` never migrate. Health (unreachable replicas) is
+    kept per instance and shared by every request; the request-scoped choices live
+    in :mod:`multidb_routers.pinning`. Instances hash by identity.
+    """
+
+    __slots__ = (
+        "_cumulative",
+        "_down",
+        "_pin_seconds",
+        "_total",
+        "aliases",
+        "freshness",
+        "primary",
+        "recheck_seconds",
+        "replicas",
+        "weights",
+    )
+
+    def __init__(
+        self,
+        primary: str,
+        replicas: Sequence[str] | Mapping[str, float],
+        *,
+        pin_seconds: float | None = None,
+        recheck_seconds: float = 5.0,
+        freshness: Freshness | None = None,
+    ) -> None:
+        if not isinstance(primary, str) or not primary:
+            raise TypeError(f"primary must be a database alias, not {primary!r}.")
+        weights = _validate_replicas(replicas)
+        if primary in weights:
+            raise ValueError(f"{primary!r} cannot be both the primary and one of its replicas.")
+        #: The primary's alias: every write, and every read that must be fresh.
+        self.primary: str = primary
+        #: The replicas' aliases, in the order given.
+        self.replicas: tuple[str, ...] = tuple(weights)
+        #: Each replica's weight in the random choice.
+        self.weights: Mapping[str, float] = MappingProxyType(weights)
+        #: The primary and its replicas.
+        self.aliases: frozenset[str] = frozenset((primary, *weights))
+        self._pin_seconds = _validate_seconds(pin_seconds, option="pin_seconds", allow_none=True)
+        recheck = _validate_seconds(recheck_seconds, option="recheck_seconds", allow_none=False)
+        #: Mean seconds an unreachable replica is left out before it is tried again.
+        self.recheck_seconds: float = recheck or 0.0
+        #: The strategy that tells which replicas have caught up with a pin.
+        self.freshness: Freshness = freshness if freshness is not None else TimeFreshness()
+        self._cumulative: list[float] = list(accumulate(weights.values()))
+        self._total: float = self._cumulative[-1] if self._cumulative else 0.0
+        # Replica alias -> time.monotonic() after which it is tried again.
+        self._down: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return f"ReplicaSet(primary={self.primary!r}, replicas={dict(self.weights)!r})"
+
+    @property
+    def pin_seconds(self) -> float:
+        """Seconds a write pins reads to the primary (the setting when not given)."""
+        seconds = self._pin_seconds
+        return conf.PIN_SECONDS if seconds is None else seconds
+
+    # Reads.
+
+    def read_alias(self) -> str:
+        """The alias a read should use now. Never raises for an unreachable replica.
+
+        The primary when: there are no replicas; inside ``use_primary()``; the current
+        request wrote to the primary; a pin (from the request's cookie, or outside a
+        request a write in this context) is active and the freshness strategy trusts
+        no replica; a transaction is open on the primary. Otherwise a live replica,
+        the same one for a whole request, chosen by weight; the primary if none is live.
+        """
+        primary = self.primary
+        replicas: Sequence[str] = self.replicas
+        if not replicas or primary_forced():
+            return primary
+        state = request_state()
+        if state is None:
+            pin = context_pins().get(primary)
+        elif primary in state.written:
+            return primary
+        else:
+            pin = state.pins.get(primary)
+        if pin is not None and pin.until > time.time():
+            replicas = self.freshness.fresh_replicas(replicas, pin)
+            if not replicas:
+                return primary
+        if user_transaction_open(connections[primary]):
+            return primary
+        if state is None:
+            return self._choose(replicas)
+        chosen = state.replicas.get(self)
+        if chosen is not None and chosen in replicas and self._usable(chosen):
+            return chosen
+        alias = self._choose(replicas)
+        if alias != primary:
+            state.replicas[self] = alias
+        return alias
+
+    def _choose(self, candidates: Sequence[str]) -> str:
+        down = self._down
+        if down:
+            now = time.monotonic()
+            candidates = [alias for alias in candidates if down.get(alias, 0.0) <= now]
+        while candidates:
+            alias = self._pick(candidates)
+            if self._usable(alias):
+                return alias
+            candidates = [other for other in candidates if other != alias]
+        return self.primary
+
+    def _pick(self, candidates: Sequence[str]) -> str:
+        if len(candidates) == 1:
+            return candidates[0]
+        replicas = self.replicas
+        if candidates is replicas:
+            index = bisect_right(self._cumulative, random.random() * self._total)
+            return replicas[min(index, len(replicas) - 1)]
+        weights = self.weights
+        return random.choices(candidates, [weights[alias] for alias in candidates])[0]
+
+    # Health.
+
+    def _usable(self, alias: str) -> bool:
+        connection = connections[alias]
+        if connection.connection is None:
+            try:
+                connection.ensure_connection()
+            except SynchronousOnlyOperation:
+                # Called from async code: the query itself runs in a thread and connects there.
+                return True
+            except DatabaseError as exc:
+                self._mark_down(alias, exc)
+                return False
+        if self._down:
+            self._mark_up(alias)
+        return True
+
+    def _mark_down(self, alias: str, exc: Exception) -> None:
+        delay = self.recheck_seconds * random.uniform(0.5, 1.5)
+        was_up = alias not in self._down
+        self._down[alias] = time.monotonic() + delay
+        if not was_up:
+            logger.debug("Replica %r of %r is still unreachable: %s", alias, self.primary, exc)
+            return
+        live = [other for other in self.replicas if other not in self._down]
+        logger.warning(
+            "Replica %r of %r is unreachable (%s); it is left out for %.1f s. Reads go to %s.",
+            alias,
+            self.primary,
+            exc,
+            delay,
+            ", ".join(live) if live else f"the primary {self.primary!r} (no live replica)",
+        )
+
+    def _mark_up(self, alias: str) -> None:
+        if self._down.pop(alias, None) is not None:
+            logger.warning("Replica %r of %r is reachable again.", alias, self.primary)
+
+    def down_replicas(self) -> frozenset[str]:
+        """The replicas currently left out as unreachable (including those due a recheck)."""
+        return frozenset(self._down)
+
+    # Writes.
+
+    def note_write(self) -> None:
+        """Record a write to the primary: pin this request's (or context's) reads to it.
+
+        Inside a request the pin lasts until the request ends and is then sent in the
+        middleware's cookie; outside a request it lasts ``pin_seconds`` in the current
+        context only.
+        """
+        if not self.replicas:
+            return
+        state = request_state()
+        if state is not None:
+            state.written[self.primary] = self
+        else:
+            pin_context(self.primary, self.make_pin())
+
+    def write_alias(self) -> str:
+        """Record a write (:meth:`note_write`) and return the primary's alias."""
+        self.note_write()
+        return self.primary
+
+    def make_pin(self) -> Pin:
+        """A pin for a write to the primary that just happened, from the freshness strategy."""
+        return self.freshness.make_pin(self.primary, seconds=self.pin_seconds)
