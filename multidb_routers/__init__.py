@@ -6,6 +6,7 @@ from .exceptions import ReadOnlyDatabaseError, ShardKeyError
 from .functional import FunctionalRouter
 from .pinning import use_primary
 from .replication import PrimaryReplicaRouter
+from .sharding.router import ShardRouter
 
 __version__ = "0.1.0.dev0"
 
@@ -14,5 +15,6 @@ __all__ = [
     "PrimaryReplicaRouter",
     "ReadOnlyDatabaseError",
     "ShardKeyError",
+    "ShardRouter",
     "use_primary",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from multidb_routers import FunctionalRouter, PrimaryReplicaRouter
+from multidb_routers import FunctionalRouter, PrimaryReplicaRouter, ShardRouter
 
 SECRET_KEY = "multidb-routers-tests-not-secret"
 DEBUG = False
@@ -63,6 +63,11 @@ DATABASE_ROUTERS = [
     ),
     PrimaryReplicaRouter(
         primary="reviews", replicas=["reviews_replica1", "reviews_replica2"], apps=["replica_app"]
+    ),
+    ShardRouter(
+        shards=[f"shard_{number}" for number in range(4)],  # shard_4 is for growth tests
+        apps=["shard_app.Review", "shard_app.Event"],
+        shard_key={"shard_app.Review": "product_id"},
     ),
 ]
 

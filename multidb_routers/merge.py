@@ -1,0 +1,639 @@
+"""A read-only queryset merged from several querysets, each evaluated on its own database.
+
+:class:`MergedQuerySet` is the machinery behind ``across_shards()`` (one source per shard)
+and the overlay's merged view (base rows and overlay rows)::
+
+    merged = MergedQuerySet(
+        [Review.objects.using("shard_0"), Review.objects.using("shard_1")],
+        labels=["shard_0", "shard_1"],
+    )
+    merged.filter(rating__gte=4).order_by("-created")[:20]   # top 20 over both
+    merged.aggregate(Avg("rating"), total=Count("pk"))
+
+What it promises, assuming the sources hold **disjoint** rows of one model:
+
+* Iteration yields the rows one query on a database holding every row would yield, in the
+  sources' common ordering (``order_by()``, else ``Meta.ordering``), merged with a k-way
+  heap merge. The primary key is appended to the ordering as a tie-breaker, so the order
+  is total and repeatable. ``None`` sorts where the first source's database puts it
+  (first ascending on SQLite and MySQL, last on PostgreSQL and Oracle) unless the ordering
+  says ``nulls_first``/``nulls_last``. Unordered sources are concatenated in source order.
+* Ordering terms may be field names (``"-created"``, ``"product__name"``, ``"pk"``), ``F()``
+  and ``F().desc(nulls_last=True)``; other expressions and ``"?"`` raise ``TypeError``.
+  Values are compared in Python, so strings merge in code point order: a source database
+  whose collation orders text otherwise (PostgreSQL with a language collation) may be
+  merged in an order none of the sources used.
+* ``[a:b]`` fetches at most ``b`` rows from each source, then merges and skips ``a``.
+* ``count()``, ``exists()``, ``get()`` (exactly one match over all sources, else the model's
+  ``DoesNotExist``/``MultipleObjectsReturned``), ``aggregate()`` with ``Count``, ``Sum``,
+  ``Min``, ``Max`` and ``Avg`` (from per-source sums and counts; ``distinct=True`` refused).
+* ``filter()``, ``exclude()``, ``order_by()``, ``reverse()``, ``values()``, ``values_list()``,
+  ``select_related()``, ``prefetch_related()``, ``only()``, ``defer()`` return a new merged
+  queryset applying the call to every source; ``first()`` and ``last()`` fetch one row per
+  source.
+
+Sources are queried concurrently on a small thread pool (each worker closes the database
+connections it opened, and runs in a copy of the caller's ``contextvars`` context), except
+when the calling thread is inside a transaction on one of the sources' databases: other
+threads could not see its uncommitted rows, so the sources are then queried one after
+the other in the calling thread. Each source's rows are loaded in memory before merging;
+slice to bound them. A source failing with a database error raises
+:class:`MergedQueryError` naming the source; no partial result is returned.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import heapq
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import DatabaseError, connections
+from django.db.models import Avg, Count, F, Max, Min, Sum
+from django.db.models.expressions import OrderBy
+from django.db.models.query import (
+    FlatValuesListIterable,
+    ModelIterable,
+    NamedValuesListIterable,
+    ValuesIterable,
+    ValuesListIterable,
+)
+from django.db.models.utils import create_namedtuple_class
+
+from .exceptions import MultiDBRoutersError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from django.db.models import Aggregate, Model, QuerySet
+
+__all__ = ["MergedQueryError", "MergedQuerySet"]
+
+R = TypeVar("R")
+
+MAX_GET_RESULTS = 21  # as Django's QuerySet.get()
+_KEY_PREFIX = "_merge_key_"
+
+
+class MergedQueryError(MultiDBRoutersError, DatabaseError):
+    """A source of a merged query failed; ``label`` names it, ``__cause__`` is the error."""
+
+    def __init__(self, label: str, error: BaseException) -> None:
+        super().__init__(f"The query on {label} failed: {type(error).__name__}: {error}")
+        self.label = label
+        self.error = error
+
+
+@dataclass(frozen=True)
+class _Term:
+    """One ordering term: a lookup path, its direction, and explicit null placement."""
+
+    path: str
+    descending: bool = False
+    nulls_first: bool | None = None
+
+    def reversed(self) -> _Term:
+        nulls = None if self.nulls_first is None else not self.nulls_first
+        return replace(self, descending=not self.descending, nulls_first=nulls)
+
+
+def _parse_term(item: object) -> _Term:
+    if isinstance(item, str):
+        if item == "?":
+            raise TypeError("A merged queryset cannot be ordered randomly ('?').")
+        if item.startswith("-"):
+            return _Term(item[1:], descending=True)
+        return _Term(item.lstrip("+"))
+    if isinstance(item, F):
+        return _Term(str(getattr(item, "name")))  # noqa: B009 (untyped in the stubs)
+    if isinstance(item, OrderBy) and isinstance(item.expression, F):
+        nulls = True if item.nulls_first else False if item.nulls_last else None
+        name = str(getattr(item.expression, "name"))  # noqa: B009
+        return _Term(name, descending=item.descending, nulls_first=nulls)
+    raise TypeError(
+        f"A merged queryset can only be ordered by fields (names, F() or F().desc()), "
+        f"not by {item!r}: annotate the expression and order by the annotation's name."
+    )
+
+
+class _Desc:
+    """Inverts the order of a value, for descending terms."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Desc) -> bool:
+        return bool(other.value < self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and bool(self.value == other.value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass
+class _Plan:
+    """How to run one source and read merge keys and output rows from its raw rows."""
+
+    queryset: QuerySet[Any]
+    getters: list[Callable[[Any], Any]]
+    output: Callable[[Any], Any]
+
+
+def _identity(row: Any) -> Any:
+    return row
+
+
+class MergedQuerySet:
+    """A read-only queryset over ``querysets`` (disjoint rows of one model, any databases).
+
+    ``labels`` name the sources in error messages (default: each source's ``using()``
+    alias or its position); ``concurrent=False`` queries the sources one after the other;
+    ``max_workers`` bounds the thread pool (default: one thread per source, at most 8).
+    """
+
+    def __init__(
+        self,
+        querysets: Sequence[QuerySet[Any]],
+        *,
+        labels: Sequence[str] | None = None,
+        concurrent: bool = True,
+        max_workers: int | None = None,
+    ) -> None:
+        self.querysets: tuple[QuerySet[Any], ...] = tuple(querysets)
+        if not self.querysets:
+            raise ValueError("A merged queryset needs at least one queryset.")
+        self.model: type[Model] = self.querysets[0].model
+        concrete = self.model._meta.concrete_model
+        for qs in self.querysets[1:]:
+            if qs.model._meta.concrete_model is not concrete:
+                raise TypeError(
+                    f"Cannot merge querysets of {self.model._meta.label} and "
+                    f"{qs.model._meta.label}: the sources must hold one model."
+                )
+        if labels is None:
+            labels = [
+                getattr(qs, "_db", None) or f"source {index}"
+                for index, qs in enumerate(self.querysets)
+            ]
+        if len(labels) != len(self.querysets):
+            raise ValueError("labels must name every queryset, one label each.")
+        self.labels: tuple[str, ...] = tuple(labels)
+        self.concurrent = concurrent
+        self.max_workers = max_workers
+        self._low = 0
+        self._high: int | None = None
+        self._cache: list[Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<MergedQuerySet of {self.model._meta.label} over {', '.join(self.labels)}>"
+
+    # Building new merged querysets.
+
+    def _clone(self, querysets: Sequence[QuerySet[Any]] | None = None) -> MergedQuerySet:
+        clone = MergedQuerySet(
+            self.querysets if querysets is None else querysets,
+            labels=self.labels,
+            concurrent=self.concurrent,
+            max_workers=self.max_workers,
+        )
+        clone._low, clone._high = self._low, self._high
+        return clone
+
+    @property
+    def is_sliced(self) -> bool:
+        """True once ``[a:b]`` was taken."""
+        return self._low != 0 or self._high is not None
+
+    def _each(self, method: str, *args: Any, **kwargs: Any) -> MergedQuerySet:
+        if self.is_sliced:
+            raise TypeError(f"Cannot call {method}() on a merged queryset once it is sliced.")
+        return self._clone([getattr(qs, method)(*args, **kwargs) for qs in self.querysets])
+
+    def filter(self, *args: Any, **kwargs: Any) -> MergedQuerySet:
+        """Filter every source."""
+        return self._each("filter", *args, **kwargs)
+
+    def exclude(self, *args: Any, **kwargs: Any) -> MergedQuerySet:
+        """Exclude from every source."""
+        return self._each("exclude", *args, **kwargs)
+
+    def order_by(self, *fields: Any) -> MergedQuerySet:
+        """Order every source (and so the merge) by ``fields``."""
+        return self._each("order_by", *fields)
+
+    def reverse(self) -> MergedQuerySet:
+        """Reverse the ordering of every source and of the merge."""
+        return self._each("reverse")
+
+    def values(self, *fields: Any, **expressions: Any) -> MergedQuerySet:
+        """Yield dicts, as ``QuerySet.values()``."""
+        return self._each("values", *fields, **expressions)
+
+    def values_list(self, *fields: Any, flat: bool = False, named: bool = False) -> MergedQuerySet:
+        """Yield tuples, as ``QuerySet.values_list()``."""
+        return self._each("values_list", *fields, flat=flat, named=named)
+
+    def select_related(self, *fields: Any) -> MergedQuerySet:
+        """``select_related()`` on every source."""
+        return self._each("select_related", *fields)
+
+    def prefetch_related(self, *lookups: Any) -> MergedQuerySet:
+        """``prefetch_related()`` on every source (prefetched rows come from its database)."""
+        return self._each("prefetch_related", *lookups)
+
+    def only(self, *fields: str) -> MergedQuerySet:
+        """``only()`` on every source."""
+        return self._each("only", *fields)
+
+    def defer(self, *fields: str) -> MergedQuerySet:
+        """``defer()`` on every source."""
+        return self._each("defer", *fields)
+
+    def all(self) -> MergedQuerySet:
+        """A copy (evaluated afresh)."""
+        return self._clone()
+
+    # Running the sources.
+
+    def _map(
+        self, func: Callable[[QuerySet[Any]], R], querysets: Sequence[QuerySet[Any]]
+    ) -> list[R]:
+        # Resolve each source's database in the calling thread, where routing state lives.
+        bound = [qs.using(qs.db) for qs in querysets]
+        in_transaction = any(connections[qs.db].in_atomic_block for qs in bound)
+        if not self.concurrent or len(bound) < 2 or in_transaction:
+            return [
+                self._run(label, func, qs) for label, qs in zip(self.labels, bound, strict=True)
+            ]
+        workers = self.max_workers or min(len(bound), 8)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="merged-query") as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, self._run_in_thread, label, func, qs)
+                for label, qs in zip(self.labels, bound, strict=True)
+            ]
+            return [future.result() for future in futures]
+
+    def _run(self, label: str, func: Callable[[QuerySet[Any]], R], qs: QuerySet[Any]) -> R:
+        try:
+            return func(qs)
+        except DatabaseError as error:
+            if isinstance(error, MergedQueryError):
+                raise
+            raise MergedQueryError(label, error) from error
+
+    def _run_in_thread(
+        self, label: str, func: Callable[[QuerySet[Any]], R], qs: QuerySet[Any]
+    ) -> R:
+        try:
+            return self._run(label, func, qs)
+        finally:
+            connections.close_all()  # this worker thread's own connections only
+
+    # Ordering and merge keys.
+
+    def _terms(self, qs: QuerySet[Any]) -> tuple[list[Any], list[_Term]]:
+        """The source's raw ordering items (pk tie-breaker added) and the merge terms."""
+        query = qs.query
+        if query.extra_order_by:
+            raise TypeError("A merged queryset cannot be ordered by extra(order_by=...).")
+        if query.order_by:
+            items = list(query.order_by)
+        elif query.default_ordering and self.model._meta.ordering:
+            items = list(self.model._meta.ordering)
+        else:
+            return [], []
+        terms = [_parse_term(item) for item in items]
+        pk = self.model._meta.pk
+        assert pk is not None
+        if not any(term.path in {"pk", pk.name, pk.attname} for term in terms):
+            items.append("pk")
+            terms.append(_Term("pk"))
+        if not query.standard_ordering:
+            terms = [term.reversed() for term in terms]
+        return items, terms
+
+    def _plan(self, qs: QuerySet[Any]) -> tuple[_Plan, list[_Term]]:
+        items, terms = self._terms(qs)
+        if items:
+            qs = qs.order_by(*items)
+        iterable = qs._iterable_class
+        meta = self.model._meta
+        if iterable is ModelIterable:
+            getters, extras = [], {}
+            for index, term in enumerate(terms):
+                attname = self._local_attname(term.path, set(qs.query.annotations))
+                if attname is None:
+                    attname = f"{_KEY_PREFIX}{index}"
+                    extras[attname] = F(term.path)
+                getters.append(_attrgetter(attname))
+            if extras:
+                qs = qs.annotate(**extras)
+            return _Plan(qs, getters, _identity), terms
+        if iterable not in (
+            ValuesIterable,
+            ValuesListIterable,
+            FlatValuesListIterable,
+            NamedValuesListIterable,
+        ):
+            raise TypeError(f"A merged queryset cannot read rows of {iterable.__name__}.")
+        fields = getattr(qs, "_fields", None) or ()
+        names = list(fields) or [
+            *(field.attname for field in meta.concrete_fields),
+            *qs.query.extra_select,
+            *qs.query.annotation_select,
+        ]
+        positions: list[str] = []
+        extra_exprs: dict[str, F] = {}
+        for index, term in enumerate(terms):
+            name = self._output_name(term.path, names)
+            if name is None:
+                name = f"{_KEY_PREFIX}{index}"
+                extra_exprs[name] = F(term.path)
+            positions.append(name)
+        if iterable is ValuesIterable or extra_exprs:
+            # Read dict rows (adding the missing merge keys), then shape them as asked.
+            if extra_exprs or iterable is not ValuesIterable:
+                qs = qs.values(*names, **extra_exprs)
+            getters = [_itemgetter(name) for name in positions]
+            return _Plan(qs, getters, _shaper(iterable, names, list(extra_exprs))), terms
+        if iterable is FlatValuesListIterable:  # type: ignore[comparison-overlap]
+            return _Plan(qs, [_identity for _ in positions], _identity), terms  # type: ignore[unreachable]
+        getters = [_itemgetter(names.index(name)) for name in positions]
+        return _Plan(qs, getters, _identity), terms
+
+    def _local_attname(self, path: str, annotations: set[str]) -> str | None:
+        """The instance attribute holding ``path``'s value, if the instance has one."""
+        meta = self.model._meta
+        if path == "pk":
+            return meta.pk.attname if meta.pk is not None else None
+        if path in annotations:
+            return path
+        try:
+            field = meta.get_field(path)
+        except FieldDoesNotExist:
+            return None
+        if not getattr(field, "concrete", False):
+            return None
+        if field.is_relation and path == field.name and field.related_model is not None:
+            related = field.related_model
+            if not isinstance(related, str) and related._meta.ordering:
+                raise TypeError(
+                    f"Ordering by the relation {path!r} orders by "
+                    f"{related._meta.label}.Meta.ordering, which a merged queryset cannot "
+                    f"follow: order by {path}__<field> or by {path}_id."
+                )
+        return str(getattr(field, "attname", path))
+
+    def _output_name(self, path: str, names: list[str]) -> str | None:
+        """The key of a values() row holding ``path``'s value, if the row has one."""
+        meta = self.model._meta
+        candidates = [path]
+        pk = meta.pk
+        if pk is not None and path in {"pk", pk.name, pk.attname}:
+            candidates += ["pk", pk.name, pk.attname]
+        else:
+            try:
+                field = meta.get_field(path)
+            except FieldDoesNotExist:
+                field = None
+            if field is not None and getattr(field, "concrete", False):
+                candidates += [field.name, getattr(field, "attname", field.name)]
+        return next((name for name in candidates if name in names), None)
+
+    def _merge_key(
+        self, plan: _Plan, terms: list[_Term], nulls_largest: bool
+    ) -> Callable[[Any], Any]:
+        parts = []
+        for getter, term in zip(plan.getters, terms, strict=True):
+            if term.nulls_first is not None:
+                nulls_first = term.nulls_first
+            else:
+                # A database that sorts NULL as the largest value puts it last ascending.
+                nulls_first = nulls_largest == term.descending
+            parts.append((getter, term.descending, 0 if nulls_first else 2))
+
+        def key(row: Any) -> tuple[Any, ...]:
+            out: list[tuple[int, Any]] = []
+            for getter, descending, null_rank in parts:
+                value = getter(row)
+                if value is None:
+                    out.append((null_rank, None))
+                else:
+                    out.append((1, _Desc(value) if descending else value))
+            return tuple(out)
+
+        return key
+
+    # Reading.
+
+    def _fetch(self, high: int | None) -> Iterator[Any]:
+        planned = [self._plan(qs) for qs in self.querysets]
+        plans = [plan for plan, _ in planned]
+        terms = planned[0][1]
+
+        def rows(qs: QuerySet[Any]) -> list[Any]:
+            return list(qs if high is None else qs[:high])
+
+        results = self._map(rows, [plan.queryset for plan in plans])
+        if terms:
+            nulls_largest = connections[plans[0].queryset.db].features.nulls_order_largest
+            streams = [
+                _keyed(result, self._merge_key(plan, terms, nulls_largest), index)
+                for index, (plan, result) in enumerate(zip(plans, results, strict=True))
+            ]
+            outputs = [plan.output for plan in plans]
+            merged: Iterator[Any] = (
+                outputs[index](row)
+                for _, index, row in heapq.merge(*streams, key=lambda item: item[:2])
+            )
+        else:
+            merged = (
+                plan.output(row)
+                for plan, result in zip(plans, results, strict=True)
+                for row in result
+            )
+        return merged
+
+    def _rows(self) -> list[Any]:
+        if self._cache is None:
+            merged = self._fetch(self._high)
+            self._cache = list(itertools.islice(merged, self._low, self._high))
+        return self._cache
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows())
+
+    def __len__(self) -> int:
+        return len(self._rows())
+
+    def __bool__(self) -> bool:
+        return bool(self._rows())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            if index.step not in (None, 1) or (index.start or 0) < 0 or (index.stop or 0) < 0:
+                raise ValueError("A merged queryset takes slices [a:b] with a, b >= 0, no step.")
+            clone = self._clone()
+            start = index.start or 0
+            clone._low = self._low + start
+            stop = None if index.stop is None else self._low + index.stop
+            if self._high is not None:
+                stop = self._high if stop is None else min(stop, self._high)
+            clone._high = stop if stop is None else max(stop, clone._low)
+            return clone
+        if index < 0:
+            raise ValueError("Negative indexing is not supported.")
+        if self._cache is not None:
+            return self._cache[index]
+        rows = list(self[index : index + 1])
+        if not rows:
+            raise IndexError("merged queryset index out of range")
+        return rows[0]
+
+    def count(self) -> int:
+        """The number of rows, summed over the sources (and cut by the slice)."""
+        if self._cache is not None:
+            return len(self._cache)
+        total = sum(self._map(lambda qs: qs.count(), self.querysets))
+        if self._high is not None:
+            total = min(total, self._high)
+        return max(total - self._low, 0)
+
+    def exists(self) -> bool:
+        """True when some source has a row (within the slice)."""
+        if self.is_sliced:
+            return self.count() > 0
+        return any(self._map(lambda qs: qs.exists(), self.querysets))
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        """The one matching row over all sources; else DoesNotExist or MultipleObjectsReturned."""
+        merged = self.filter(*args, **kwargs) if args or kwargs else self
+        if merged.is_sliced:
+            rows = list(merged)[:MAX_GET_RESULTS]
+        else:
+            found = merged._map(lambda qs: list(qs.order_by()[:MAX_GET_RESULTS]), merged.querysets)
+            rows = [row for result in found for row in result]
+        name = self.model._meta.object_name
+        model: Any = self.model
+        if len(rows) == 1:
+            return rows[0]
+        if not rows:
+            raise model.DoesNotExist(f"{name} matching query does not exist.")
+        many = len(rows) if len(rows) < MAX_GET_RESULTS else f"more than {MAX_GET_RESULTS - 1}"
+        raise model.MultipleObjectsReturned(
+            f"get() returned more than one {name} -- it returned {many}!"
+        )
+
+    def first(self) -> Any:
+        """The first row of the ordering (by primary key when unordered), or ``None``."""
+        ordered = self if self._is_ordered() else self.order_by("pk")
+        rows = list(ordered[:1])
+        return rows[0] if rows else None
+
+    def last(self) -> Any:
+        """The last row of the ordering (by primary key when unordered), or ``None``."""
+        if self.is_sliced:
+            raise TypeError("Cannot call last() on a merged queryset once it is sliced.")
+        ordered = self.reverse() if self._is_ordered() else self.order_by("-pk")
+        return ordered.first()
+
+    def _is_ordered(self) -> bool:
+        return bool(self._terms(self.querysets[0])[1])
+
+    @property
+    def ordered(self) -> bool:
+        """True when the sources are ordered (so the merge is)."""
+        return self._is_ordered()
+
+    def aggregate(self, *args: Aggregate, **kwargs: Aggregate) -> dict[str, Any]:
+        """Count, Sum, Min, Max and Avg over all sources, combined from per-source results."""
+        if self.is_sliced:
+            raise TypeError("Cannot aggregate a merged queryset once it is sliced.")
+        named: dict[str, Aggregate] = dict(kwargs)
+        for arg in args:
+            try:
+                named[arg.default_alias] = arg
+            except (AttributeError, TypeError):
+                raise TypeError("Complex aggregates require an alias.") from None
+        partials: dict[str, Aggregate] = {}
+        for index, (name, aggregate) in enumerate(named.items()):
+            if not isinstance(aggregate, (Count, Sum, Min, Max, Avg)):
+                raise TypeError(
+                    f"A merged queryset aggregates Count, Sum, Min, Max and Avg, not {aggregate!r}."
+                )
+            if getattr(aggregate, "distinct", False):
+                raise TypeError(
+                    f"{name}: distinct aggregates cannot be combined over several databases."
+                )
+            if isinstance(aggregate, Avg):
+                expression = aggregate.get_source_expressions()[0]
+                partials[f"_sum{index}"] = Sum(expression, filter=aggregate.filter)
+                partials[f"_count{index}"] = Count(expression, filter=aggregate.filter)
+            else:
+                partial: Any = copy.copy(aggregate)
+                partial.default = None  # applied once, after combining
+                partials[f"_part{index}"] = partial
+        results = self._map(lambda qs: qs.aggregate(**partials), self.querysets)
+        combined: dict[str, Any] = {}
+        for index, (name, aggregate) in enumerate(named.items()):
+            if isinstance(aggregate, Avg):
+                sums = [r[f"_sum{index}"] for r in results if r[f"_sum{index}"] is not None]
+                count = sum(r[f"_count{index}"] for r in results)
+                value: Any = sum(sums[1:], sums[0]) / count if count else None
+            else:
+                values = [r[f"_part{index}"] for r in results if r[f"_part{index}"] is not None]
+                if isinstance(aggregate, Count):
+                    value = sum(values)
+                elif not values:
+                    value = None
+                elif isinstance(aggregate, Sum):
+                    value = sum(values[1:], values[0])
+                else:
+                    value = min(values) if isinstance(aggregate, Min) else max(values)
+            default = getattr(aggregate, "default", None)
+            if value is None and default is not None:
+                value = getattr(default, "value", default)
+            combined[name] = value
+        return combined
+
+
+def _keyed(
+    rows: list[Any], key: Callable[[Any], Any], index: int
+) -> Iterator[tuple[Any, int, Any]]:
+    return ((key(row), index, row) for row in rows)
+
+
+def _attrgetter(name: str) -> Callable[[Any], Any]:
+    return lambda row: getattr(row, name)
+
+
+def _itemgetter(key: Any) -> Callable[[Any], Any]:
+    return lambda row: row[key]
+
+
+def _shaper(iterable: type, names: list[str], extras: list[str]) -> Callable[[Any], Any]:
+    """Turn a values() dict row into the row shape ``iterable`` yields, minus merge keys."""
+    if iterable is ValuesIterable:
+        if not extras:
+            return _identity
+
+        def strip(row: dict[str, Any]) -> dict[str, Any]:
+            for name in extras:
+                del row[name]
+            return row
+
+        return strip
+    if iterable is FlatValuesListIterable:
+        first = names[0]
+        return lambda row: row[first]
+    if iterable is NamedValuesListIterable:
+        row_class = create_namedtuple_class(*names)
+        return lambda row: row_class(*(row[name] for name in names))
+    return lambda row: tuple(row[name] for name in names)

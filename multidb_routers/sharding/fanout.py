@@ -1,0 +1,34 @@
+"""``across_shards()``: one query over every shard of a sharded model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..merge import MergedQuerySet
+from .manager import on_shard
+from .router import shard_router_for
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+__all__ = ["across_shards"]
+
+
+def across_shards(
+    queryset: QuerySet[Any], *, concurrent: bool = True, max_workers: int | None = None
+) -> MergedQuerySet:
+    """``queryset`` run on every shard of its model's router, merged into one result.
+
+    Returns a :class:`~multidb_routers.merge.MergedQuerySet`: iteration merged in the
+    queryset's ordering, ``[a:b]`` fetching at most ``b`` rows per shard, ``count()``,
+    ``exists()``, ``get()``, ``aggregate()``, ``values()``/``values_list()``. Shards are
+    queried concurrently; a failing shard raises
+    :class:`~multidb_routers.merge.MergedQueryError` naming it.
+    """
+    router = shard_router_for(queryset.model)
+    return MergedQuerySet(
+        [on_shard(queryset, alias) for alias in router.shards],
+        labels=[f"shard {alias!r}" for alias in router.shards],
+        concurrent=concurrent,
+        max_workers=max_workers,
+    )

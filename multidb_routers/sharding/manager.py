@@ -1,0 +1,169 @@
+"""ShardedManager: querysets on one key's shard, and writes routed by each row's key.
+
+Django passes the router no instance for ``Model.objects.create()``, ``get_or_create()``
+or ``bulk_create()``, so a plain manager cannot know a sharded row's shard (and the
+router then raises :class:`~multidb_routers.ShardKeyError`). This manager builds the
+instance first, asks the router for the shard of its key, and writes there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.db import models
+
+from ..exceptions import ShardKeyError
+from .router import ShardRouter, shard_router_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = ["ShardedManager", "ShardedQuerySet", "on_shard"]
+
+M = TypeVar("M", bound=models.Model)
+Q = TypeVar("Q", bound=models.QuerySet[Any])
+
+
+def on_shard(queryset: Q, alias: str) -> Q:
+    """``queryset`` on the shard named ``alias``: reads go to the shard (or its replicas,
+    as the router decides), writes to the shard's primary."""
+    clone: Q = queryset.using(None)
+    clone._hints = {**clone._hints, "shard": alias}  # type: ignore[attr-defined]
+    return clone
+
+
+class ShardedQuerySet(models.QuerySet[M]):
+    """A queryset that can choose its shard, and routes unchosen writes by each row's key."""
+
+    @property
+    def router(self) -> ShardRouter:
+        """The ShardRouter that shards this model."""
+        return shard_router_for(self.model)
+
+    def shard(self, key: object) -> ShardedQuerySet[M]:
+        """The queryset on the shard holding the rows of ``key``."""
+        return on_shard(self, self.router.shard_for(key))
+
+    def on_shard(self, alias: str) -> ShardedQuerySet[M]:
+        """The queryset on the shard named ``alias`` (one of ``router.shards``)."""
+        self.router.shard(alias)  # refuse an alias that is no shard
+        return on_shard(self, alias)
+
+    def _shard_chosen(self) -> bool:
+        return self._db is not None or "shard" in self._hints  # type: ignore[attr-defined]
+
+    def create(self, **kwargs: Any) -> M:
+        """Create a row on the shard of its key."""
+        if self._shard_chosen():
+            return super().create(**kwargs)
+        obj = self.model(**kwargs)
+        self._for_write = True
+        obj.save(force_insert=True, using=self.router.shard_of(obj))
+        return obj
+
+    def _lookup_shard(self, method: str, kwargs: dict[str, Any]) -> ShardedQuerySet[M]:
+        if self._shard_chosen():
+            return self
+        router = self.router
+        spec = router.key_spec(self.model)
+        meta = self.model._meta
+        if callable(spec):
+            probe = self.model(**{k: v for k, v in kwargs.items() if "__" not in k})
+            return on_shard(self, router.shard_of(probe))
+        if spec == "pk" or (meta.pk is not None and spec in {meta.pk.name, meta.pk.attname}):
+            assert meta.pk is not None
+            names = ["pk", meta.pk.name, meta.pk.attname]
+        else:
+            field = meta.get_field(spec)
+            names = [field.name, getattr(field, "attname", field.name)]
+        for name in [*names, *(f"{name}__exact" for name in names)]:
+            if name in kwargs:
+                key = kwargs[name]
+                key = key.pk if isinstance(key, models.Model) else key
+                return on_shard(self, router.shard_for(key))
+        raise ShardKeyError(
+            f"{meta.label}.objects.{method}() needs the shard key {spec!r} among its lookups "
+            f"to know the shard; got {sorted(kwargs)}. Pass {names[0]}=..., or call "
+            f"{meta.object_name}.objects.shard(key).{method}(...)."
+        )
+
+    def get_or_create(
+        self, defaults: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> tuple[M, bool]:
+        """``get_or_create()`` on the shard of the key in ``kwargs``."""
+        target = self._lookup_shard("get_or_create", kwargs)
+        if target is self:
+            return super().get_or_create(defaults, **kwargs)
+        return target.get_or_create(defaults, **kwargs)
+
+    def update_or_create(
+        self,
+        defaults: Mapping[str, Any] | None = None,
+        create_defaults: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> tuple[M, bool]:
+        """``update_or_create()`` on the shard of the key in ``kwargs``."""
+        target = self._lookup_shard("update_or_create", kwargs)
+        if target is self:
+            return super().update_or_create(defaults, create_defaults, **kwargs)
+        return target.update_or_create(defaults, create_defaults, **kwargs)
+
+    def bulk_create(self, objs: Iterable[M], *args: Any, **kwargs: Any) -> list[M]:
+        """Insert ``objs`` grouped by shard: one ``bulk_create`` per shard, in the given order.
+
+        Each shard's insert is its own transaction: a failure on one shard leaves the rows
+        already inserted on the others.
+        """
+        objs = list(objs)
+        if self._shard_chosen():
+            return super().bulk_create(objs, *args, **kwargs)
+        router = self.router
+        groups: dict[str, list[M]] = {}
+        for obj in objs:
+            groups.setdefault(router.shard_of(obj), []).append(obj)
+        for alias, group in groups.items():
+            on_shard(self, alias).bulk_create(group, *args, **kwargs)
+        return objs
+
+
+class ShardedManager(models.Manager[M]):
+    """The manager of a sharded model: ``.shard(key)``, and writes routed by key.
+
+    ``create``, ``get_or_create``, ``update_or_create`` and ``bulk_create`` route each
+    row by its shard key; ``Model.save()`` is routed by the router itself.
+    """
+
+    def get_queryset(self) -> ShardedQuerySet[M]:
+        """A :class:`ShardedQuerySet`."""
+        return ShardedQuerySet(self.model, using=self._db, hints=self._hints)  # type: ignore[attr-defined]
+
+    def shard(self, key: object) -> ShardedQuerySet[M]:
+        """The queryset on the shard holding the rows of ``key``."""
+        return self.get_queryset().shard(key)
+
+    def on_shard(self, alias: str) -> ShardedQuerySet[M]:
+        """The queryset on the shard named ``alias``."""
+        return self.get_queryset().on_shard(alias)
+
+    def create(self, **kwargs: Any) -> M:
+        """Create a row on the shard of its key."""
+        return self.get_queryset().create(**kwargs)
+
+    def get_or_create(
+        self, defaults: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> tuple[M, bool]:
+        """``get_or_create()`` on the shard of the key in ``kwargs``."""
+        return self.get_queryset().get_or_create(defaults, **kwargs)
+
+    def update_or_create(
+        self,
+        defaults: Mapping[str, Any] | None = None,
+        create_defaults: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> tuple[M, bool]:
+        """``update_or_create()`` on the shard of the key in ``kwargs``."""
+        return self.get_queryset().update_or_create(defaults, create_defaults, **kwargs)
+
+    def bulk_create(self, objs: Iterable[M], *args: Any, **kwargs: Any) -> list[M]:
+        """Insert ``objs`` grouped by shard."""
+        return self.get_queryset().bulk_create(objs, *args, **kwargs)

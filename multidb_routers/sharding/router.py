@@ -1,0 +1,341 @@
+"""ShardRouter: rows of the scoped models spread over shards by a stable hash of a key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Union
+
+from django.core.checks import CheckMessage, Error, Warning
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import router as connection_router
+
+from ..base import BaseRouter, RouteDescription
+from ..exceptions import ShardKeyError
+from ..scope import LabelMap, Scope
+from .hashing import STRATEGIES, StrategyFunc, key_bytes
+from .shards import Shard, parse_shards
+
+if TYPE_CHECKING:
+    from django.db.models import Model
+
+__all__ = ["ShardKey", "ShardRouter", "shard_router_for"]
+
+ShardKey = Union[str, Callable[[Any], Any]]  # noqa: UP007 (a runtime alias on Python 3.10)
+"""A field name (``"product_id"``, ``"pk"``) or a callable taking the instance."""
+
+
+def _fixes(model: type[Model]) -> str:
+    name = model._meta.object_name
+    return (
+        f"Choose the shard: {name}.objects.shard(key) for the rows of one key, "
+        f"across_shards({name}.objects.all()) to query every shard, or "
+        f"{name}.objects.using(router.shard_for(key)) with the ShardRouter of "
+        "DATABASE_ROUTERS."
+    )
+
+
+def _shard_key_error(model: type[Model], what: str) -> ShardKeyError:
+    return ShardKeyError(
+        f"Cannot tell which shard holds {what} of the sharded model {model._meta.label}: "
+        f"the router got no instance and no shard; it never guesses a shard. {_fixes(model)}"
+    )
+
+
+class ShardRouter(BaseRouter):
+    """Spread the rows of the models in ``apps`` over ``shards`` by a stable hash of a key.
+
+    ``shards`` is an ordered list of aliases; an entry may also be a primary with its
+    replicas, ``{"primary": "s1", "replicas": ["s1_replica"]}`` (``replicas`` a list or a
+    dict alias -> weight), whose reads then follow the primary/replica rules. ``shard_key``
+    is a field name or a callable taking the instance, or a dict of model label -> either.
+    ``strategy`` is ``"jump"``, ``"modulo"``, ``"rendezvous"`` or a callable
+    ``(key_bytes, shards) -> alias``.
+
+    A read or write whose shard cannot be known raises :class:`ShardKeyError`; the router
+    never falls back to some shard.
+    """
+
+    options = ("shards", "apps", "shard_key", "strategy")
+    required_options = ("shards", "apps")
+
+    shards: Any = None
+    apps: Iterable[str] | None = None
+    shard_key: ShardKey | Mapping[str, ShardKey] = "pk"
+    strategy: str | StrategyFunc = "jump"
+
+    def configure(self) -> None:
+        """Validate the options; ``self.shards`` becomes the tuple of shard aliases."""
+        self.shard_config: tuple[Shard, ...] = parse_shards(self.shards, owner=type(self).__name__)
+        self.shards: tuple[str, ...] = tuple(shard.alias for shard in self.shard_config)
+        self._by_alias: dict[str, Shard] = {}
+        for shard in self.shard_config:
+            for alias in shard.aliases:
+                self._by_alias.setdefault(alias, shard)
+        self._scope = Scope(self.apps, option="apps")
+        key = self.shard_key
+        if isinstance(key, Mapping):
+            for label, value in key.items():
+                self._validate_key(value, option=f"shard_key[{label!r}]")
+            self._keys: LabelMap[ShardKey] | None = LabelMap(key, option="shard_key")
+            self._default_key: ShardKey = "pk"
+        else:
+            self._validate_key(key, option="shard_key")
+            self._keys = None
+            self._default_key = key
+        strategy = self.strategy
+        if isinstance(strategy, str):
+            if strategy not in STRATEGIES:
+                raise ImproperlyConfigured(
+                    f"{type(self).__name__} strategy={strategy!r} is unknown; use one of "
+                    f"{', '.join(map(repr, STRATEGIES))} or a callable "
+                    "(key_bytes, shards) -> alias."
+                )
+            self._strategy: StrategyFunc = STRATEGIES[strategy]
+        elif callable(strategy):
+            self._strategy = strategy
+        else:
+            raise TypeError(
+                f"{type(self).__name__} strategy must be a strategy name or a callable, "
+                f"not {strategy!r}."
+            )
+
+    def _validate_key(self, key: object, *, option: str) -> None:
+        if not (callable(key) or (isinstance(key, str) and key)):
+            raise TypeError(
+                f"{type(self).__name__} {option} must be a field name or a callable taking "
+                f"the instance, not {key!r}."
+            )
+
+    # Keys and shards.
+
+    def shard_for(self, key: object) -> str:
+        """The alias of the shard holding the rows of ``key`` (the same in every process)."""
+        if key is None:
+            raise ShardKeyError("None is no shard key: a row needs its key before it is routed.")
+        if not self.shards:
+            raise ImproperlyConfigured(f"{type(self).__name__} has no shards.")
+        alias = self._strategy(key_bytes(key), self.shards)
+        if alias not in self._by_alias:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} strategy {self.strategy!r} returned {alias!r}, "
+                f"which is none of the shards {list(self.shards)}."
+            )
+        return alias
+
+    def key_spec(self, model: type[Model]) -> ShardKey:
+        """The model's shard key: a field name or a callable."""
+        if self._keys is not None:
+            spec = self._keys.for_model(model)
+            if spec is not None:
+                return spec
+        return self._default_key
+
+    def key_of(self, instance: Model) -> object:
+        """The shard key of an instance; :class:`ShardKeyError` when it has none yet."""
+        model = type(instance)
+        spec = self.key_spec(model)
+        if callable(spec):
+            key = spec(instance)
+        elif spec == "pk":
+            key = instance.pk
+        else:
+            key = getattr(instance, model._meta.get_field(spec).attname)  # type: ignore[union-attr]
+        if key is None:
+            raise ShardKeyError(
+                f"This {model._meta.label} has no shard key yet ({spec!r} is None), so its "
+                f"shard cannot be known. Set the key before saving (for a primary key, use a "
+                f"default such as multidb_routers.sharding.new_id). {_fixes(model)}"
+            )
+        return key
+
+    def shard_of(self, instance: Model) -> str:
+        """The alias of the shard an instance's key maps to."""
+        return self.shard_for(self.key_of(instance))
+
+    def shard(self, alias: str) -> Shard:
+        """The shard an alias (a shard's primary or one of its replicas) belongs to."""
+        try:
+            return self._by_alias[alias]
+        except KeyError:
+            raise ValueError(
+                f"{alias!r} is no shard of this router; its shards are {list(self.shards)}."
+            ) from None
+
+    def covers(self, model: type[Model]) -> bool:
+        """True when the model is sharded by this router."""
+        return self._scope.covers(model)
+
+    def _route(self, model: type[Model], hints: Mapping[str, Any], what: str) -> Shard:
+        chosen = hints.get("shard")
+        if chosen is not None:
+            return self.shard(chosen)
+        instance = hints.get("instance")
+        if instance is not None:
+            db = instance._state.db
+            if db in self._by_alias:
+                # Loaded from a shard: it stays there (as Django's own default routing does).
+                return self._by_alias[db]
+            if instance._meta.concrete_model is model._meta.concrete_model:
+                return self._by_alias[self.shard_of(instance)]
+        raise _shard_key_error(model, what)
+
+    # Django's router methods.
+
+    def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
+        """The shard of the instance hint or of the chosen shard, read as its replicas allow."""
+        if not self._scope.covers(model):
+            return None
+        return self._route(model, hints, "the rows read").read_alias()
+
+    def db_for_write(self, model: type[Model], **hints: Any) -> str | None:
+        """The primary of the shard of the instance's key (or of the chosen shard)."""
+        if not self._scope.covers(model):
+            return None
+        shard = self._route(model, hints, "the rows written")
+        shard.note_write()
+        return shard.alias
+
+    def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool | None:
+        """Allow relations between objects on the same shard only."""
+        if not (self._scope.covers(type(obj1)) or self._scope.covers(type(obj2))):
+            return None
+        return self._home(obj1._state.db) == self._home(obj2._state.db)
+
+    def _home(self, alias: str | None) -> str | None:
+        shard = self._by_alias.get(alias) if alias is not None else None
+        return shard.alias if shard is not None else alias
+
+    def allow_migrate(
+        self, db: str, app_label: str, model_name: str | None = None, **hints: Any
+    ) -> bool | None:
+        """Sharded models on every shard's primary and nowhere else; nothing else on shards."""
+        if model_name is not None:
+            hints["model_name"] = model_name
+        covered = self._scope.covers_migration(app_label, hints)
+        if covered:
+            shard = self._by_alias.get(db)
+            return shard is not None and shard.alias == db
+        if covered is None:
+            return None
+        if db in self._by_alias:
+            return False
+        return None
+
+    # Introspection.
+
+    def aliases(self) -> frozenset[str]:
+        """Every shard alias, replicas included."""
+        return frozenset(self._by_alias)
+
+    def read_only_aliases(self) -> frozenset[str]:
+        """The shards' replicas."""
+        return frozenset(alias for shard in self.shard_config for alias in shard.replicas)
+
+    def labels(self) -> Iterable[tuple[str, str]]:
+        """The labels of ``apps`` and of a ``shard_key`` dict."""
+        labels = [("apps", label) for label in self._scope.labels or ()]
+        if self._keys is not None:
+            labels.extend(("shard_key", label) for label in self._keys.labels)
+        return labels
+
+    def claimed_aliases(self, model: type[Model]) -> frozenset[str] | None:
+        """Every shard's primary, for a sharded model."""
+        return frozenset(self.shards) if self._scope.covers(model) else None
+
+    def describe_route(self, model: type[Model]) -> RouteDescription | None:
+        """Reads and writes go to the shard of the row's key."""
+        if not self._scope.covers(model):
+            return None
+        spec = self.key_spec(model)
+        key = spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
+        shards = ", ".join(self.shards)
+        has_replicas = any(shard.replicas for shard in self.shard_config)
+        read = f"shard of {key} ({self.strategy_name} over {shards})"
+        return RouteDescription(
+            read=read + (", replicas allowed" if has_replicas else ""),
+            write=f"shard of {key} ({self.strategy_name} over {shards})",
+        )
+
+    @property
+    def strategy_name(self) -> str:
+        """The strategy's name, or the callable's name."""
+        strategy = self.strategy
+        return strategy if isinstance(strategy, str) else getattr(strategy, "__name__", "custom")
+
+    def check_config(self, *, name: str, databases: Iterable[str]) -> list[CheckMessage]:
+        """E020 key naming no field, E021 no shards, E022 duplicate alias, W020 plain manager."""
+        messages: list[CheckMessage] = []
+        if not self.shard_config:
+            messages.append(
+                Error(
+                    f"{name} has no shards.",
+                    hint="List the shard aliases: ShardRouter(shards=['shard_0', 'shard_1'], ...).",
+                    obj=self,
+                    id="multidb_routers.E021",
+                )
+            )
+        seen: set[str] = set()
+        for shard in self.shard_config:
+            for alias in shard.aliases:
+                if alias in seen:
+                    messages.append(
+                        Error(
+                            f"{name} lists the alias {alias!r} more than once in shards.",
+                            hint="Give every shard (and every replica) its own alias; two shards "
+                            "on one database would hold each other's rows.",
+                            obj=self,
+                            id="multidb_routers.E022",
+                        )
+                    )
+                seen.add(alias)
+        messages.extend(self._check_models(name))
+        return messages
+
+    def _check_models(self, name: str) -> list[CheckMessage]:
+        from django.apps import apps
+
+        from .manager import ShardedManager
+
+        messages: list[CheckMessage] = []
+        for model in apps.get_models():
+            if not self._scope.covers(model) or model._meta.proxy:
+                continue
+            spec = self.key_spec(model)
+            if isinstance(spec, str) and spec != "pk":
+                try:
+                    model._meta.get_field(spec)
+                except FieldDoesNotExist:
+                    fields = ", ".join(f.name for f in model._meta.concrete_fields)
+                    messages.append(
+                        Error(
+                            f"{name} shards {model._meta.label} by {spec!r}, which is no field "
+                            "of the model.",
+                            hint=f"Set shard_key to one of its fields ({fields}), 'pk', or a "
+                            "callable taking the instance.",
+                            obj=model,
+                            id="multidb_routers.E020",
+                        )
+                    )
+            if not isinstance(model._default_manager, ShardedManager):
+                messages.append(
+                    Warning(
+                        f"{model._meta.label} is sharded by {name} but its default manager is "
+                        "no ShardedManager, so Model.objects.create() cannot know its shard.",
+                        hint="Declare objects = ShardedManager() "
+                        "(from multidb_routers.sharding) on the model.",
+                        obj=model,
+                        id="multidb_routers.W020",
+                    )
+                )
+        return messages
+
+
+def shard_router_for(model: type[Model]) -> ShardRouter:
+    """The :class:`ShardRouter` of ``DATABASE_ROUTERS`` that shards ``model``."""
+    for router in connection_router.routers:
+        if isinstance(router, ShardRouter) and router.covers(model):
+            return router
+    raise ImproperlyConfigured(
+        f"No ShardRouter in DATABASE_ROUTERS shards {model._meta.label}: add it (or its app) "
+        "to the apps of a ShardRouter."
+    )
