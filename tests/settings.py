@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "tests.replica_app",
     "tests.shard_app",
     "tests.overlay_app",
+    "tests.moving_app",
 ]
 
 DATABASE_ROUTERS = [
@@ -59,6 +60,7 @@ DATABASE_ROUTERS = [
             "sessions": "users",
             "functional_app": "library",
             "legacy_app.Customer": "legacy",
+            "moving_app": "legacy",
         }
     ),
     PrimaryReplicaRouter(

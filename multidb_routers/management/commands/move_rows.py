@@ -1,0 +1,171 @@
+"""``manage.py move_rows``: copy or move a model's rows to another database, losing nothing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.exceptions import FieldError, ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from multidb_routers.moving.batches import Mover, chunks, reset_sequences, table_exists
+from multidb_routers.moving.exceptions import MoveError
+from multidb_routers.moving.progress import Progress
+
+if TYPE_CHECKING:
+    from django.db.models import Model
+
+    from multidb_routers.moving.checksum import Checksum
+
+
+def model_from_label(label: str) -> type[Model]:
+    """The installed model named ``app_label.ModelName``, or a ``CommandError``."""
+    try:
+        return apps.get_model(label)
+    except (LookupError, ValueError):
+        raise CommandError(
+            f"No installed model with label {label!r} (write app_label.Model)."
+        ) from None
+
+
+def parse_filters(filters: list[str]) -> dict[str, str]:
+    """``["field=value", ...]`` as lookup keyword arguments."""
+    parsed: dict[str, str] = {}
+    for item in filters:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CommandError(f"--filter {item!r} is not of the form field=value.")
+        parsed[name] = value
+    return parsed
+
+
+class Command(BaseCommand):
+    """Copy (or move, with ``--delete-source``) rows of one model between two aliases."""
+
+    help = (
+        "Copy the rows of a model from one database alias to another, keeping their primary "
+        "keys; many-to-many rows of the model's own fields travel with them. Rows already "
+        "on the target with the same content are skipped (a re-run is safe); a row there "
+        "with other content stops the command. Ends by comparing counts and checksums."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """The model, both aliases, filters and batch options."""
+        parser.add_argument("label", metavar="app_label.ModelName", help="The model to move.")
+        parser.add_argument("--from", dest="source", required=True, help="The source alias.")
+        parser.add_argument("--to", dest="target", required=True, help="The target alias.")
+        parser.add_argument(
+            "--filter",
+            dest="filters",
+            action="append",
+            default=[],
+            metavar="FIELD=VALUE",
+            help="Only rows matching this lookup (repeatable; lookups such as id__gte work).",
+        )
+        parser.add_argument(
+            "--delete-source",
+            action="store_true",
+            help="Delete each batch from the source once its copy is committed (a move).",
+        )
+        parser.add_argument(
+            "--batch-size", type=int, default=500, help="Rows per transaction (default 500)."
+        )
+
+    def handle(
+        self,
+        *args: Any,
+        label: str,
+        source: str,
+        target: str,
+        filters: list[str],
+        delete_source: bool,
+        batch_size: int,
+        verbosity: int,
+        **options: Any,
+    ) -> None:
+        """Check, copy in batches, delete if asked, reset sequences, verify."""
+        model = model_from_label(label)
+        self.check_aliases(model, source, target)
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        try:
+            mover = Mover(model)
+            selection = model._base_manager.using(source).filter(**parse_filters(filters))
+            pks = list(selection.order_by("pk").values_list("pk", flat=True))
+        except (FieldError, ValidationError, ValueError, MoveError) as exc:
+            raise CommandError(str(exc)) from exc
+        name = model._meta.label
+        before = mover.checksums(source, pks, batch_size)
+        equal = 0
+        for batch in chunks(pks, batch_size):
+            same, different = mover.compare(source, target, batch)
+            if different:
+                raise CommandError(str(mover.conflict(different, target)))
+            equal += len(same)
+        verb = "Moving" if delete_source else "Copying"
+        self.stdout.write(f"{verb} {len(pks)} rows of {name} from {source} to {target}.")
+        if equal:
+            self.stdout.write(f"{equal} of them are already on {target} with the same content.")
+        progress = Progress(self.stderr, total=len(pks), label=name, verbosity=verbosity)
+        copied = deleted = 0
+        try:
+            for batch in chunks(pks, batch_size):
+                result = mover.move(batch, source, target, delete_source=delete_source)
+                copied += result.copied
+                deleted += result.deleted
+                progress.advance(len(batch))
+        except MoveError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            progress.finish()
+        reset_sequences(mover.models, target)
+        summary = f"Copied {copied} rows"
+        if delete_source:
+            summary += f", deleted {deleted} from {source}"
+        self.stdout.write(summary + ".")
+        self.verify(mover, pks, before, source, target, delete_source, batch_size)
+
+    def check_aliases(self, model: type[Model], source: str, target: str) -> None:
+        """Both aliases exist, differ, and hold the model's tables."""
+        for alias in (source, target):
+            if alias not in settings.DATABASES:
+                raise CommandError(f"{alias!r} is not an alias of settings.DATABASES.")
+        if source == target:
+            raise CommandError("--from and --to name the same alias.")
+        for alias in (source, target):
+            missing = [m._meta.db_table for m in Mover(model).models if not table_exists(m, alias)]
+            if missing:
+                raise CommandError(
+                    f"The table(s) {', '.join(missing)} of {model._meta.label} do not exist on "
+                    f"{alias}; create them first (manage.py migrate --database {alias}, with "
+                    "routers that allow it)."
+                )
+
+    def verify(
+        self,
+        mover: Mover,
+        pks: list[Any],
+        before: list[Checksum],
+        source: str,
+        target: str,
+        delete_source: bool,
+        batch_size: int,
+    ) -> None:
+        """Compare counts and checksums of the rows on the target with the source's before."""
+        after = mover.checksums(target, pks, batch_size)
+        problems = []
+        for model, old, new in zip(mover.models, before, after, strict=True):
+            if old == new:
+                self.stdout.write(
+                    f"Verified {model._meta.label}: {new.count} rows on {target}, "
+                    f"checksum {new.hexdigest} as on {source} before."
+                )
+            else:
+                problems.append(f"{model._meta.label}: {old} on {source}, {new} on {target}")
+        if delete_source:
+            left = sum(c.count for c in mover.checksums(source, pks, batch_size)[:1])
+            if left:
+                problems.append(f"{left} rows of {mover.model._meta.label} still on {source}")
+        if problems:
+            raise CommandError("Verification failed: " + "; ".join(problems) + ".")
