@@ -17,3 +17,7 @@ def _fresh_pinning_state() -> Iterator[None]:
     """No read-your-writes pin of an earlier test (they live in the thread's context)."""
     with fresh_state():
         yield
+
+
+# The PostgreSQL test cluster: started only when tests marked postgres run.
+pytest_plugins = ["tests.pgplugin"]

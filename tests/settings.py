@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from multidb_routers import FunctionalRouter, PrimaryReplicaRouter, ShardRouter
+from tests.pgcluster import databases_from_env
 
 SECRET_KEY = "multidb-routers-tests-not-secret"
 DEBUG = False
@@ -34,6 +35,10 @@ DATABASES: dict[str, dict[str, Any]] = {
     "base": _sqlite(),
     "overlay": _sqlite(),
 }
+# The real PostgreSQL cluster (pg_primary, the lagging pg_standby, pg_shard_0/1) when
+# MULTIDB_ROUTERS_PG_DIR names a running one; else tests/pgplugin.py adds these aliases at
+# run time, only if tests marked postgres are selected. See docs/postgresql.rst.
+DATABASES.update(databases_from_env())
 
 INSTALLED_APPS = [
     "django.contrib.admin",
