@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .exceptions import ReadOnlyDatabaseError, ShardKeyError
 from .functional import FunctionalRouter
+from .overlay import OverlayRouter
 from .pinning import use_primary
 from .replication import PrimaryReplicaRouter
 from .sharding.router import ShardRouter
@@ -12,6 +13,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "FunctionalRouter",
+    "OverlayRouter",
     "PrimaryReplicaRouter",
     "ReadOnlyDatabaseError",
     "ShardKeyError",

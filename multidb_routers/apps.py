@@ -1,4 +1,4 @@
-"""Django app configuration: registers the system checks."""
+"""Django app configuration: registers the system checks and installs connection guards."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ class MultiDBRoutersConfig(AppConfig):
     verbose_name = "Multi-database routers"
 
     def ready(self) -> None:
-        """Register the system checks."""
+        """Register the system checks and guard read-only connections."""
         from . import checks as router_checks
 
         for check in (
@@ -24,3 +24,7 @@ class MultiDBRoutersConfig(AppConfig):
             router_checks.check_routers,
         ):
             checks.register(check, "multidb_routers")
+
+        from . import guards
+
+        guards.install()

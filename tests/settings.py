@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from multidb_routers import FunctionalRouter, PrimaryReplicaRouter, ShardRouter
+from multidb_routers import FunctionalRouter, OverlayRouter, PrimaryReplicaRouter, ShardRouter
 from tests.pgcluster import databases_from_env
 
 SECRET_KEY = "multidb-routers-tests-not-secret"
@@ -32,7 +32,8 @@ DATABASES: dict[str, dict[str, Any]] = {
     # Sharding: four shards in use, a fifth to grow into.
     **{f"shard_{number}": _sqlite() for number in range(5)},
     # Overlay.
-    "base": _sqlite(),
+    # The test runner must not migrate the read-only base (Django would record migrations).
+    "base": _sqlite(TEST={"MIGRATE": False}),
     "overlay": _sqlite(),
 }
 # The real PostgreSQL cluster (pg_primary, the lagging pg_standby, pg_shard_0/1) when
@@ -70,6 +71,9 @@ DATABASE_ROUTERS = [
     ),
     PrimaryReplicaRouter(
         primary="reviews", replicas=["reviews_replica1", "reviews_replica2"], apps=["replica_app"]
+    ),
+    OverlayRouter(
+        base="base", overlay="overlay", apps=["overlay_app"], replace=["overlay_app.Note"]
     ),
     ShardRouter(
         shards=[f"shard_{number}" for number in range(4)],  # shard_4 is for growth tests

@@ -1,0 +1,27 @@
+"""The library's own model: the overlay's record of rows deleted from the base."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Tombstone(models.Model):
+    """A base row deleted through the overlay's merged manager.
+
+    Kept in the overlay database (the :class:`~multidb_routers.OverlayRouter` migrates
+    this model there only); the merged view hides base rows that have a tombstone.
+    ``model`` is the lower-case model label, ``object_pk`` the primary key as text.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    model = models.CharField(max_length=255)
+    object_pk = models.CharField(max_length=255)
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "object_pk"], name="multidb_tombstone_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} #{self.object_pk} (deleted)"

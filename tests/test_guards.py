@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+import pytest
+from django.db import connections
+from django.test import override_settings
+
+from multidb_routers import FunctionalRouter, ReadOnlyDatabaseError
+from multidb_routers.guards import allow_writes, guarded_aliases, is_write
+from tests.overlay_app.models import Product, Supplier
+from tests.overlay_app.snapshot import SUPPLIERS, digest, snapshot_as_base
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from pytest_django import DjangoDbBlocker
+
+WRITES = [
+    "INSERT INTO overlay_app_supplier (name) VALUES ('Initech')",
+    "insert into overlay_app_supplier (name) values ('Initech')",
+    "UPDATE overlay_app_supplier SET name = 'x'",
+    "DELETE FROM overlay_app_supplier",
+    "REPLACE INTO overlay_app_supplier (id, name) VALUES (1, 'x')",
+    "INSERT OR REPLACE INTO overlay_app_supplier (id, name) VALUES (1, 'x')",
+    "CREATE TABLE scratch (x integer)",
+    "CREATE INDEX supplier_name ON overlay_app_supplier (name)",
+    "ALTER TABLE overlay_app_supplier ADD COLUMN rating integer",
+    "DROP TABLE overlay_app_supplier",
+    "WITH doomed AS (SELECT id FROM overlay_app_supplier) "
+    "DELETE FROM overlay_app_supplier WHERE id IN (SELECT id FROM doomed)",
+    "SELECT 1; DELETE FROM overlay_app_supplier",
+    "SELECT 1;delete from overlay_app_supplier;",
+    "/* looks harmless */ DELETE FROM overlay_app_supplier",
+    "-- a comment\nDELETE FROM overlay_app_supplier",
+    "(DELETE FROM overlay_app_supplier)",
+    "PRAGMA user_version = 7",
+    "PRAGMA main.user_version(7)",
+    "PRAGMA query_only = OFF",
+    "PRAGMA journal_mode = WAL",
+    "VACUUM",
+    "ANALYZE",
+    "REINDEX",
+    "ATTACH DATABASE ':memory:' AS scratch",
+    "SELECT 'unterminated",
+]
+
+READS = [
+    "SELECT name FROM overlay_app_supplier",
+    "select name from overlay_app_supplier where name = 'DELETE FROM overlay_app_supplier'",
+    'SELECT "name" AS "update" FROM overlay_app_supplier',
+    "SELECT replace(name, 'A', 'a') FROM overlay_app_supplier -- DROP TABLE x",
+    "WITH cheap AS (SELECT * FROM overlay_app_product WHERE price < 50) SELECT count(*) FROM cheap",
+    "with recursive n(x) as (select 1 union all select x + 1 from n where x < 3) select x from n",
+    "VALUES (1), (2)",
+    "EXPLAIN SELECT * FROM overlay_app_product",
+    "EXPLAIN QUERY PLAN SELECT * FROM overlay_app_product",
+    "PRAGMA table_info(overlay_app_product)",
+    "PRAGMA user_version",
+    "PRAGMA foreign_keys = ON",
+]
+
+
+@pytest.fixture
+def base_file(tmp_path: Path, django_db_blocker: DjangoDbBlocker) -> Iterator[Path]:
+    with django_db_blocker.unblock(), snapshot_as_base(tmp_path / "production.sqlite3") as path:
+        yield path
+
+
+@pytest.mark.parametrize("sql", WRITES)
+def test_write_statements_on_the_base_raise_and_leave_the_file_unchanged(
+    base_file: Path, sql: str
+) -> None:
+    before = digest(base_file)
+
+    with pytest.raises(ReadOnlyDatabaseError, match="read-only database 'base'"):
+        connections["base"].cursor().execute(sql)
+
+    connections["base"].close()
+    assert digest(base_file) == before
+
+
+@pytest.mark.parametrize("sql", READS)
+def test_read_statements_on_the_base_run(base_file: Path, sql: str) -> None:
+    with connections["base"].cursor() as cursor:
+        cursor.execute(sql)
+        cursor.fetchall()
+
+
+def test_executemany_writes_are_refused(base_file: Path) -> None:
+    with pytest.raises(ReadOnlyDatabaseError):
+        connections["base"].cursor().executemany(
+            "INSERT INTO overlay_app_supplier (name) VALUES (%s)", [("a",), ("b",)]
+        )
+
+
+def test_orm_writes_on_the_base_raise_and_leave_the_file_unchanged(base_file: Path) -> None:
+    before = digest(base_file)
+    suppliers = Supplier._base_manager.using("base")
+
+    with pytest.raises(ReadOnlyDatabaseError):
+        suppliers.create(name="Initech")
+    with pytest.raises(ReadOnlyDatabaseError):
+        suppliers.bulk_create([Supplier(name="Initech")])
+    with pytest.raises(ReadOnlyDatabaseError):
+        suppliers.filter(pk=1).update(name="Acme Corp")
+    with pytest.raises(ReadOnlyDatabaseError):
+        suppliers.filter(pk=1).delete()
+    with pytest.raises(ReadOnlyDatabaseError):
+        Product._base_manager.using("base").get(pk=1).save(using="base")
+
+    assert sorted(suppliers.values_list("pk", "name")) == SUPPLIERS
+    connections["base"].close()
+    assert digest(base_file) == before
+
+
+def test_the_database_itself_refuses_writes_that_bypass_django(base_file: Path) -> None:
+    connection = connections["base"]
+    connection.ensure_connection()
+
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        connection.connection.execute("DELETE FROM overlay_app_supplier")
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        connection.cursor().executescript("DELETE FROM overlay_app_supplier;")
+
+
+def test_allow_writes_lifts_both_locks_only_inside_the_block(base_file: Path) -> None:
+    connection = connections["base"]
+    suppliers = Supplier._base_manager.using("base")
+
+    with allow_writes("base"), allow_writes("base"):
+        suppliers.create(name="Initech")
+    with pytest.raises(ReadOnlyDatabaseError):
+        suppliers.create(name="Umbrella")
+
+    assert suppliers.filter(name="Initech").exists()
+    assert connection.connection.execute("PRAGMA query_only").fetchone() == (1,)
+
+
+def test_a_new_connection_to_the_base_is_guarded_again(base_file: Path) -> None:
+    connections["base"].close()
+
+    with pytest.raises(ReadOnlyDatabaseError):
+        Supplier._base_manager.using("base").create(name="Initech")
+    assert connections["base"].connection.execute("PRAGMA query_only").fetchone() == (1,)
+
+
+def test_guarded_aliases_follow_the_routers_setting() -> None:
+    assert guarded_aliases() == {"base"}
+    with override_settings(DATABASE_ROUTERS=[FunctionalRouter(routes={"auth": "users"})]):
+        assert guarded_aliases() == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("sql", "write"),
+    [
+        ("WITH gone AS (DELETE FROM t RETURNING *) SELECT * FROM gone", True),
+        ("SELECT * INTO copy FROM t", True),
+        ("SELECT * FROM t FOR UPDATE", True),
+        ("EXPLAIN ANALYZE DELETE FROM t", True),
+        ("EXPLAIN (ANALYZE, FORMAT JSON) SELECT 1", False),
+        ("SET TIME ZONE 'UTC'", False),
+        ("SET default_transaction_read_only = off", True),
+        ("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", True),
+        ("SET ROLE admin", True),
+        ("RESET ALL", True),
+        ("BEGIN READ WRITE", True),
+        ('SAVEPOINT "s1_x1"', False),
+        ('ROLLBACK TO SAVEPOINT "s1_x1"', False),
+        ("SHOW timezone", False),
+        ("(SELECT 1) UNION (SELECT 2)", False),
+        ("SELECT $body$ DELETE FROM t $body$", False),
+        ("SELECT E'it\\'s; DELETE FROM t'", False),
+        (b"SELECT 1", False),
+        (b"DELETE FROM t", True),
+        (object(), True),
+        ("", False),
+    ],
+)
+def test_statement_classification(sql: object, write: bool) -> None:
+    assert is_write(sql) is write
+
+
+def test_psycopg_composed_statements_are_classified() -> None:
+    from psycopg import sql
+
+    assert is_write(sql.SQL("DELETE FROM {}").format(sql.Identifier("t")))
+    assert not is_write(sql.SQL("SELECT * FROM {}").format(sql.Identifier("t")))
