@@ -1,0 +1,1 @@
+"""The ``demo`` command: migrate, seed and walk through the example's routing."""

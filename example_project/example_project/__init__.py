@@ -1,0 +1,1 @@
+"""The product-reviews example site of multidb_routers."""

@@ -1,0 +1,11 @@
+"""ASGI entry point of the example site."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings.functional")
+
+application = get_asgi_application()

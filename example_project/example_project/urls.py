@@ -1,0 +1,16 @@
+"""URLs of the example site."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+from products import views as product_views
+from reviews import views as review_views
+
+urlpatterns = [
+    path("", product_views.product_list, name="product_list"),
+    path("products/<slug:slug>/", product_views.product_detail, name="product_detail"),
+    path("products/<slug:slug>/review/", review_views.review_create, name="review_create"),
+    path("reviews/<int:pk>/", review_views.review_detail, name="review_detail"),
+    path("admin/", admin.site.urls),
+]
