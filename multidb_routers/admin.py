@@ -56,7 +56,10 @@ else:
 
 __all__ = [
     "MultiDBAdminMixin",
+    "MultiDBInlineMixin",
+    "MultiDBInlineModelAdminChecks",
     "MultiDBModelAdmin",
+    "MultiDBModelAdminChecks",
     "MultiDBStackedInline",
     "MultiDBTabularInline",
     "check_using",
@@ -171,8 +174,7 @@ class MultiDBModelAdmin(MultiDBAdminMixin, _ModelAdmin):
     ) -> tuple[list[Any], dict[str, int], set[str], list[str]]:
         """What deleting ``objs`` would delete, collected on ``using``.
 
-        Django's version collects on the router's alias for the model; this one is
-        the same but for the alias.
+        The same as Django's, which collects on the router's alias for the model.
         """
         collector = NestedObjects(using=self.alias, origin=objs)
         collector.collect(objs)
