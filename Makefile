@@ -27,6 +27,7 @@ serve: $(VENV)/.installed
 		../$(BIN)/python manage.py runserver --settings=example_project.settings.$(PATTERN)
 
 test: $(VENV)/.installed
+	-$(BIN)/python scripts/pg-cluster install  # once, before parallel envs (docs/postgresql.rst)
 	$(BIN)/tox run-parallel --parallel-no-spinner --parallel-live $(TOX_ARGS) \
 		--skip-missing-interpreters $(if $(CI),false,true)
 
