@@ -197,7 +197,7 @@ class MergedQuerySet:
     # Building new merged querysets.
 
     def _clone(self, querysets: Sequence[QuerySet[Any]] | None = None) -> MergedQuerySet:
-        clone = MergedQuerySet(
+        clone = type(self)(
             self.querysets if querysets is None else querysets,
             labels=self.labels,
             concurrent=self.concurrent,
@@ -262,9 +262,18 @@ class MergedQuerySet:
 
     # Running the sources.
 
+    def prepare_sources(self, querysets: Sequence[QuerySet[Any]]) -> Sequence[QuerySet[Any]]:
+        """The querysets to run, just before they run (same order, unsliced).
+
+        A hook for subclasses that narrow a source with what is only known at run time
+        (the overlay's merged view hides the base rows the overlay changed or deleted).
+        """
+        return querysets
+
     def _map(
         self, func: Callable[[QuerySet[Any]], R], querysets: Sequence[QuerySet[Any]]
     ) -> list[R]:
+        querysets = self.prepare_sources(querysets)
         # Resolve each source's database in the calling thread, where routing state lives.
         bound = [qs.using(qs.db) for qs in querysets]
         in_transaction = any(connections[qs.db].in_atomic_block for qs in bound)

@@ -1,19 +1,37 @@
-"""The shards of a ShardRouter: each one a primary alias, optionally with replicas."""
+"""The shards of a ShardRouter: each one a primary alias, optionally with replicas.
+
+A shard with replicas holds a :class:`~multidb_routers.replicas.ReplicaSet`, so its reads
+follow the same primary/replica rules as ``PrimaryReplicaRouter`` (pinning after a
+write, ``use_primary()``, open transactions, unreachable replicas left out).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+
+from ..replicas import ReplicaSet
 
 __all__ = ["Shard", "parse_shards"]
 
 
-@dataclass(frozen=True)
 class Shard:
-    """One shard: its primary ``alias`` (the shard's name) and its replicas with weights."""
+    """One shard: its primary ``alias`` (the shard's name) and, optionally, its replicas."""
 
-    alias: str
-    replicas: Mapping[str, float] = field(default_factory=dict)
+    __slots__ = ("alias", "replica_set")
+
+    def __init__(
+        self, alias: str, replicas: Sequence[str] | Mapping[str, float] | None = None
+    ) -> None:
+        self.alias = alias
+        self.replica_set = ReplicaSet(alias, replicas) if replicas else None
+
+    def __repr__(self) -> str:
+        return f"Shard({self.alias!r}, replicas={list(self.replicas)!r})"
+
+    @property
+    def replicas(self) -> tuple[str, ...]:
+        """The replicas' aliases (none for a plain shard)."""
+        return self.replica_set.replicas if self.replica_set is not None else ()
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -21,32 +39,23 @@ class Shard:
         return (self.alias, *self.replicas)
 
     def read_alias(self) -> str:
-        """The alias a read of this shard goes to."""
-        return self.alias
+        """The alias a read of this shard goes to (a replica when the rules allow)."""
+        return self.replica_set.read_alias() if self.replica_set is not None else self.alias
 
     def note_write(self) -> None:
-        """Record that this shard's primary is being written."""
-
-
-def _replicas(value: object, *, where: str) -> dict[str, float]:
-    if isinstance(value, str):
-        raise TypeError(
-            f"{where} must be a list of aliases or a dict alias -> weight, not {value!r}."
-        )
-    if isinstance(value, Mapping):
-        return {str(alias): float(weight) for alias, weight in value.items()}
-    if value is None:
-        return {}
-    return dict.fromkeys(map(str, value), 1.0)  # type: ignore[call-overload]
+        """Record a write to this shard's primary (pins later reads to it)."""
+        if self.replica_set is not None:
+            self.replica_set.note_write()
 
 
 def parse_shards(entries: object, *, owner: str) -> tuple[Shard, ...]:
     """Turn the ``shards`` option into :class:`Shard` values, in order.
 
     An entry is an alias (``"shard_0"``) or a mapping
-    ``{"primary": "shard_1", "replicas": ["shard_1_replica"]}``.
+    ``{"primary": "shard_1", "replicas": ["shard_1_replica"]}`` (``replicas`` a list of
+    aliases or a dict alias -> weight).
     """
-    if isinstance(entries, (str, Mapping)) or not hasattr(entries, "__iter__"):
+    if isinstance(entries, (str, Mapping)) or not isinstance(entries, Sequence):
         raise TypeError(
             f"{owner} shards must be a list of aliases (or of "
             f"{{'primary': ..., 'replicas': [...]}} entries), not {entries!r}."
@@ -60,8 +69,7 @@ def parse_shards(entries: object, *, owner: str) -> tuple[Shard, ...]:
             unknown = set(entry) - {"primary", "replicas"}
             if unknown:
                 raise TypeError(f"{where} has unknown keys {sorted(unknown)}.")
-            replicas = _replicas(entry.get("replicas"), where=f"{where}['replicas']")
-            shards.append(Shard(entry["primary"], replicas))
+            shards.append(Shard(entry["primary"], entry.get("replicas")))
         else:
             raise TypeError(
                 f"{where} must be an alias or {{'primary': alias, 'replicas': [...]}}, "
