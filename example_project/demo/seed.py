@@ -91,7 +91,7 @@ def seed_reviews(
     products: list[Product],
     count: int,
     *,
-    batch_size: int = 2000,
+    batch_size: int = 1000,
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """Replace the reviews with ``count`` random reviews of ``products``, in batches."""
