@@ -119,27 +119,27 @@ class MultiDBAdminMixin(_Base):
             )
 
     @property
-    def alias(self) -> str:
+    def _alias(self) -> str:
         """``using``, known to be set (validated when the admin was created)."""
         assert self.using is not None
         return self.using
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         """The admin's queryset, on ``using``."""
-        queryset: QuerySet[Any] = super().get_queryset(request).using(self.alias)
+        queryset: QuerySet[Any] = super().get_queryset(request).using(self._alias)
         return queryset
 
     def formfield_for_foreignkey(
         self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
     ) -> ModelChoiceField[Any] | None:
         """A choice field listing the related objects found on ``using``."""
-        return super().formfield_for_foreignkey(db_field, request, using=self.alias, **kwargs)
+        return super().formfield_for_foreignkey(db_field, request, using=self._alias, **kwargs)
 
     def formfield_for_manytomany(
         self, db_field: ManyToManyField[Any, Any], request: HttpRequest, **kwargs: Any
     ) -> ModelMultipleChoiceField[Any] | None:
         """A multiple choice field listing the related objects found on ``using``."""
-        return super().formfield_for_manytomany(db_field, request, using=self.alias, **kwargs)
+        return super().formfield_for_manytomany(db_field, request, using=self._alias, **kwargs)
 
 
 class MultiDBModelAdmin(MultiDBAdminMixin, _ModelAdmin):
@@ -155,19 +155,19 @@ class MultiDBModelAdmin(MultiDBAdminMixin, _ModelAdmin):
         # Django opens its transaction on the router's alias; the writes go to ours.
         if request.method in _SAFE_METHODS:
             return nullcontext()
-        return transaction.atomic(using=self.alias)
+        return transaction.atomic(using=self._alias)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: Any) -> None:
         """Save the object on ``using``."""
-        obj.save(using=self.alias)
+        obj.save(using=self._alias)
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         """Delete the object, and what cascades from it, on ``using``."""
-        obj.delete(using=self.alias)
+        obj.delete(using=self._alias)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         """Delete the selected objects on ``using`` (the "delete selected" action)."""
-        queryset.using(self.alias).delete()
+        queryset.using(self._alias).delete()
 
     def get_deleted_objects(
         self, objs: Sequence[Any] | QuerySet[Any], request: HttpRequest
@@ -176,7 +176,7 @@ class MultiDBModelAdmin(MultiDBAdminMixin, _ModelAdmin):
 
         The same as Django's, which collects on the router's alias for the model.
         """
-        collector = NestedObjects(using=self.alias, origin=objs)
+        collector = NestedObjects(using=self._alias, origin=objs)
         collector.collect(objs)
         perms_needed: set[str] = set()
         site = self.admin_site
@@ -315,7 +315,7 @@ class MultiDBInlineMixin(MultiDBAdminMixin):
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         """Django's formset class, validating, saving and deleting its objects on ``using``."""
         formset = super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
-        return _formset_on_alias(formset, self.alias)
+        return _formset_on_alias(formset, self._alias)
 
 
 class MultiDBTabularInline(MultiDBInlineMixin, _TabularInline):
