@@ -18,13 +18,18 @@ from django.db import models
 from django.db.models import Max
 from django.db.models.signals import post_delete, post_save, pre_save
 
+from ..merge import MergedQuerySet
 from .router import router_for
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from django.db.models import QuerySet
+
     from ..models import Tombstone
     from .router import OverlayRouter
 
-__all__ = ["OverlayManager", "next_pk", "shadowed_pks"]
+__all__ = ["OverlayManager", "OverlayQuerySet", "next_pk", "shadowed_pks", "tombstoned_pks"]
 
 M = TypeVar("M", bound=models.Model)
 
@@ -93,11 +98,29 @@ def _write_tombstone(
         )
 
 
+class OverlayQuerySet(MergedQuerySet):
+    """The merged view as a read-only queryset: base rows minus shadowed ones, plus overlay rows.
+
+    Which base rows are hidden (changed in the overlay, or deleted through it) is read
+    each time the queryset runs, so a queryset built before a write still sees it.
+    """
+
+    def prepare_sources(self, querysets: Sequence[QuerySet[Any]]) -> Sequence[QuerySet[Any]]:
+        """Hide the base rows the overlay shadows."""
+        router = router_for(self.model)
+        hidden = shadowed_pks(self.model, router)
+        if not hidden:
+            return querysets
+        return [qs.exclude(pk__in=hidden) if qs.db == router.base_alias else qs for qs in querysets]
+
+
 class OverlayManager(models.Manager[M]):
-    """The merged view of a model: base rows, overlay rows in their place, tombstones hidden.
+    """The merged view of a model: base rows, overlay rows in their place, deleted rows hidden.
 
     Give a model in an :class:`~multidb_routers.OverlayRouter`'s scope this manager to
-    change its rows locally while still seeing the base.
+    change its rows locally while still seeing the base. Reads (``all()``,
+    ``filter()``, ``get()``, ``count()``...) return an :class:`OverlayQuerySet`;
+    ``create()`` and each instance's ``save()``/``delete()`` write to the overlay.
     """
 
     def contribute_to_class(self, cls: type[M], name: str) -> None:  # type: ignore[override]
@@ -109,3 +132,26 @@ class OverlayManager(models.Manager[M]):
         pre_save.connect(_assign_pk, sender=cls, dispatch_uid=uid)
         post_save.connect(_clear_tombstone, sender=cls, dispatch_uid=uid)
         post_delete.connect(_write_tombstone, sender=cls, dispatch_uid=uid)
+
+    def get_queryset(self) -> OverlayQuerySet:  # type: ignore[override]
+        """The merged view of every row."""
+        router = router_for(self.model)
+        return OverlayQuerySet(
+            [self.base(), self.local()],
+            labels=[router.base_alias, router.overlay_alias],
+            concurrent=False,  # the overlay is local and small: not worth a thread
+        )
+
+    def base(self) -> QuerySet[M]:
+        """The base's rows as the snapshot has them, without the overlay's changes."""
+        return models.QuerySet(self.model, using=router_for(self.model).base_alias)
+
+    def local(self) -> QuerySet[M]:
+        """The overlay's rows: the changed and the added ones."""
+        return models.QuerySet(self.model, using=router_for(self.model).overlay_alias)
+
+    def create(self, **kwargs: Any) -> M:
+        """Create a row in the overlay, with a primary key no base row has."""
+        instance = self.model(**kwargs)
+        instance.save(force_insert=True, using=router_for(self.model).overlay_alias)
+        return instance
