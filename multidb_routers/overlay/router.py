@@ -145,7 +145,8 @@ class OverlayRouter(BaseRouter):
             return False
         if f"{app_label}.{model_name}".lower() == TOMBSTONE_LABEL:
             return db == self.overlay_alias
-        hints["model_name"] = model_name
+        if model_name is not None:
+            hints["model_name"] = model_name
         covered = self._scope.covers_migration(app_label, hints)
         if not covered and self._replace.labels:
             replaced = self._replace.covers_migration(app_label, hints)
