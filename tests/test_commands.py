@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from multidb_routers import FunctionalRouter
+from multidb_routers import FunctionalRouter, PrimaryReplicaRouter
 
 ROUTES = {
     "auth": "users",
@@ -93,15 +93,29 @@ def test_migrate_all_plan_skips_replicas_and_lists_every_other_alias_once() -> N
     ]
 
 
+def session_routers_with_pg_standby_declared() -> list[object]:
+    """The suite's routers, plus the PostgreSQL standby declared a replica when it is there."""
+    routers = list(settings.DATABASE_ROUTERS)
+    if "pg_standby" in settings.DATABASES:
+        routers.append(
+            PrimaryReplicaRouter(
+                primary="pg_primary", replicas=["pg_standby"], apps=["replica_app"]
+            )
+        )
+    return routers
+
+
 @pytest.mark.django_db(databases="__all__")
-@override_settings(DATABASE_ROUTERS=[FunctionalRouter(routes=ROUTES)])
 def test_migrate_all_runs_migrate_once_on_each_alias_that_holds_tables() -> None:
-    output = run("migrate_all", "--no-input")
+    with override_settings(DATABASE_ROUTERS=session_routers_with_pg_standby_declared()):
+        output = run("migrate_all", "--no-input")
 
     headings = [line for line in output.splitlines() if line.startswith("Migrating ")]
-    assert headings == [
-        f"Migrating {alias}:"
-        for alias in settings.DATABASES
-        if not alias.startswith("reviews_replica")
-    ]
+    migrated = [heading.removeprefix("Migrating ").rstrip(":") for heading in headings]
+    assert len(migrated) == len(set(migrated))
+    assert {"default", "users", "library", "legacy", "reviews", "shard_0", "overlay"} <= set(
+        migrated
+    )
+    assert not {"reviews_replica1", "reviews_replica2", "base", "pg_standby"} & set(migrated)
+    assert "Skipping base: read-only for OverlayRouter." in output
     assert output.count("No migrations to apply.") == len(headings)
