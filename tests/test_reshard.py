@@ -228,7 +228,8 @@ def test_a_crash_between_copy_and_delete_is_finished_by_a_re_run(
     def crash_on_third_batch(model: Any, *args: Any) -> int:
         if model is Order and len(deleted) == 2:
             raise KeyboardInterrupt("power cut")
-        deleted.append(model) if model is Order else None
+        if model is Order:
+            deleted.append(model)
         return delete_where(model, *args)
 
     monkeypatch.setattr(batches, "delete_where", crash_on_third_batch)
