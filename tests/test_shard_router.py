@@ -57,6 +57,16 @@ def test_no_instance_and_no_shard_raises_naming_the_model_and_the_fixes(method: 
         assert fix in message
 
 
+def test_use_shard_chooses_the_shard_of_hintless_queries(router: ShardRouter) -> None:
+    with router.use_shard("shard_2"):
+        assert django_router.db_for_write(Review) == "shard_2"
+        assert django_router.db_for_read(Review, instance=_review(1)) == router.shard_for(1)
+    with pytest.raises(ShardKeyError):
+        django_router.db_for_read(Review)
+    with pytest.raises(ValueError, match="default"), router.use_shard("default"):
+        pass
+
+
 def test_a_plain_query_of_a_sharded_model_is_refused() -> None:
     with pytest.raises(ShardKeyError):
         list(Review.objects.filter(product_id=1))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Union
 
 from django.core.checks import CheckMessage, Error, Warning
@@ -18,10 +20,19 @@ from .shards import Shard, parse_shards
 if TYPE_CHECKING:
     from django.db.models import Model
 
-__all__ = ["ShardKey", "ShardRouter", "shard_router_for"]
+__all__ = ["ShardKey", "ShardRouter", "chosen_shard", "shard_router_for"]
 
 ShardKey = Union[str, Callable[[Any], Any]]  # noqa: UP007 (a runtime alias on Python 3.10)
 """A field name (``"product_id"``, ``"pk"``) or a callable taking the instance."""
+
+
+# The shard chosen with ShardRouter.use_shard() for queries that carry no hint.
+_chosen_shard: ContextVar[str | None] = ContextVar("multidb_routers_chosen_shard", default=None)
+
+
+def chosen_shard() -> str | None:
+    """The alias chosen by the innermost :meth:`ShardRouter.use_shard` block, if any."""
+    return _chosen_shard.get()
 
 
 def _fixes(model: type[Model]) -> str:
@@ -37,7 +48,8 @@ def _fixes(model: type[Model]) -> str:
 def _shard_key_error(model: type[Model], what: str) -> ShardKeyError:
     return ShardKeyError(
         f"Cannot tell which shard holds {what} of the sharded model {model._meta.label}: "
-        f"the router got no instance and no shard; it never guesses a shard. {_fixes(model)}"
+        "the router got no instance and no shard was chosen; it never guesses a shard. "
+        f"{_fixes(model)}"
     )
 
 
@@ -177,7 +189,25 @@ class ShardRouter(BaseRouter):
                 return self._by_alias[db]
             if instance._meta.concrete_model is model._meta.concrete_model:
                 return self._by_alias[self.shard_of(instance)]
+        chosen = _chosen_shard.get()
+        if chosen is not None and chosen in self._by_alias:
+            return self._by_alias[chosen]
         raise _shard_key_error(model, what)
+
+    @contextmanager
+    def use_shard(self, alias: str) -> Iterator[str]:
+        """Within the block, queries of sharded models with no instance or shard go to ``alias``.
+
+        For code that cannot pass a hint, such as Django's own
+        ``transaction.atomic(using=router.db_for_write(Model))`` in the admin. An instance
+        hint still wins. The choice lives in a context variable (per thread and task).
+        """
+        self.shard(alias)  # refuse an alias that is no shard
+        token = _chosen_shard.set(alias)
+        try:
+            yield alias
+        finally:
+            _chosen_shard.reset(token)
 
     # Django's router methods.
 
