@@ -187,20 +187,26 @@ def wait_for_standby(
         conn.execute("CREATE TABLE IF NOT EXISTS pg_sync_marker (token text PRIMARY KEY)")
         conn.execute("INSERT INTO pg_sync_marker VALUES (%s)", [token])
     started = time.monotonic()
-    with _connect(standby) as conn:
-        while True:
-            exists = conn.execute("SELECT to_regclass('pg_sync_marker') IS NOT NULL").fetchone()
-            if (
-                exists
-                and exists[0]
-                and conn.execute(
-                    "SELECT 1 FROM pg_sync_marker WHERE token = %s", [token]
-                ).fetchone()
-            ):
-                return time.monotonic() - started
-            if time.monotonic() - started > timeout:
-                raise AssertionError(f"{standby} did not catch up with {primary} in {timeout}s")
-            time.sleep(0.01)
+    while not _standby_has(standby, token):
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{standby} did not catch up with {primary} in {timeout}s")
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def _standby_has(standby: str, token: str) -> bool:
+    import psycopg
+
+    try:
+        # A new connection each time: the test database itself may not be there yet.
+        with _connect(standby) as conn:
+            row = conn.execute("SELECT to_regclass('pg_sync_marker') IS NOT NULL").fetchone()
+            if not (row and row[0]):
+                return False
+            found = conn.execute("SELECT 1 FROM pg_sync_marker WHERE token = %s", [token])
+            return found.fetchone() is not None
+    except psycopg.OperationalError:
+        return False
 
 
 @pytest.fixture

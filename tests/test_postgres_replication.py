@@ -1,0 +1,304 @@
+"""PrimaryReplicaRouter and PinningMiddleware against a really lagging PostgreSQL standby.
+
+The standby applies commits ``recovery_min_apply_delay`` (300 ms) late, so a read right
+after a write misses the row unless the reader is pinned to the primary. Requests go
+through the Django test client and this module's own views; every statement is recorded
+per alias with ``connection.execute_wrapper``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from django.db import OperationalError, close_old_connections, connections, router
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.test import Client
+from django.urls import path
+
+from multidb_routers import PrimaryReplicaRouter
+from tests.replica_app.models import Comment, Review
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from tests.pgcluster import PgCluster
+
+PRIMARY, STANDBY = "pg_primary", "pg_standby"
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, databases=[PRIMARY, STANDBY]),
+    pytest.mark.urls(__name__),
+]
+TABLE = Review._meta.db_table
+WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|TRUNCATE|CREATE|ALTER|DROP)\b", re.IGNORECASE)
+
+
+# -- views and URLs of this module ------------------------------------------------------------
+
+
+def create_review(request: HttpRequest) -> HttpResponse:
+    """Create a review and redirect to its page, as a form view does."""
+    review = Review.objects.create(title=request.POST["title"])
+    return HttpResponseRedirect(f"/reviews/{review.pk}/")
+
+
+def show_review(request: HttpRequest, pk: int) -> JsonResponse:
+    """Whether the review is visible to this request's read."""
+    return JsonResponse({"found": Review.objects.filter(pk=pk).exists()})
+
+
+def rate_review(request: HttpRequest, pk: int) -> JsonResponse:
+    """Every kind of write of a view, then the stars read back in the same request."""
+    Review.objects.filter(pk=pk).update(stars=int(request.POST["stars"]))
+    review = Review.objects.get(pk=pk)
+    review.title = f"{review.title}!"
+    review.save()
+    Review.objects.get_or_create(title=f"copy of {pk}")
+    Review.objects.filter(title=f"copy of {pk}").delete()
+    return JsonResponse({"stars": Review.objects.get(pk=pk).stars})
+
+
+urlpatterns = [
+    path("reviews/", create_review),
+    path("reviews/<int:pk>/", show_review),
+    path("reviews/<int:pk>/rate/", rate_review),
+]
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+class StatementLog:
+    """Every SQL statement sent (or attempted) on the primary and the standby, per alias."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, str]] = []
+
+    def __call__(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        self.statements.append((context["connection"].alias, sql))
+        return execute(sql, params, many, context)
+
+    def review_reads(self) -> Counter[str]:
+        """SELECTs of the review table, per alias."""
+        return Counter(
+            alias
+            for alias, sql in self.statements
+            if sql.lstrip().upper().startswith("SELECT") and TABLE in sql
+        )
+
+    def writes(self, alias: str) -> list[str]:
+        """Statements that would change ``alias``."""
+        return [sql for seen, sql in self.statements if seen == alias and WRITE.match(sql)]
+
+    def clear(self) -> None:
+        """Forget what was recorded so far."""
+        self.statements.clear()
+
+
+@pytest.fixture(autouse=True)
+def review_table(pg_wait_for_standby: Callable[[], float]) -> None:
+    """replica_app is routed to SQLite aliases in the settings: its tables, on PostgreSQL."""
+    connection = connections[PRIMARY]
+    existing = set(connection.introspection.table_names())
+    with connection.schema_editor() as editor:
+        for model in (Review, Comment):  # deleting a review cascades to its comments
+            if model._meta.db_table not in existing:
+                editor.create_model(model)
+    pg_wait_for_standby()
+
+
+@pytest.fixture
+def statements() -> Iterator[StatementLog]:
+    """Record the statements of both aliases."""
+    log = StatementLog()
+    with ExitStack() as stack:
+        for alias in (PRIMARY, STANDBY):
+            stack.enter_context(connections[alias].execute_wrapper(log))
+        yield log
+
+
+@pytest.fixture
+def use_router(settings: Any) -> Callable[..., PrimaryReplicaRouter]:
+    """Route replica_app with a fresh PrimaryReplicaRouter(pg_primary -> pg_standby)."""
+
+    def install(**options: Any) -> PrimaryReplicaRouter:
+        replica_router = PrimaryReplicaRouter(
+            primary=PRIMARY, replicas=[STANDBY], apps=["replica_app"], **options
+        )
+        settings.DATABASE_ROUTERS = [replica_router]
+        settings.MIDDLEWARE = ["multidb_routers.middleware.PinningMiddleware"]
+        return replica_router
+
+    return install
+
+
+@pytest.fixture
+def standby_back(pg_cluster: PgCluster) -> Iterator[PgCluster]:
+    """The cluster, with the standby running again after the test whatever happened."""
+    yield pg_cluster
+    close_old_connections()
+    connections[STANDBY].close()
+    pg_cluster.start_server("standby")
+
+
+def _existing_review(wait: Callable[[], float]) -> Review:
+    review = Review.objects.using(PRIMARY).create(title="old news")
+    wait()
+    return review
+
+
+def _post_and_follow(title: str) -> bool:
+    """A new client writes a review, follows the redirect and says if it saw the review."""
+    response = Client().post("/reviews/", {"title": title}, follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[0][1] == 302
+    return bool(response.json()["found"])
+
+
+# -- tests ------------------------------------------------------------------------------------
+
+
+def test_without_pinning_the_page_after_a_write_reads_a_stale_standby(
+    use_router: Callable[..., PrimaryReplicaRouter], statements: StatementLog
+) -> None:
+    use_router(pin_seconds=0)  # nothing carries the write to the next request
+
+    stale = sum(not _post_and_follow(f"unpinned {loop}") for loop in range(10))
+
+    print(f"without pinning: {stale}/10 pages after a write missed the review")
+    assert stale >= 5, "the lagging standby should miss most fresh reviews"
+    assert statements.review_reads()[STANDBY] >= 10
+
+
+def test_with_pinning_no_read_after_a_write_is_stale_in_200_loops(
+    use_router: Callable[..., PrimaryReplicaRouter], statements: StatementLog
+) -> None:
+    use_router(pin_seconds=2)  # well above the standby's lag
+
+    stale = sum(not _post_and_follow(f"pinned {loop}") for loop in range(200))
+
+    reads = statements.review_reads()
+    print(f"with pinning: {stale}/200 stale, review reads per alias {dict(reads)}")
+    assert stale == 0
+    assert reads == {PRIMARY: 200}
+
+
+def test_reads_that_follow_no_write_are_served_by_the_standby(
+    use_router: Callable[..., PrimaryReplicaRouter],
+    statements: StatementLog,
+    pg_wait_for_standby: Callable[[], float],
+) -> None:
+    use_router(pin_seconds=2)
+    review = _existing_review(pg_wait_for_standby)
+    statements.clear()
+
+    for _ in range(20):
+        assert Client().get(f"/reviews/{review.pk}/").json() == {"found": True}
+
+    assert statements.review_reads() == {STANDBY: 20}
+
+
+def test_reads_fall_back_to_the_primary_while_the_standby_is_down_and_come_back(
+    use_router: Callable[..., PrimaryReplicaRouter],
+    statements: StatementLog,
+    pg_wait_for_standby: Callable[[], float],
+    standby_back: PgCluster,
+) -> None:
+    use_router(pin_seconds=2, recheck_seconds=0.2)
+    review = _existing_review(pg_wait_for_standby)
+
+    def run(requests: int, phase: str) -> Counter[str]:
+        """Reads by a reader and writes by a writer, as a WSGI server would serve them."""
+        statements.clear()
+        for number in range(requests):
+            assert Client().get(f"/reviews/{review.pk}/").json() == {"found": True}
+            close_old_connections()  # request_finished: CONN_MAX_AGE = 0 closes them
+            assert _post_and_follow(f"{phase} {number}")
+            close_old_connections()
+        return statements.review_reads()
+
+    before = run(5, "before")
+    standby_back.stop_server("standby")
+    during = run(10, "during")
+    standby_back.start_server("standby")
+    deadline = time.monotonic() + 10
+    after = run(1, "after")
+    while not after[STANDBY]:
+        assert time.monotonic() < deadline, "reads never went back to the restarted standby"
+        time.sleep(0.05)
+        after = run(1, "after")
+
+    print(f"review reads per alias: before {before}, during {during}, after {after}")
+    # The reader's reads are the standby's, the writer's pinned ones the primary's...
+    assert before == {STANDBY: 5, PRIMARY: 5}
+    # ...every request succeeded while it was down, all read from the primary...
+    assert during == {PRIMARY: 20}
+    # ...and once it is back, the reader's reads return to it.
+    assert after == {STANDBY: 1, PRIMARY: 1}
+
+
+def test_writes_never_reach_the_standby(
+    use_router: Callable[..., PrimaryReplicaRouter], statements: StatementLog
+) -> None:
+    replica_router = use_router(pin_seconds=2)
+    asked: list[str | None] = []
+    original = replica_router.db_for_write
+
+    def spy(model: Any, **hints: Any) -> str | None:
+        asked.append(alias := original(model, **hints))
+        return alias
+
+    replica_router.db_for_write = spy  # type: ignore[method-assign]
+
+    # In requests (a create, then an update, save, get_or_create and delete)...
+    response = Client().post("/reviews/", {"title": "written"}, follow=True)
+    pk = int(response.redirect_chain[0][0].rstrip("/").rsplit("/", 1)[1])
+    assert Client().post(f"/reviews/{pk}/rate/", {"stars": 3}).json() == {"stars": 3}
+    # ...and outside a request, in bulk too.
+    Review.objects.bulk_create([Review(title="bulk 1"), Review(title="bulk 2")])
+    Review.objects.update_or_create(title="bulk 1", defaults={"stars": 1})
+    Review.objects.filter(title__startswith="bulk").delete()
+
+    assert asked
+    assert set(asked) == {PRIMARY}
+    assert router.allow_migrate(STANDBY, "replica_app", model_name="review") is False
+    assert statements.writes(PRIMARY)
+    assert statements.writes(STANDBY) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OperationalError,
+    reason="ReplicaSet._usable trusts an open connection: a replica that died while its "
+    "persistent connection was open is still chosen, and the read fails",
+)
+def test_a_read_falls_back_when_the_open_standby_connection_died(
+    use_router: Callable[..., PrimaryReplicaRouter],
+    statements: StatementLog,
+    pg_wait_for_standby: Callable[[], float],
+    standby_back: PgCluster,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Persistent connections with health checks, as Django recommends for them.
+    for alias in (PRIMARY, STANDBY):
+        monkeypatch.setitem(connections[alias].settings_dict, "CONN_MAX_AGE", 60)
+        monkeypatch.setitem(connections[alias].settings_dict, "CONN_HEALTH_CHECKS", True)
+    use_router(recheck_seconds=0.2)
+    review = _existing_review(pg_wait_for_standby)
+    assert Client().get(f"/reviews/{review.pk}/").json() == {"found": True}
+    close_old_connections()  # request_finished: the standby connection stays open
+    assert connections[STANDBY].connection is not None
+
+    standby_back.stop_server("standby")
+    close_old_connections()  # request_started of the next request
+    response = Client().get(f"/reviews/{review.pk}/")
+
+    assert response.json() == {"found": True}
+    assert statements.review_reads()[PRIMARY] == 1
