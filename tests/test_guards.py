@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import sqlite3
 from typing import TYPE_CHECKING
 
@@ -188,3 +189,35 @@ def test_psycopg_composed_statements_are_classified() -> None:
 
     assert is_write(sql.SQL("DELETE FROM {}").format(sql.Identifier("t")))
     assert not is_write(sql.SQL("SELECT * FROM {}").format(sql.Identifier("t")))
+
+
+@pytest.mark.postgres
+def test_a_postgresql_base_is_read_only_in_the_database_and_in_django(
+    django_db_blocker: DjangoDbBlocker,
+) -> None:
+    import psycopg
+
+    server = connections["pg_shard_0"]
+    connection = type(server)(copy.deepcopy(server.settings_dict), alias="base")
+    original, connections["base"] = connections["base"], connection
+    try:
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("SHOW default_transaction_read_only")
+            assert cursor.fetchone() == ("on",)
+            cursor.execute("WITH n AS (SELECT 1 AS x) SELECT x FROM n")
+            cursor.execute("explain select 1")
+            with pytest.raises(ReadOnlyDatabaseError):
+                cursor.execute("SET default_transaction_read_only = off")
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                connection.connection.execute("CREATE TEMP TABLE scratch (x integer)")
+
+            with allow_writes("base"):
+                cursor.execute("CREATE TEMP TABLE scratch (x integer)")
+
+            with pytest.raises(ReadOnlyDatabaseError):
+                cursor.execute("INSERT INTO scratch VALUES (1)")
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                connection.connection.execute("CREATE TEMP TABLE other (x integer)")
+    finally:
+        connection.close()
+        connections["base"] = original
