@@ -90,6 +90,13 @@ def test_read_statements_on_the_base_run(base_file: Path, sql: str) -> None:
         cursor.fetchall()
 
 
+def test_the_error_shows_a_long_statement_cut_short(base_file: Path) -> None:
+    sql = f"DELETE FROM overlay_app_supplier WHERE name IN ({', '.join(['%s'] * 100)})"
+
+    with pytest.raises(ReadOnlyDatabaseError, match=r"WHERE name IN \(%s, .*\.\.\.$"):
+        connections["base"].cursor().execute(sql, ["x"] * 100)
+
+
 def test_executemany_writes_are_refused(base_file: Path) -> None:
     with pytest.raises(ReadOnlyDatabaseError):
         connections["base"].cursor().executemany(

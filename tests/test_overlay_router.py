@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import router
@@ -213,3 +214,11 @@ def test_manage_py_check_fails_on_a_bad_overlay_configuration() -> None:
         pytest.raises(SystemCheckError, match=r"multidb_routers\.E030"),
     ):
         call_command("check")
+
+
+def test_the_merged_manager_needs_an_overlay_router_covering_its_model() -> None:
+    with (
+        override_settings(DATABASE_ROUTERS=[overlay_router(apps=["functional_app"], replace=[])]),
+        pytest.raises(ImproperlyConfigured, match=r"overlay_app\.Product .* OverlayRouter"),
+    ):
+        Product.objects.all()
