@@ -1,0 +1,138 @@
+"""ShardRouter.shard_for per key, and a fan-out top-20 query concurrent vs sequential.
+
+``shard_for``: seconds per key for each strategy over 4 shards (int and str keys).
+Fan-out: the 20 latest of 160,000 reviews spread over 4 SQLite file databases
+(``across_shards(Review.objects.order_by("-created"))[:20]``), with the shards queried on
+a thread pool vs one after another; the ratio is sequential time / concurrent time.
+
+Each fan-out opens its workers' connections afresh and closes them, so on SQLite (where
+the query is CPU work in this process and a new connection starts with a cold page cache)
+concurrency gains little or loses; it pays off when each shard is a server the query
+waits on.
+
+Run: ``python -m benchmarks.bench_sharding`` (``--memory`` for shared-cache in-memory
+databases).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import django
+from django.conf import settings
+
+from benchmarks.harness import per_call, report
+
+SHARDS = [f"shard_{number}" for number in range(4)]
+ROWS_PER_SHARD = 40_000
+
+
+def configure(directory: Path, *, memory: bool) -> None:
+    """Django settings: four SQLite shards and the test suite's sharded reviews."""
+    from multidb_routers import ShardRouter
+
+    databases: dict[str, dict[str, Any]] = {
+        alias: {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": f"file:bench_{alias}?mode=memory&cache=shared"
+            if memory
+            else str(directory / f"{alias}.db"),
+            "OPTIONS": {"uri": True} if memory else {},
+        }
+        for alias in ["default", *SHARDS]
+    }
+    settings.configure(
+        DATABASES=databases,
+        INSTALLED_APPS=["django.contrib.contenttypes", "multidb_routers", "tests.shard_app"],
+        DATABASE_ROUTERS=[
+            ShardRouter(
+                shards=SHARDS,
+                apps=["shard_app.Review"],
+                shard_key={"shard_app.Review": "product_id"},
+            )
+        ],
+        USE_TZ=True,
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+    )
+    django.setup()
+
+
+def fill() -> None:
+    """The review table on every shard, 160,000 reviews placed by their product."""
+    from django.db import connections
+
+    from tests.shard_app.models import Review
+
+    for alias in SHARDS:
+        with connections[alias].schema_editor() as editor:
+            editor.create_model(Review)
+    rng = random.Random(1)
+    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+    reviews = [
+        Review(
+            product_id=rng.randrange(5000),
+            author=f"author {rng.randrange(1000)}",
+            rating=rng.randrange(1, 6),
+            created=start + datetime.timedelta(seconds=rng.randrange(10**8)),
+        )
+        for _ in range(ROWS_PER_SHARD * len(SHARDS))
+    ]
+    Review.objects.bulk_create(reviews, batch_size=2000)
+
+
+def bench_shard_for() -> None:
+    """Seconds per ``shard_for`` call, per strategy and key type."""
+    from multidb_routers import ShardRouter
+
+    rows = []
+    for strategy in ("jump", "modulo", "rendezvous"):
+        router = ShardRouter(shards=SHARDS, apps=["shard_app"], strategy=strategy)
+        rows.append((f"{strategy}, int key", per_call(lambda r=router: r.shard_for(123456789))))
+        rows.append((f"{strategy}, str key", per_call(lambda r=router: r.shard_for("user-42"))))
+    report("shard_for(key), 4 shards", rows, baseline="jump, int key")
+
+
+def bench_fan_out() -> None:
+    """Top 20 by -created over 4 shards: concurrent vs sequential."""
+    from multidb_routers.sharding import across_shards
+    from tests.shard_app.models import Review
+
+    def top(concurrent: bool) -> list[Any]:
+        return list(across_shards(Review.objects.order_by("-created"), concurrent=concurrent)[:20])
+
+    assert [r.pk for r in top(True)] == [r.pk for r in top(False)]
+    rows = [
+        ("sequential", per_call(lambda: top(False), number=10, repeat=5)),
+        ("concurrent", per_call(lambda: top(True), number=10, repeat=5)),
+    ]
+    report(
+        f"across_shards(...order_by('-created'))[:20], {len(SHARDS)} shards x "
+        f"{ROWS_PER_SHARD} rows (no index on created)",
+        rows,
+        baseline="sequential",
+    )
+    times = dict(rows)
+    print(
+        f"  speed-up (sequential / concurrent): x{times['sequential'] / times['concurrent']:.2f}"
+        f" on {os.cpu_count()} CPUs (SQLite work is CPU-bound here; remote databases wait)"
+    )
+
+
+def main() -> None:
+    """Configure Django on temporary databases and run both benchmarks."""
+    memory = "--memory" in sys.argv
+    with tempfile.TemporaryDirectory() as directory:
+        configure(Path(directory), memory=memory)
+        bench_shard_for()
+        fill()
+        bench_fan_out()
+
+
+if __name__ == "__main__":
+    main()
