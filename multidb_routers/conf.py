@@ -24,5 +24,11 @@ class Settings:
         """Default time a client's reads stay on a primary after it wrote."""
         return float(getattr(settings, "MULTIDB_ROUTERS_PIN_SECONDS", 5.0))
 
+    @property
+    def ID_NODE(self) -> int | None:
+        """This process's node number in sharded ids (0-8191), or ``None`` to derive one."""
+        node = getattr(settings, "MULTIDB_ROUTERS_ID_NODE", None)
+        return None if node is None else int(node)
+
 
 conf = Settings()

@@ -29,6 +29,8 @@ from datetime import datetime, timedelta, timezone
 
 from django.conf import settings
 
+from ..conf import conf
+
 __all__ = ["EPOCH", "IdGenerator", "id_datetime", "new_id"]
 
 EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -43,9 +45,8 @@ _EPOCH_MS = int(EPOCH.timestamp() * 1000)
 
 def default_node() -> int:
     """This process's node: the setting, else host name hash plus process id."""
-    configured = getattr(settings, "MULTIDB_ROUTERS_ID_NODE", None) if settings.configured else None
-    if configured is not None:
-        node = int(configured)
+    node = conf.ID_NODE if settings.configured else None
+    if node is not None:
         if not 0 <= node <= MAX_NODE:
             raise ValueError(f"MULTIDB_ROUTERS_ID_NODE must be in 0..{MAX_NODE}, not {node}.")
         return node
