@@ -32,6 +32,7 @@ test: $(VENV)/.installed
 		--skip-missing-interpreters $(if $(CI),false,true)
 
 bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks
 
 lint: $(VENV)/.installed

@@ -11,7 +11,9 @@ import random
 import time
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from itertools import accumulate
+from threading import get_ident
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,28 @@ if TYPE_CHECKING:
 __all__ = ["ReplicaSet", "user_transaction_open"]
 
 logger = logging.getLogger("multidb_routers")
+
+# connections[alias] costs about as much as the rest of a routing decision, so the
+# wrappers are remembered per context, tagged with the thread (a context copied into
+# another thread must not use this thread's connections). Django hands out the same
+# wrapper for a given thread and context, so a remembered one is never stale; the
+# mapping is replaced, never mutated, so tasks that copied the context stay apart.
+_wrappers: ContextVar[tuple[int, Mapping[str, BaseDatabaseWrapper]]] = ContextVar(
+    "multidb_routers.wrappers", default=(0, MappingProxyType({}))
+)
+
+
+def _connection(alias: str) -> BaseDatabaseWrapper:
+    thread, known = _wrappers.get()
+    if thread == get_ident():
+        connection = known.get(alias)
+        if connection is not None:
+            return connection
+    else:
+        known = {}
+    connection = connections[alias]
+    _wrappers.set((get_ident(), MappingProxyType({**known, alias: connection})))
+    return connection
 
 
 def user_transaction_open(connection: BaseDatabaseWrapper) -> bool:
@@ -176,12 +200,14 @@ class ReplicaSet:
             replicas = self.freshness.fresh_replicas(replicas, pin)
             if not replicas:
                 return primary
-        if user_transaction_open(connections[primary]):
+        if user_transaction_open(_connection(primary)):
             return primary
         if state is None:
             return self._choose(replicas)
         chosen = state.replicas.get(self)
-        if chosen is not None and chosen in replicas and self._usable(chosen):
+        # The request's replica was reachable when chosen: unless another request has
+        # found it down since, keep it (its connection is open or the query will say so).
+        if chosen is not None and chosen in replicas and chosen not in self._down:
             return chosen
         alias = self._choose(replicas)
         if alias != primary:
@@ -213,7 +239,7 @@ class ReplicaSet:
     # Health.
 
     def _usable(self, alias: str) -> bool:
-        connection = connections[alias]
+        connection = _connection(alias)
         if connection.connection is None:
             try:
                 connection.ensure_connection()
