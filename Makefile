@@ -28,6 +28,7 @@ serve: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	-$(BIN)/python scripts/pg-cluster install  # once, before parallel envs (docs/postgresql.rst)
+	-scripts/install-docs-deps  # Graphviz for the docs' diagrams
 	$(BIN)/tox run-parallel --parallel-no-spinner --parallel-live $(TOX_ARGS) \
 		--skip-missing-interpreters $(if $(CI),false,true)
 
@@ -39,6 +40,7 @@ lint: $(VENV)/.installed
 	$(BIN)/tox run -e lint
 
 docs: $(VENV)/.installed
+	scripts/install-docs-deps
 	$(BIN)/tox run -e docs
 
 clean:

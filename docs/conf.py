@@ -18,8 +18,12 @@ release = "0.1.0.dev0"
 
 extensions = [
     "sphinx.ext.autodoc",
+    "sphinx.ext.graphviz",
     "sphinx.ext.viewcode",
 ]
+# Each pattern page's routing diagram (docs/diagrams/*.dot), drawn by Graphviz's dot at
+# build time; scripts/install-docs-deps installs it.
+graphviz_output_format = "svg"
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 html_theme = "alabaster"
