@@ -19,11 +19,16 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]' tox
 	touch $@
 
+# One settings module per pattern (example_project/example_project/settings/).
+PATTERNS := functional replica sharded overlay
+
 demo: $(VENV)/.installed
-	cd example_project && ../$(BIN)/python manage.py demo
+	cd example_project && for pattern in $(PATTERNS); do \
+		../$(BIN)/python manage.py demo --settings=example_project.settings.$$pattern || exit 1; \
+	done
 
 serve: $(VENV)/.installed
-	cd example_project && ../$(BIN)/python manage.py migrate_all --settings=example_project.settings.$(PATTERN) && \
+	cd example_project && ../$(BIN)/python manage.py seed --if-empty --settings=example_project.settings.$(PATTERN) && \
 		../$(BIN)/python manage.py runserver --settings=example_project.settings.$(PATTERN)
 
 test: $(VENV)/.installed

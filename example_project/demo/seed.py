@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 from django.utils.text import slugify
 from products.models import Product
+from reviews.catalogue import clear_reviews
 from reviews.models import Review
 
 if TYPE_CHECKING:
@@ -63,14 +64,15 @@ COMMON = [
 RATING_WEIGHTS = [5, 7, 15, 33, 40]  # reviews lean positive, as they do
 
 
-def seed_products() -> list[Product]:
-    """Replace the catalogue with :data:`PRODUCTS`; return the saved products."""
-    Product.objects.all().delete()
-    Product.objects.bulk_create(
+def seed_products(using: str | None = None) -> list[Product]:
+    """Replace the catalogue with :data:`PRODUCTS` (on ``using``, or as routed)."""
+    products = Product.objects.using(using)
+    products.all().delete()
+    products.bulk_create(
         Product(name=name, slug=slugify(name), description=description, price=Decimal(price))
         for name, description, price in PRODUCTS
     )
-    return list(Product.objects.order_by("pk"))
+    return list(products.order_by("pk"))
 
 
 def _reviews(product_ids: list[int], count: int, now: datetime) -> Iterator[Review]:
@@ -91,16 +93,21 @@ def seed_reviews(
     products: list[Product],
     count: int,
     *,
+    using: str | None = None,
     batch_size: int = 1000,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Replace the reviews with ``count`` random reviews of ``products``, in batches."""
+    """Replace the reviews with ``count`` random reviews of ``products``, in batches.
+
+    Written on ``using``, or as the routers say: each row to its product's shard when
+    sharded (``ShardedManager.bulk_create`` makes one insert per shard and batch).
+    """
     reviews = _reviews([product.pk for product in products], count, timezone.now())
-    Review.objects.all().delete()
+    clear_reviews(using)
     done = 0
     while done < count:
         batch = [next(reviews) for _ in range(min(batch_size, count - done))]
-        Review.objects.bulk_create(batch)
+        Review.objects.using(using).bulk_create(batch)
         done += len(batch)
         if progress is not None:
             progress(done)

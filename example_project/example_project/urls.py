@@ -11,6 +11,11 @@ urlpatterns = [
     path("", product_views.product_list, name="product_list"),
     path("products/<slug:slug>/", product_views.product_detail, name="product_detail"),
     path("products/<slug:slug>/review/", review_views.review_create, name="review_create"),
-    path("reviews/<int:pk>/", review_views.review_detail, name="review_detail"),
+    path(
+        "products/<slug:slug>/reviews/<int:pk>/",
+        review_views.review_detail,
+        name="review_detail",
+    ),
+    path("reviews/latest/", review_views.latest_reviews, name="latest_reviews"),
     path("admin/", admin.site.urls),
 ]

@@ -1,19 +1,46 @@
-"""Admin of the products, on ``default``."""
+"""Admin of the products, on the alias the settings give them (``default`` or a snapshot)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin
+from reviews import catalogue
 
 from multidb_routers.admin import MultiDBModelAdmin
 
 from .models import Product
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
-@admin.register(Product)
+
 class ProductAdmin(MultiDBModelAdmin):
-    """Products, read and written on ``default``."""
+    """Products, read and written on their alias."""
 
-    using = "default"
+    using = catalogue.home_alias(Product)
     list_display = ["name", "price"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name"]
+
+
+class SnapshotProductAdmin(ProductAdmin):
+    """Production's products, read-only: the snapshot is never written."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """No: the snapshot is read-only."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """No: the snapshot is read-only."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """No: the snapshot is read-only."""
+        return False
+
+
+if catalogue.overlay_router(Product) is not None:
+    admin.site.register(Product, SnapshotProductAdmin)
+else:
+    admin.site.register(Product, ProductAdmin)

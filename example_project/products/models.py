@@ -1,9 +1,11 @@
-"""The catalogue: a few products, kept on the ``default`` database."""
+"""The catalogue: a few products, kept on the ``default`` database (or a snapshot)."""
 
 from __future__ import annotations
 
 from django.db import models
 from django.urls import reverse
+
+from multidb_routers.overlay import OverlayManager
 
 
 class Product(models.Model):
@@ -23,3 +25,16 @@ class Product(models.Model):
     def get_absolute_url(self) -> str:
         """The product page."""
         return reverse("product_detail", args=[self.slug])
+
+
+class MergedProduct(Product):
+    """Products seen through an ``OverlayRouter``: the snapshot with local changes on top.
+
+    Used only under the overlay settings (see ``reviews.models.MergedReview`` for why a
+    proxy).
+    """
+
+    objects = OverlayManager()  # type: ignore[misc]
+
+    class Meta:
+        proxy = True

@@ -1,22 +1,67 @@
-"""Admin of the reviews, on ``reviews``."""
+"""Admin of the reviews, on the alias the settings give them.
+
+Which admin class is registered depends on the settings module the site started
+with: a ``MultiDBModelAdmin`` on the reviews' alias (the primary when replicated), a
+``ShardedModelAdmin`` when sharded (one shard at a time), and a read-only view of the
+snapshot under an overlay (the site itself edits through the merged view).
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 
 from multidb_routers.admin import MultiDBModelAdmin
+from multidb_routers.sharding.admin import ShardedModelAdmin
 
+from . import catalogue
 from .models import Review
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
-@admin.register(Review)
-class ReviewAdmin(MultiDBModelAdmin):
-    """Reviews, read and written on ``reviews``."""
 
-    using = "reviews"
+class ReviewAdminOptions:
+    """What every pattern's review admin shows."""
+
     list_display = ["title", "rating", "product_id", "author_name", "created_at"]
     list_filter = ["rating"]
     search_fields = ["title", "author_name"]
     ordering = ["-created_at"]
     # Counting every row for "x of y selected" is a second full count; skip it.
     show_full_result_count = False
+
+
+class ReviewAdmin(ReviewAdminOptions, MultiDBModelAdmin):
+    """Reviews, read and written on their alias (the primary when replicated)."""
+
+    using = catalogue.home_alias(Review)
+
+
+class ShardedReviewAdmin(ReviewAdminOptions, ShardedModelAdmin):
+    """Reviews one shard at a time; a saved review goes to its product's shard."""
+
+
+class SnapshotReviewAdmin(ReviewAdmin):
+    """Production's reviews, read-only: the snapshot is never written."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """No: the snapshot is read-only."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """No: the snapshot is read-only."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """No: the snapshot is read-only."""
+        return False
+
+
+if catalogue.shard_router() is not None:
+    admin.site.register(Review, ShardedReviewAdmin)
+elif catalogue.overlay_router(Review) is not None:
+    admin.site.register(Review, SnapshotReviewAdmin)
+else:
+    admin.site.register(Review, ReviewAdmin)

@@ -28,11 +28,33 @@ class ReviewPagesTests(TestCase):
         response = self.client.post("/products/kettle/review/", data, follow=True)
 
         review = Review.objects.using("reviews").get()
-        assert response.redirect_chain == [(f"/reviews/{review.pk}/", 302)]
+        assert response.redirect_chain == [(f"/products/kettle/reviews/{review.pk}/", 302)]
         assert (review.product_id, review.title) == (self.product.pk, "Quick")
         self.assertContains(response, "Boils fast.")
         self.assertContains(response, "Kettle")
         assert "reviews_review" not in connections["default"].introspection.table_names()
+
+    def test_review_page_is_found_only_under_its_product(self) -> None:
+        Product.objects.create(name="Lamp", slug="lamp", description="Shines.", price=1)
+        review = Review.objects.create(
+            product_id=self.product.pk, rating=3, title="Fine", body="Ok.", author_name="Bo"
+        )
+
+        assert self.client.get(f"/products/kettle/reviews/{review.pk}/").status_code == 200
+        assert self.client.get(f"/products/lamp/reviews/{review.pk}/").status_code == 404
+
+    def test_latest_reviews_lists_every_products_reviews_latest_first(self) -> None:
+        older = Review.objects.create(
+            product_id=self.product.pk, rating=2, title="Older", body=".", author_name="A"
+        )
+        newer = Review.objects.create(
+            product_id=self.product.pk, rating=5, title="Newer", body=".", author_name="B"
+        )
+
+        response = self.client.get("/reviews/latest/")
+
+        assert [review for review, _ in response.context["rows"]] == [newer, older]
+        self.assertContains(response, f"/products/kettle/reviews/{newer.pk}/")
 
     def test_invalid_review_shows_the_form_again(self) -> None:
         data = {"rating": 9, "title": "", "body": "?", "author_name": "Ann"}

@@ -23,6 +23,9 @@ def sqlite(pattern: str, name: str, **extra: Any) -> dict[str, Any]:
     return {"ENGINE": "django.db.backends.sqlite3", "NAME": folder / f"{name}.sqlite3", **extra}
 
 
+# The pattern a settings module shows (each sets its own; shown in the site's header).
+EXAMPLE_PATTERN = ""
+
 # A development key: this site is an example, never deployed.
 SECRET_KEY = "example-project-not-secret"
 DEBUG = os.environ.get("EXAMPLE_DEBUG", "1") == "1"
@@ -64,6 +67,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "demo.context_processors.pattern",
             ]
         },
     }

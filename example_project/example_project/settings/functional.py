@@ -7,6 +7,8 @@ from multidb_routers import FunctionalRouter
 from .base import *  # noqa: F403
 from .base import sqlite
 
+EXAMPLE_PATTERN = "functional"
+
 DATABASES = {
     "default": sqlite("functional", "default"),
     "reviews": sqlite("functional", "reviews"),
