@@ -32,7 +32,6 @@ __all__ = [
     "Pin",
     "RequestState",
     "begin_request",
-    "context_pin",
     "context_pins",
     "end_request",
     "fresh_state",
@@ -104,11 +103,6 @@ def begin_request(pins: Mapping[str, Pin]) -> tuple[RequestState, Token[RequestS
 def end_request(token: Token[RequestState | None]) -> None:
     """End the request's routing state (call in ``finally``)."""
     _request_state.reset(token)
-
-
-def context_pin(primary: str) -> Pin | None:
-    """The out-of-request pin of ``primary`` in the current context, if any."""
-    return _context_pins.get().get(primary)
 
 
 def pin_context(primary: str, pin: Pin) -> None:

@@ -88,7 +88,8 @@ class PrimaryReplicaRouter(BaseRouter):
         replica_set = self.replica_set
         if db in replica_set.replicas:
             return False
-        hints["model_name"] = model_name
+        if model_name is not None:
+            hints["model_name"] = model_name
         covered = self._scope.covers_migration(app_label, hints)
         if covered is None:
             return None

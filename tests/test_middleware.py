@@ -12,7 +12,8 @@ from django.core import signing
 from django.test import AsyncClient, Client
 
 from multidb_routers.conf import conf
-from multidb_routers.middleware import SALT
+from multidb_routers.middleware import SALT, dumps_pins, loads_pins
+from multidb_routers.pinning import Pin
 from tests.replica_app.models import Review
 
 REPLICAS = {"reviews_replica1", "reviews_replica2"}
@@ -120,6 +121,7 @@ def test_a_pin_ends_after_pin_seconds(browser: Browser, settings: Any) -> None:
         pytest.param('{"reviews": 99999999999}', id="unsigned"),
         pytest.param("expired", id="expired-deadline"),
         pytest.param("not-a-dict", id="signed-nonsense"),
+        pytest.param("not-a-deadline", id="signed-non-number"),
     ],
 )
 def test_a_bad_cookie_is_ignored(browser: Browser, review: Review, cookie: str) -> None:
@@ -133,6 +135,8 @@ def test_a_bad_cookie_is_ignored(browser: Browser, review: Review, cookie: str) 
         cookie = signing.dumps({"reviews": time.time() - 1}, salt=SALT)
     elif cookie == "not-a-dict":
         cookie = signing.dumps([["reviews", future]], salt=SALT)
+    elif cookie == "not-a-deadline":
+        cookie = signing.dumps({"reviews": "tomorrow"}, salt=SALT)
     browser.set_cookie(cookie)
 
     assert set(read_from(browser.get(f"reviews/{review.pk}/"))) <= REPLICAS
@@ -144,3 +148,18 @@ def test_a_valid_pin_for_another_primary_leaves_these_reads_on_replicas(
     browser.set_cookie(signing.dumps({"default": time.time() + 60}, salt=SALT))
 
     assert set(read_from(browser.get(f"reviews/{review.pk}/"))) <= REPLICAS
+
+
+def test_no_cookie_when_pin_seconds_is_zero(browser: Browser, settings: Any) -> None:
+    settings.MULTIDB_ROUTERS_PIN_SECONDS = 0
+
+    response = browser.post("reviews/", {"title": "Unpinned"})
+
+    assert response.status_code == 302
+    assert conf.PIN_COOKIE_NAME not in response.cookies
+
+
+def test_a_pin_with_a_position_survives_the_cookie() -> None:
+    pins = {"reviews": Pin(until=time.time() + 5, position="0/16B3748"), "default": Pin(1e10)}
+
+    assert loads_pins(dumps_pins(pins), now=time.time()) == pins

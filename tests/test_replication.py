@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import time
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -13,8 +14,13 @@ from django.test import override_settings
 
 from multidb_routers import PrimaryReplicaRouter, use_primary
 from multidb_routers.base import RouteDescription
+from multidb_routers.pinning import Pin
+from multidb_routers.replicas import ReplicaSet
 from tests.functional_app.models import Book
 from tests.replica_app.models import Comment, Review
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 REPLICAS = ("reviews_replica1", "reviews_replica2")
 # "default" too: Django creates the other test databases after it.
@@ -214,3 +220,32 @@ def test_bad_options_are_refused_with_a_message_naming_them(
 ) -> None:
     with pytest.raises(error, match=message):
         PrimaryReplicaRouter(**options)
+
+
+class TrustReplica1:
+    """A freshness strategy that knows replica1 (only) has caught up with any pin."""
+
+    def make_pin(self, primary: str, *, seconds: float) -> Pin:
+        return Pin(until=time.time() + seconds, position="0/16B3748")
+
+    def fresh_replicas(self, replicas: Sequence[str], pin: Pin) -> Sequence[str]:
+        return [alias for alias in replicas if alias == "reviews_replica1"]
+
+
+@pytest.mark.django_db(databases=[*REVIEWS, "library"])
+def test_a_freshness_strategy_chooses_which_replicas_serve_pinned_reads() -> None:
+    replica_set = ReplicaSet(
+        "reviews",
+        {"reviews_replica1": 1, "reviews_replica2": 1, "library": 1},
+        freshness=TrustReplica1(),
+    )
+    unpinned = {replica_set.read_alias() for _ in range(60)}
+
+    assert replica_set.write_alias() == "reviews"
+
+    assert unpinned == {"reviews_replica1", "reviews_replica2", "library"}
+    assert {replica_set.read_alias() for _ in range(20)} == {"reviews_replica1"}
+    assert repr(replica_set) == (
+        "ReplicaSet(primary='reviews', "
+        "replicas={'reviews_replica1': 1.0, 'reviews_replica2': 1.0, 'library': 1.0})"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -100,3 +101,19 @@ def test_the_recheck_delay_is_jittered_around_recheck_seconds(
     assert len(delays) == 20
     assert all(5 <= delay <= 15 for delay in delays)
     assert len(set(delays)) > 1
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_async_code_gets_a_replica_without_a_probe_its_query_connects_in_a_thread() -> None:
+    connection = connections["reviews_replica2"]
+    opened, connection.connection = connection.connection, None
+    replica_set = ReplicaSet("reviews", ["reviews_replica2"])
+
+    async def route() -> str:
+        return replica_set.read_alias()
+
+    try:
+        assert asyncio.run(route()) == "reviews_replica2"
+        assert connection.connection is None
+    finally:
+        connection.connection = opened
