@@ -14,9 +14,14 @@ ALLOWED_HOSTS = ["*"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
-def _sqlite(**extra: Any) -> dict[str, Any]:
-    # Without a TEST NAME, Django gives every alias its own in-memory test database.
-    return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:", **extra}
+def _sqlite(*, TEST: dict[str, Any] | None = None) -> dict[str, Any]:
+    # Without a TEST NAME, Django gives every alias its own in-memory test database. No
+    # alias depends on "default", so a test may ask for any set of aliases.
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": ":memory:",
+        "TEST": {"DEPENDENCIES": [], **(TEST or {})},
+    }
 
 
 DATABASES: dict[str, dict[str, Any]] = {
