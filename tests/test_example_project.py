@@ -99,6 +99,7 @@ def test_functional_demo_keeps_products_and_reviews_apart(manage: Manage, tmp_pa
     done = steps(result.stdout)
     assert done["migrate_all"] == "default · reviews"
     assert done["300 reviews"] == "reviews writes reviews_review"
+    assert "its stats count 300 reviews of 20 products" in result.stdout
     assert done["add a review"] == "default reads products_product · reviews writes reviews_review"
     assert done["read it back"] == "default reads products_product · reviews reads reviews_review"
     assert "\r" not in result.stdout  # no progress bar when the output is not a terminal
@@ -130,6 +131,7 @@ def test_replica_demo_reads_replicas_writes_the_primary_and_pins_the_writer(
     done = steps(result.stdout)
     replicas = {"reviews_replica_1", "reviews_replica_2"}
     assert done["migrate_all"] == "default · reviews"  # never a replica
+    assert "its stats count 200 reviews of 20 products" in result.stdout
     assert aliases_of(done["open a product page"]) & replicas
     assert done["add a review"] == "default reads products_product · reviews writes reviews_review"
     # The pin cookie sends the writer's next read to the primary...
@@ -151,6 +153,7 @@ def test_sharded_demo_keeps_each_products_reviews_on_one_shard(
     assert result.returncode == 0, result.stderr
     done = steps(result.stdout)
     assert aliases_of(done["400 reviews"]) == set(SHARDS)
+    assert "its stats count 400 reviews of 20 products" in result.stdout  # summed over shards
     assert aliases_of(done["latest reviews"]) == {*SHARDS, "default"}  # a fan-out
     page = aliases_of(done["open a product page"]) - {"default"}
     assert len(page) == 1  # one shard
@@ -178,6 +181,7 @@ def test_overlay_demo_changes_only_the_overlay(manage: Manage, tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     done = steps(result.stdout)
     assert done["migrate_all"] == "default · overlay"  # never the snapshot
+    assert "its stats count 300 reviews of 20 products" in result.stdout
     assert "writes" not in done["add a review"].split(" · snapshot")[-1]
     assert "refused: ReadOnlyDatabaseError" in result.stdout
     assert "products.MergedProduct: 0 added, 1 changed, 0 deleted" in result.stdout

@@ -191,6 +191,9 @@ class Command(BaseCommand):
         page = reverse("product_detail", args=[product.slug])
         form = reverse("review_create", args=[product.slug])
         self.request("list products", 200, lambda: client.get("/"))
+        stats = catalogue.review_stats().values()
+        counted = sum(int(row["count"]) for row in stats)
+        self.note(f"its stats count {counted:,} reviews of {len(stats)} products")
         self.request("open a product page", 200, lambda: client.get(page))
         self.request("latest reviews", 200, lambda: client.get(reverse("latest_reviews")))
         data = {
