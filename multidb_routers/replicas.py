@@ -70,6 +70,26 @@ def user_transaction_open(connection: BaseDatabaseWrapper) -> bool:
     return not connection.autocommit and connection.connection is not None
 
 
+def _drop_if_dead(connection: BaseDatabaseWrapper) -> None:
+    """Close an open connection whose server is gone, so that the caller reopens it.
+
+    This is Django's own check, run before a replica is chosen instead of at its first
+    query (where a failure would reach the caller): with ``CONN_HEALTH_CHECKS = True``,
+    ``close_if_health_check_failed()`` asks ``is_usable()`` once per request, and the
+    query that follows skips its own check. A connection that failed since its last
+    commit (``errors_occurred``, which Django only checks when a request ends) is checked
+    the same way, once per failure.
+    """
+    if connection.errors_occurred:
+        if connection.is_usable():
+            connection.errors_occurred = False
+            connection.health_check_done = True  # type: ignore[attr-defined]
+        else:
+            connection.close()
+        return
+    connection.close_if_health_check_failed()
+
+
 def _validate_replicas(replicas: object) -> dict[str, float]:
     if isinstance(replicas, str) or not isinstance(replicas, (Sequence, Mapping)):
         raise TypeError(
@@ -240,15 +260,17 @@ class ReplicaSet:
 
     def _usable(self, alias: str) -> bool:
         connection = _connection(alias)
-        if connection.connection is None:
-            try:
+        try:
+            if connection.connection is not None and not connection.in_atomic_block:
+                _drop_if_dead(connection)
+            if connection.connection is None:
                 connection.ensure_connection()
-            except SynchronousOnlyOperation:
-                # Called from async code: the query itself runs in a thread and connects there.
-                return True
-            except DatabaseError as exc:
-                self._mark_down(alias, exc)
-                return False
+        except SynchronousOnlyOperation:
+            # Called from async code: the query itself runs in a thread and connects there.
+            return True
+        except DatabaseError as exc:
+            self._mark_down(alias, exc)
+            return False
         if self._down:
             self._mark_up(alias)
         return True

@@ -273,12 +273,6 @@ def test_writes_never_reach_the_standby(
     assert statements.writes(STANDBY) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OperationalError,
-    reason="ReplicaSet._usable trusts an open connection: a replica that died while its "
-    "persistent connection was open is still chosen, and the read fails",
-)
 def test_a_read_falls_back_when_the_open_standby_connection_died(
     use_router: Callable[..., PrimaryReplicaRouter],
     statements: StatementLog,
@@ -302,3 +296,57 @@ def test_a_read_falls_back_when_the_open_standby_connection_died(
 
     assert response.json() == {"found": True}
     assert statements.review_reads()[PRIMARY] == 1
+
+
+def test_without_health_checks_one_request_fails_then_reads_fall_back(
+    use_router: Callable[..., PrimaryReplicaRouter],
+    statements: StatementLog,
+    pg_wait_for_standby: Callable[[], float],
+    standby_back: PgCluster,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Persistent connections without CONN_HEALTH_CHECKS: Django checks a connection only
+    # after an error, when the request ends; the documented cost is one failed request.
+    for alias in (PRIMARY, STANDBY):
+        monkeypatch.setitem(connections[alias].settings_dict, "CONN_MAX_AGE", 60)
+        monkeypatch.setitem(connections[alias].settings_dict, "CONN_HEALTH_CHECKS", False)
+    use_router(recheck_seconds=0.2)
+    review = _existing_review(pg_wait_for_standby)
+    assert Client().get(f"/reviews/{review.pk}/").json() == {"found": True}
+    close_old_connections()
+    assert connections[STANDBY].connection is not None
+
+    standby_back.stop_server("standby")
+    close_old_connections()
+    with pytest.raises(OperationalError):
+        Client().get(f"/reviews/{review.pk}/")
+    close_old_connections()  # request_finished: the failed connection is found unusable
+    statements.clear()
+    response = Client().get(f"/reviews/{review.pk}/")
+
+    assert response.json() == {"found": True}
+    assert statements.review_reads() == {PRIMARY: 1}
+
+
+def test_outside_a_request_a_read_after_a_failed_one_falls_back(
+    use_router: Callable[..., PrimaryReplicaRouter],
+    statements: StatementLog,
+    pg_wait_for_standby: Callable[[], float],
+    standby_back: PgCluster,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A task or command: no request signals ever check its persistent connection.
+    monkeypatch.setitem(connections[STANDBY].settings_dict, "CONN_MAX_AGE", None)
+    replica_router = use_router(recheck_seconds=60)
+    review = _existing_review(pg_wait_for_standby)
+    assert Review.objects.filter(pk=review.pk).exists()
+    assert statements.review_reads() == {STANDBY: 1}
+
+    standby_back.stop_server("standby")
+    with pytest.raises(OperationalError):
+        Review.objects.filter(pk=review.pk).exists()
+    statements.clear()
+
+    assert Review.objects.filter(pk=review.pk).exists()
+    assert statements.review_reads() == {PRIMARY: 1}
+    assert replica_router.replica_set.down_replicas() == {STANDBY}
