@@ -8,11 +8,13 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import router
+from django.db.models import QuerySet
 from django.test import override_settings
 
-from multidb_routers import OverlayRouter, ReadOnlyDatabaseError
+from multidb_routers import FunctionalRouter, OverlayRouter, ReadOnlyDatabaseError
 from multidb_routers.base import RouteDescription
 from multidb_routers.models import Tombstone
+from multidb_routers.overlay import find_overlay_router
 from tests.functional_app.models import Book
 from tests.overlay_app.models import Note, Product, Supplier
 from tests.overlay_app.snapshot import SUPPLIERS, snapshot_as_base
@@ -216,9 +218,38 @@ def test_manage_py_check_fails_on_a_bad_overlay_configuration() -> None:
         call_command("check")
 
 
-def test_the_merged_manager_needs_an_overlay_router_covering_its_model() -> None:
+def production_settings() -> override_settings:
+    """Settings without an overlay: ``overlay_app`` on one writable database."""
+    return override_settings(DATABASE_ROUTERS=[FunctionalRouter(routes={"overlay_app": "overlay"})])
+
+
+@pytest.mark.django_db(databases=["overlay"])
+def test_without_an_overlay_router_the_merged_manager_is_a_plain_manager() -> None:
+    with production_settings():
+        anvil = Product.objects.create(name="anvil", price=120)
+        anvil.price = 99
+        anvil.save()
+        Product(name="bucket", price=15).save()
+        Product.objects.get(name="bucket").delete()
+
+        assert find_overlay_router(Product) is None
+        assert type(Product.objects.all()) is QuerySet
+        assert list(Product.objects.values_list("name", "price")) == [("anvil", 99)]
+        assert anvil._state.db == "overlay"
+        assert not Tombstone.objects.using("overlay").exists()
+
+
+def test_base_and_local_need_an_overlay_router_covering_the_model() -> None:
     with (
-        override_settings(DATABASE_ROUTERS=[overlay_router(apps=["functional_app"], replace=[])]),
+        production_settings(),
         pytest.raises(ImproperlyConfigured, match=r"overlay_app\.Product .* OverlayRouter"),
     ):
-        Product.objects.all()
+        Product.objects.base()
+
+
+def test_find_overlay_router_returns_the_covering_router() -> None:
+    found = find_overlay_router(Product)
+
+    assert isinstance(found, OverlayRouter)
+    assert found.base_alias == "base"
+    assert find_overlay_router(Book) is None

@@ -7,6 +7,6 @@ merged view (the base with the overlay's changes on top). See ``docs/overlay.rst
 from __future__ import annotations
 
 from .manager import OverlayManager
-from .router import OverlayRouter
+from .router import OverlayRouter, find_overlay_router
 
-__all__ = ["OverlayManager", "OverlayRouter"]
+__all__ = ["OverlayManager", "OverlayRouter", "find_overlay_router"]

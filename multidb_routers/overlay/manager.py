@@ -19,7 +19,7 @@ from django.db.models import Max
 from django.db.models.signals import post_delete, post_save, pre_save
 
 from ..merge import MergedQuerySet
-from .router import router_for
+from .router import find_overlay_router, router_for
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -71,7 +71,9 @@ def shadowed_pks(model: type[models.Model], router: OverlayRouter) -> list[Any]:
 def _assign_pk(
     sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kwargs: Any
 ) -> None:
-    router = router_for(sender)
+    router = find_overlay_router(sender)
+    if router is None:
+        return
     if not raw and using == router.overlay_alias and instance.pk is None and _has_auto_pk(sender):
         instance.pk = next_pk(sender, router)
 
@@ -79,8 +81,8 @@ def _assign_pk(
 def _clear_tombstone(
     sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any
 ) -> None:
-    router = router_for(sender)
-    if using == router.overlay_alias:
+    router = find_overlay_router(sender)
+    if router is not None and using == router.overlay_alias:
         _tombstones(sender, router).filter(object_pk=str(instance.pk)).delete()
 
 
@@ -89,8 +91,8 @@ def _write_tombstone(
 ) -> None:
     from ..models import Tombstone
 
-    router = router_for(sender)
-    if using != router.overlay_alias:
+    router = find_overlay_router(sender)
+    if router is None or using != router.overlay_alias:
         return
     if sender._base_manager.using(router.base_alias).filter(pk=instance.pk).exists():
         Tombstone.objects.using(router.overlay_alias).get_or_create(
@@ -121,6 +123,10 @@ class OverlayManager(models.Manager[M]):
     change its rows locally while still seeing the base. Reads (``all()``,
     ``filter()``, ``get()``, ``count()``...) return an :class:`OverlayQuerySet`;
     ``create()`` and each instance's ``save()``/``delete()`` write to the overlay.
+
+    When no ``OverlayRouter`` covers the model (the production settings an overlay copies),
+    it is a plain manager: ``get_queryset()`` returns a ``QuerySet`` and writes go where
+    the other routers send them; only ``base()`` and ``local()`` need the router.
     """
 
     def contribute_to_class(self, cls: type[M], name: str) -> None:  # type: ignore[override]
@@ -133,9 +139,11 @@ class OverlayManager(models.Manager[M]):
         post_save.connect(_clear_tombstone, sender=cls, dispatch_uid=uid)
         post_delete.connect(_write_tombstone, sender=cls, dispatch_uid=uid)
 
-    def get_queryset(self) -> OverlayQuerySet:  # type: ignore[override]
-        """The merged view of every row."""
-        router = router_for(self.model)
+    def get_queryset(self) -> OverlayQuerySet | QuerySet[M]:  # type: ignore[override]
+        """The merged view of every row; a plain ``QuerySet`` when no overlay covers the model."""
+        router = find_overlay_router(self.model)
+        if router is None:
+            return super().get_queryset()
         return OverlayQuerySet(
             [self.base(), self.local()],
             labels=[router.base_alias, router.overlay_alias],
@@ -152,6 +160,9 @@ class OverlayManager(models.Manager[M]):
 
     def create(self, **kwargs: Any) -> M:
         """Create a row in the overlay, with a primary key no base row has."""
+        router = find_overlay_router(self.model)
+        if router is None:
+            return super().create(**kwargs)
         instance = self.model(**kwargs)
-        instance.save(force_insert=True, using=router_for(self.model).overlay_alias)
+        instance.save(force_insert=True, using=router.overlay_alias)
         return instance

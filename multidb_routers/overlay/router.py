@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from django.db.models import Model
 
-__all__ = ["Kind", "OverlayRouter", "router_for"]
+__all__ = ["Kind", "OverlayRouter", "find_overlay_router", "router_for"]
 
 TOMBSTONE_LABEL = "multidb_routers.tombstone"
 _DATABASE_LOCKS = {"sqlite": "PRAGMA query_only", "postgresql": "default_transaction_read_only"}
@@ -259,12 +259,23 @@ class OverlayRouter(BaseRouter):
         return messages
 
 
-def router_for(model: type[Model]) -> OverlayRouter:
-    """The first overlay router in ``DATABASE_ROUTERS`` whose scope covers the model."""
+def find_overlay_router(model: type[Model]) -> OverlayRouter | None:
+    """The first overlay router in ``DATABASE_ROUTERS`` whose scope covers the model, if any."""
     for router in connection_router.routers:
         if isinstance(router, OverlayRouter) and router.kind(model) is not None:
             return router
-    raise ImproperlyConfigured(
-        f"{model._meta.label} uses the overlay's merged manager, but no OverlayRouter in "
-        "DATABASE_ROUTERS covers it: add its app or label to OverlayRouter(apps=[...])."
-    )
+    return None
+
+
+def router_for(model: type[Model]) -> OverlayRouter:
+    """The first overlay router in ``DATABASE_ROUTERS`` whose scope covers the model.
+
+    Raises ``ImproperlyConfigured`` when none does (see :func:`find_overlay_router`).
+    """
+    router = find_overlay_router(model)
+    if router is None:
+        raise ImproperlyConfigured(
+            f"{model._meta.label} uses the overlay's merged view, but no OverlayRouter in "
+            "DATABASE_ROUTERS covers it: add its app or label to OverlayRouter(apps=[...])."
+        )
+    return router
