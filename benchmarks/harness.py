@@ -5,7 +5,10 @@ from __future__ import annotations
 import gc
 import statistics
 import timeit
-from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 
 def per_call(func: Callable[[], object], *, number: int = 10_000, repeat: int = 7) -> float:
