@@ -34,7 +34,12 @@ class Browser:
         url = f"/replica/{self.mode}/{path}"
         if self.mode == "sync":
             return call(url, **kwargs)
-        return async_to_sync(call)(url, **kwargs)
+
+        async def call_async() -> Any:
+            # Django 4.2's AsyncClient methods are plain functions returning coroutines.
+            return await call(url, **kwargs)
+
+        return async_to_sync(call_async)()
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("get", path, **kwargs)
@@ -87,7 +92,9 @@ def test_a_write_sets_a_signed_httponly_samesite_lax_cookie(browser: Browser) ->
 
 
 def test_the_page_a_write_redirects_to_reads_from_the_primary(browser: Browser) -> None:
-    response = browser.post("reviews/", {"title": "Mine"}, follow=True)
+    # Followed by hand: Django 4.2's AsyncClient cannot follow redirects.
+    redirect = browser.post("reviews/", {"title": "Mine"})
+    response = browser.get(redirect["Location"].removeprefix(f"/replica/{browser.mode}/"))
 
     assert response.json()["title"] == "Mine"
     assert set(read_from(response)) == {"reviews"}
