@@ -26,9 +26,10 @@ from .pinning import context_pins, pin_context, primary_forced, request_state
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models import Model
 
     from .freshness import Freshness
-    from .pinning import Pin
+    from .pinning import Pin, RequestState
 
 __all__ = ["ReplicaSet", "user_transaction_open"]
 
@@ -90,26 +91,43 @@ def _drop_if_dead(connection: BaseDatabaseWrapper) -> None:
     connection.close_if_health_check_failed()
 
 
-def _validate_replicas(replicas: object) -> dict[str, float]:
+def _validate_replicas(replicas: object, *, option: str = "replicas") -> dict[str, float]:
+    kind = "replica" if option == "replicas" else option
     if isinstance(replicas, str) or not isinstance(replicas, (Sequence, Mapping)):
         raise TypeError(
-            "replicas must be a list of database aliases or a dict of alias -> weight, "
-            f"such as ['replica'] or {{'replica1': 3, 'replica2': 1}}, not {replicas!r}."
+            f"{option} must be a list of database aliases or a dict of alias -> weight, "
+            f"such as ['{kind}'] or {{'{kind}1': 3, '{kind}2': 1}}, not {replicas!r}."
         )
     if isinstance(replicas, Mapping):
         weights = dict(replicas)
     else:
         weights = dict.fromkeys(replicas, 1.0)
         if len(weights) != len(replicas):
-            raise ValueError(f"replicas lists an alias more than once: {list(replicas)!r}.")
+            raise ValueError(f"{option} lists an alias more than once: {list(replicas)!r}.")
     for alias, weight in weights.items():
         if not isinstance(alias, str) or not alias:
-            raise TypeError(f"replicas holds {alias!r}, which is not a database alias.")
+            raise TypeError(f"{option} holds {alias!r}, which is not a database alias.")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
             raise ValueError(
-                f"The weight of replica {alias!r} must be a positive number, not {weight!r}."
+                f"The weight of {kind} {alias!r} must be a positive number, not {weight!r}."
             )
     return {alias: float(weight) for alias, weight in weights.items()}
+
+
+def _validate_primaries(primary: object) -> dict[str, float]:
+    if isinstance(primary, str):
+        if not primary:
+            raise TypeError("primary must be a database alias, not ''.")
+        return {primary: 1.0}
+    if not isinstance(primary, (Sequence, Mapping)):
+        raise TypeError(
+            "primary must be a database alias, a list of aliases or a dict of alias -> "
+            f"weight, not {primary!r}."
+        )
+    weights = _validate_replicas(primary, option="primary")
+    if not weights:
+        raise ValueError("primary names no database alias: give at least one.")
+    return weights
 
 
 def _validate_seconds(value: object, *, option: str, allow_none: bool) -> float | None:
@@ -121,11 +139,16 @@ def _validate_seconds(value: object, *, option: str, allow_none: bool) -> float 
 
 
 class ReplicaSet:
-    """One primary and its weighted replicas: the read decision and write recording.
+    """One primary (or several) and its weighted replicas: the read decision and writes.
 
     ``ReplicaSet(primary, replicas, *, pin_seconds=None, recheck_seconds=5.0,
-    freshness=None)``: ``replicas`` is a list of aliases (equal weights) or a dict of
-    alias -> positive weight; ``pin_seconds`` is how long a write pins reads to the
+    freshness=None, read_from_primaries=False, pin_writes=True)``: ``primary`` is an
+    alias, or several read/write primaries as a list (equal weights) or a dict of
+    alias -> positive weight; ``replicas`` is a list of aliases (equal weights) or a dict of
+    alias -> positive weight; ``read_from_primaries`` adds the primaries, with their
+    weights, to the aliases unpinned reads are spread over; ``pin_writes=False`` makes
+    writes pin nothing (reads then leave the primary even right after a write);
+    ``pin_seconds`` is how long a write pins reads to the
     primary outside a request and in the middleware's cookie (``None``: the
     ``MULTIDB_ROUTERS_PIN_SECONDS`` setting, read at each write); ``recheck_seconds``
     is the mean time an unreachable replica stays out (jittered by +-50%);
@@ -134,7 +157,9 @@ class ReplicaSet:
 
     Use it from a router: ``read_alias()`` in ``db_for_read``, ``write_alias()`` (or
     ``note_write()`` then ``primary``) in ``db_for_write``; ``aliases`` for
-    ``allow_relation``; ``replicas`` never migrate. Health (unreachable replicas) is
+    ``allow_relation``; ``primaries`` migrate, ``replicas`` never do. With several
+    primaries, :meth:`write_alias` keeps an instance's writes where it was saved and
+    pins the primary it chose. Health (unreachable replicas) is
     kept per instance and shared by every request; the request-scoped choices live
     in :mod:`multidb_routers.pinning`. Instances hash by identity.
     """
@@ -143,10 +168,19 @@ class ReplicaSet:
         "_cumulative",
         "_down",
         "_pin_seconds",
+        "_pins_nothing",
+        "_read_weights",
+        "_several",
         "_total",
+        "_write_cumulative",
         "aliases",
         "freshness",
+        "pin_writes",
+        "primaries",
         "primary",
+        "primary_weights",
+        "read_from_primaries",
+        "readers",
         "recheck_seconds",
         "replicas",
         "weights",
@@ -154,39 +188,59 @@ class ReplicaSet:
 
     def __init__(
         self,
-        primary: str,
+        primary: str | Sequence[str] | Mapping[str, float],
         replicas: Sequence[str] | Mapping[str, float],
         *,
         pin_seconds: float | None = None,
         recheck_seconds: float = 5.0,
         freshness: Freshness | None = None,
+        read_from_primaries: bool = False,
+        pin_writes: bool = True,
     ) -> None:
-        if not isinstance(primary, str) or not primary:
-            raise TypeError(f"primary must be a database alias, not {primary!r}.")
+        primary_weights = _validate_primaries(primary)
         weights = _validate_replicas(replicas)
-        if primary in weights:
-            raise ValueError(f"{primary!r} cannot be both the primary and one of its replicas.")
-        #: The primary's alias: every write, and every read that must be fresh.
-        self.primary: str = primary
+        for alias in primary_weights:
+            if alias in weights:
+                raise ValueError(f"{alias!r} cannot be both the primary and one of its replicas.")
+        primaries = tuple(primary_weights)
+        #: The (first) primary's alias: every write, and every read that must be fresh.
+        self.primary: str = primaries[0]
+        #: Every primary, in the order given (one unless several were given).
+        self.primaries: tuple[str, ...] = primaries
+        #: Each primary's weight in the choice of a primary for a new row.
+        self.primary_weights: Mapping[str, float] = MappingProxyType(primary_weights)
         #: The replicas' aliases, in the order given.
         self.replicas: tuple[str, ...] = tuple(weights)
         #: Each replica's weight in the random choice.
         self.weights: Mapping[str, float] = MappingProxyType(weights)
-        #: The primary and its replicas.
-        self.aliases: frozenset[str] = frozenset((primary, *weights))
+        #: Whether unpinned reads may go to the primaries too.
+        self.read_from_primaries: bool = bool(read_from_primaries)
+        #: Whether a write pins the writer's reads to the primary it wrote to.
+        self.pin_writes: bool = bool(pin_writes)
+        readers = {**weights, **primary_weights} if read_from_primaries else weights
+        #: The aliases unpinned reads are spread over: the replicas (and the primaries).
+        self.readers: tuple[str, ...] = tuple(readers)
+        self._read_weights: Mapping[str, float] = MappingProxyType(readers)
+        #: The primaries and the replicas.
+        self.aliases: frozenset[str] = frozenset((*primaries, *weights))
+        self._several = len(primaries) > 1
+        # Nothing to pin: no write pins, or one primary that serves every read anyway.
+        self._pins_nothing = not pin_writes or (not readers and not self._several)
+        self._write_cumulative = list(accumulate(primary_weights.values()))
         self._pin_seconds = _validate_seconds(pin_seconds, option="pin_seconds", allow_none=True)
         recheck = _validate_seconds(recheck_seconds, option="recheck_seconds", allow_none=False)
         #: Mean seconds an unreachable replica is left out before it is tried again.
         self.recheck_seconds: float = recheck or 0.0
         #: The strategy that tells which replicas have caught up with a pin.
         self.freshness: Freshness = freshness if freshness is not None else TimeFreshness()
-        self._cumulative: list[float] = list(accumulate(weights.values()))
+        self._cumulative: list[float] = list(accumulate(readers.values()))
         self._total: float = self._cumulative[-1] if self._cumulative else 0.0
         # Replica alias -> time.monotonic() after which it is tried again.
         self._down: dict[str, float] = {}
 
     def __repr__(self) -> str:
-        return f"ReplicaSet(primary={self.primary!r}, replicas={dict(self.weights)!r})"
+        primary = dict(self.primary_weights) if self._several else self.primary
+        return f"ReplicaSet(primary={primary!r}, replicas={dict(self.weights)!r})"
 
     @property
     def pin_seconds(self) -> float:
@@ -204,9 +258,14 @@ class ReplicaSet:
         request a write in this context) is active and the freshness strategy trusts
         no replica; a transaction is open on the primary. Otherwise a live replica,
         the same one for a whole request, chosen by weight; the primary if none is live.
+        With ``read_from_primaries`` the primaries are among the aliases chosen from.
+        With several primaries, "the primary" is the one the reader wrote to (or is
+        pinned to, or holds a transaction open on), else the first one.
         """
+        if self._several:
+            return self._read_several()
         primary = self.primary
-        replicas: Sequence[str] = self.replicas
+        replicas: Sequence[str] = self.readers
         if not replicas or primary_forced():
             return primary
         state = request_state()
@@ -217,7 +276,7 @@ class ReplicaSet:
         else:
             pin = state.pins.get(primary)
         if pin is not None and pin.until > time.time():
-            replicas = self.freshness.fresh_replicas(replicas, pin)
+            replicas = self.freshness.fresh_replicas(self.replicas, pin)
             if not replicas:
                 return primary
         if user_transaction_open(_connection(primary)):
@@ -230,9 +289,65 @@ class ReplicaSet:
         if chosen is not None and chosen in replicas and chosen not in self._down:
             return chosen
         alias = self._choose(replicas)
-        if alias != primary:
+        if alias != primary or self.read_from_primaries:
             state.replicas[self] = alias
         return alias
+
+    def _read_several(self) -> str:
+        # read_alias() with several primaries: the same rules, "the primary" being the
+        # one this reader must see (its transaction, its write, its pin).
+        for alias in self.primaries:
+            if user_transaction_open(_connection(alias)):
+                return alias
+        state = request_state()
+        fresh, pin = self._fresh_primary(state)
+        if primary_forced():
+            return fresh or self.primary
+        readers: Sequence[str] = self.readers
+        if fresh is not None:
+            if pin is None:  # written in this request
+                return fresh
+            readers = self.freshness.fresh_replicas(self.replicas, pin)
+            if not readers:
+                return fresh
+        if not readers:
+            return self.primary
+        chosen = state.replicas.get(self) if state is not None else None
+        if chosen is not None and chosen in readers and chosen not in self._down:
+            return chosen
+        alias = self._choose(readers)
+        if alias not in readers:  # none is live
+            return fresh or alias
+        if state is not None:
+            state.replicas[self] = alias
+        return alias
+
+    def _fresh_primary(self, state: RequestState | None) -> tuple[str | None, Pin | None]:
+        """The primary this reader must read from, and its pin (``None``: written now).
+
+        The first primary the request wrote to; else the primary of the latest active
+        pin (the request's cookie, or outside a request this context's writes).
+        """
+        if state is not None:
+            for alias in state.written:
+                if alias in self.primary_weights:
+                    return alias, None
+            pins = state.pins
+        else:
+            pins = context_pins()
+        fresh: str | None = None
+        latest: Pin | None = None
+        if pins:
+            now = time.time()
+            for alias in self.primaries:
+                pin = pins.get(alias)
+                if (
+                    pin is not None
+                    and pin.until > now
+                    and (latest is None or pin.until > latest.until)
+                ):
+                    fresh, latest = alias, pin
+        return fresh, latest
 
     def _choose(self, candidates: Sequence[str]) -> str:
         down = self._down
@@ -249,11 +364,11 @@ class ReplicaSet:
     def _pick(self, candidates: Sequence[str]) -> str:
         if len(candidates) == 1:
             return candidates[0]
-        replicas = self.replicas
+        replicas = self.readers
         if candidates is replicas:
             index = bisect_right(self._cumulative, random.random() * self._total)
             return replicas[min(index, len(replicas) - 1)]
-        weights = self.weights
+        weights = self._read_weights
         return random.choices(candidates, [weights[alias] for alias in candidates])[0]
 
     # Health.
@@ -302,26 +417,51 @@ class ReplicaSet:
 
     # Writes.
 
-    def note_write(self) -> None:
-        """Record a write to the primary: pin this request's (or context's) reads to it.
+    def note_write(self, primary: str | None = None) -> None:
+        """Record a write to ``primary`` (default: the first): pin the writer's reads to it.
 
         Inside a request the pin lasts until the request ends and is then sent in the
         middleware's cookie; outside a request it lasts ``pin_seconds`` in the current
-        context only.
+        context only. Nothing is pinned with ``pin_writes=False``.
         """
-        if not self.replicas:
+        if self._pins_nothing:
             return
+        alias = self.primary if primary is None else primary
         state = request_state()
         if state is not None:
-            state.written[self.primary] = self
+            state.written[alias] = self
         else:
-            pin_context(self.primary, self.make_pin())
+            pin_context(alias, self.make_pin(alias))
 
-    def write_alias(self) -> str:
-        """Record a write (:meth:`note_write`) and return the primary's alias."""
-        self.note_write()
-        return self.primary
+    def write_alias(self, instance: Model | None = None) -> str:
+        """Choose the primary of a write, record it (:meth:`note_write`), return its alias.
 
-    def make_pin(self) -> Pin:
-        """A pin for a write to the primary that just happened, from the freshness strategy."""
-        return self.freshness.make_pin(self.primary, seconds=self.pin_seconds)
+        With one primary, that primary. With several: the primary ``instance`` was
+        saved to or loaded from, when it is one of them (an update goes where the row
+        is); else the primary the writer already wrote to or is pinned to; else a
+        random primary, in proportion to the weights.
+        """
+        if not self._several:
+            self.note_write()
+            return self.primary
+        alias = self._write_primary(instance)
+        self.note_write(alias)
+        return alias
+
+    def _write_primary(self, instance: Model | None) -> str:
+        if instance is not None:
+            db = instance._state.db
+            if db in self.primary_weights:
+                return db  # type: ignore[return-value]  # a key, so a str
+        fresh, _ = self._fresh_primary(request_state())
+        if fresh is not None:
+            return fresh
+        cumulative = self._write_cumulative
+        index = bisect_right(cumulative, random.random() * cumulative[-1])
+        return self.primaries[min(index, len(self.primaries) - 1)]
+
+    def make_pin(self, primary: str | None = None) -> Pin:
+        """A pin for a write to ``primary`` (default: the first) that just happened."""
+        return self.freshness.make_pin(
+            self.primary if primary is None else primary, seconds=self.pin_seconds
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
@@ -25,24 +25,40 @@ MIDDLEWARE_PATH = "multidb_routers.middleware.PinningMiddleware"
 class PrimaryReplicaRouter(BaseRouter):
     """Writes go to ``primary``; reads go to one of ``replicas`` unless they must be fresh.
 
-    ``replicas`` is a list of aliases or a dict of alias -> weight. ``apps`` (app or
+    ``primary`` is an alias, or several read/write primaries as a list or a dict of
+    alias -> weight: an instance's writes go to the primary it was saved to, new rows
+    to a primary chosen by weight (see :meth:`ReplicaSet.write_alias
+    <multidb_routers.replicas.ReplicaSet.write_alias>`). ``replicas`` is a list of
+    aliases or a dict of alias -> weight; ``read_from_primaries=True`` spreads reads
+    over the primaries too; ``pin_writes=False`` keeps reads off the primary even after
+    a write. ``apps`` (app or
     model labels) limits the router to those models; ``None`` means every model.
     ``pin_seconds`` is how long a write keeps the writer's reads on the primary
     (default: the ``MULTIDB_ROUTERS_PIN_SECONDS`` setting); ``recheck_seconds`` how
-    long an unreachable replica is left out. Migrations run on the primary only,
-    never on a replica; relations are allowed among the primary and its replicas.
+    long an unreachable replica is left out. Migrations run on the primaries only,
+    never on a replica; relations are allowed among the primaries and the replicas.
     The decision itself is :meth:`ReplicaSet.read_alias
     <multidb_routers.replicas.ReplicaSet.read_alias>`.
     """
 
-    options = ("primary", "replicas", "apps", "pin_seconds", "recheck_seconds")
-    required_options = ("primary", "replicas")
+    options: ClassVar[tuple[str, ...]] = (
+        "primary",
+        "replicas",
+        "apps",
+        "pin_seconds",
+        "recheck_seconds",
+        "read_from_primaries",
+        "pin_writes",
+    )
+    required_options: ClassVar[tuple[str, ...]] = ("primary", "replicas")
 
-    primary: str | None = None
+    primary: str | Sequence[str] | Mapping[str, float] | None = None
     replicas: Sequence[str] | Mapping[str, float] | None = None
     apps: Iterable[str] | None = None
     pin_seconds: float | None = None
     recheck_seconds: float = 5.0
+    read_from_primaries: bool = False
+    pin_writes: bool = True
 
     def configure(self) -> None:
         """Validate the options into a :class:`ReplicaSet` and a :class:`Scope`."""
@@ -54,6 +70,8 @@ class PrimaryReplicaRouter(BaseRouter):
             self.replicas,
             pin_seconds=self.pin_seconds,
             recheck_seconds=self.recheck_seconds,
+            read_from_primaries=self.read_from_primaries,
+            pin_writes=self.pin_writes,
         )
         self._scope = Scope(self.apps)
         self._covers = self._scope.covers
@@ -65,11 +83,14 @@ class PrimaryReplicaRouter(BaseRouter):
         return self._read_alias() if self._covers(model) else None
 
     def db_for_write(self, model: type[Model], **hints: Any) -> str | None:
-        """The primary, pinning the writer's next reads to it; ``None`` out of scope."""
-        return self._write_alias() if self._covers(model) else None
+        """A primary, pinning the writer's next reads to it; ``None`` out of scope.
+
+        With several primaries, the ``instance`` hint's own primary when it has one.
+        """
+        return self._write_alias(hints.get("instance")) if self._covers(model) else None
 
     def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool | None:
-        """Allow relations between objects of the primary and its replicas."""
+        """Allow relations between objects of the primaries and the replicas."""
         aliases = self.replica_set.aliases
         if self._home(obj1) in aliases and self._home(obj2) in aliases:
             return True
@@ -84,7 +105,7 @@ class PrimaryReplicaRouter(BaseRouter):
     def allow_migrate(
         self, db: str, app_label: str, model_name: str | None = None, **hints: Any
     ) -> bool | None:
-        """Never on a replica; scoped models on the primary only."""
+        """Never on a replica; scoped models on the primaries only."""
         replica_set = self.replica_set
         if db in replica_set.replicas:
             return False
@@ -94,13 +115,13 @@ class PrimaryReplicaRouter(BaseRouter):
         if covered is None:
             return None
         if covered:
-            return db == replica_set.primary
+            return db in replica_set.primary_weights
         return None
 
     # Introspection.
 
     def aliases(self) -> frozenset[str]:
-        """The primary and its replicas."""
+        """The primaries and the replicas."""
         return self.replica_set.aliases
 
     def read_only_aliases(self) -> frozenset[str]:
@@ -112,38 +133,63 @@ class PrimaryReplicaRouter(BaseRouter):
         return (("apps", label) for label in self._scope.labels or ())
 
     def claimed_aliases(self, model: type[Model]) -> frozenset[str] | None:
-        """The primary, for scoped models."""
-        return frozenset((self.replica_set.primary,)) if self._covers(model) else None
+        """The primaries, for scoped models."""
+        return frozenset(self.replica_set.primaries) if self._covers(model) else None
 
     def describe_route(self, model: type[Model]) -> RouteDescription | None:
-        """Reads from the replicas (the primary when pinned), writes to the primary."""
+        """Reads from the replicas (the primary when pinned), writes to the primaries."""
         if not self._covers(model):
             return None
         replica_set = self.replica_set
-        if replica_set.replicas:
-            read = f"{', '.join(replica_set.replicas)} (primary when pinned)"
+        if replica_set.readers:
+            read = f"{', '.join(replica_set.readers)} (primary when pinned)"
         else:
             read = replica_set.primary
-        return RouteDescription(read=read, write=replica_set.primary)
+        return RouteDescription(read=read, write=", ".join(replica_set.primaries))
 
     def check_config(self, *, name: str, databases: Iterable[str]) -> list[CheckMessage]:
-        """E010: a replica without ``TEST: {"MIRROR": primary}``; W010: no PinningMiddleware."""
+        """E010/E041: a replica's ``TEST`` ``MIRROR``; E040: a primary's; W010: no middleware."""
         messages: list[CheckMessage] = []
-        primary = self.replica_set.primary
+        replica_set = self.replica_set
+        primaries = replica_set.primary_weights
         known = set(databases)
-        for alias in self.replica_set.replicas:
-            if alias not in known:
-                continue  # E001 reports it
-            mirror = settings.DATABASES[alias].get("TEST", {}).get("MIRROR")
-            if mirror == primary:
+        mirrors = {
+            alias: settings.DATABASES[alias].get("TEST", {}).get("MIRROR")
+            for alias in replica_set.aliases
+            if alias in known  # E001 reports the others
+        }
+        # The primaries that hold a test database of their own, for the hints.
+        roots = [alias for alias in replica_set.primaries if not mirrors.get(alias)]
+        root = roots[0] if roots else replica_set.primary
+        if len(primaries) > 1:
+            messages.extend(self._check_primary_mirrors(name, mirrors, root))
+        for alias in replica_set.replicas:
+            if alias not in mirrors:
+                continue
+            mirror = mirrors[alias]
+            if mirror in primaries:
+                if mirrors.get(mirror):
+                    messages.append(
+                        Error(
+                            f"{name} lists {alias!r} as a replica, and DATABASES[{alias!r}]"
+                            f"['TEST'] has MIRROR {mirror!r}, a primary that is itself a "
+                            f"mirror (of {mirrors[mirror]!r}): Django does not follow mirror "
+                            "chains, so tests would give the replica another database.",
+                            hint=f'Set "TEST": {{"MIRROR": {mirrors[mirror]!r}}} in '
+                            f"DATABASES[{alias!r}].",
+                            obj=self,
+                            id="multidb_routers.E041",
+                        )
+                    )
                 continue
             found = f"MIRROR is {mirror!r}" if mirror else "no MIRROR"
+            of = " or ".join(repr(primary) for primary in primaries)
             messages.append(
                 Error(
-                    f"{name} lists {alias!r} as a replica of {primary!r}, but "
+                    f"{name} lists {alias!r} as a replica of {of}, but "
                     f"DATABASES[{alias!r}]['TEST'] has {found}: tests would give the "
                     "replica a database of its own that never sees the primary's rows.",
-                    hint=f'Add "TEST": {{"MIRROR": {primary!r}}} to DATABASES[{alias!r}].',
+                    hint=f'Add "TEST": {{"MIRROR": {root!r}}} to DATABASES[{alias!r}].',
                     obj=self,
                     id="multidb_routers.E010",
                 )
@@ -158,6 +204,31 @@ class PrimaryReplicaRouter(BaseRouter):
                     hint=f"Add {MIDDLEWARE_PATH!r} to MIDDLEWARE.",
                     obj=self,
                     id="multidb_routers.W010",
+                )
+            )
+        return messages
+
+    def _check_primary_mirrors(
+        self, name: str, mirrors: Mapping[str, str | None], root: str
+    ) -> list[CheckMessage]:
+        """E040: a primary mirrors something else than a primary with its own test database."""
+        messages: list[CheckMessage] = []
+        primaries = self.replica_set.primary_weights
+        for alias in self.replica_set.primaries:
+            mirror = mirrors.get(alias)
+            if not mirror or (mirror in primaries and not mirrors.get(mirror)):
+                continue
+            messages.append(
+                Error(
+                    f"{name} lists {alias!r} as a primary, but DATABASES[{alias!r}]['TEST'] "
+                    f"has MIRROR {mirror!r}, which is not another primary with a test "
+                    "database of its own: tests would write that primary's rows to a "
+                    "database the router does not read.",
+                    hint=f'Remove MIRROR from DATABASES[{alias!r}]["TEST"] (a test database '
+                    f'of its own), or set "MIRROR": {root!r} (one database shared by the '
+                    "primaries, as replication makes it in production).",
+                    obj=self,
+                    id="multidb_routers.E040",
                 )
             )
         return messages

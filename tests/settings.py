@@ -34,6 +34,12 @@ DATABASES: dict[str, dict[str, Any]] = {
     "reviews": _sqlite(),
     "reviews_replica1": _sqlite(TEST={"MIRROR": "reviews"}),
     "reviews_replica2": _sqlite(TEST={"MIRROR": "reviews"}),
+    # Several primaries, named as RestAuth's routers expect: "slave" replicates master-a.
+    "master-a": _sqlite(),
+    "master-b": _sqlite(),
+    "slave": _sqlite(TEST={"MIRROR": "master-a"}),
+    # django-multidb-router's naming: a replica of default.
+    "shadow-1": _sqlite(TEST={"MIRROR": "default"}),
     # Sharding: four shards in use, a fifth to grow into.
     **{f"shard_{number}": _sqlite() for number in range(5)},
     # Overlay.
