@@ -7,11 +7,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core import signing
 
 from .conf import conf
+from .freshness import writes_committed
 from .pinning import Pin, RequestState, begin_request, end_request
 
 if TYPE_CHECKING:
@@ -95,7 +96,8 @@ class PinningMiddleware:
         finally:
             end_request(token)
         assert not isinstance(response, Awaitable)  # sync mode: get_response is sync
-        self._set_cookie(request, response, state)
+        if state.written:
+            self._set_cookie(request, response, self._new_pins(state))
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -105,21 +107,32 @@ class PinningMiddleware:
             response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         finally:
             end_request(token)
-        self._set_cookie(request, response, state)
+        if state.written:
+            if _pins_query_database(state):
+                # Where the view's ORM calls ran: its thread and its connections.
+                pins = await sync_to_async(self._new_pins)(state)
+            else:
+                pins = self._new_pins(state)
+            self._set_cookie(request, response, pins)
         return response
 
     def _incoming_pins(self, request: HttpRequest) -> dict[str, Pin]:
         value = request.COOKIES.get(conf.PIN_COOKIE_NAME)
         return loads_pins(value, now=time.time()) if value else {}
 
-    def _set_cookie(
-        self, request: HttpRequest, response: HttpResponseBase, state: RequestState
-    ) -> None:
-        if not state.written:
-            return
+    def _new_pins(self, state: RequestState) -> dict[str, Pin]:
+        """The request's incoming pins, updated with those of the primaries it wrote."""
         pins = dict(state.pins)
-        for primary, replica_set in state.written.items():
-            pins[primary] = replica_set.make_pin()
+        # The view returned: its writes have committed (unless a transaction opened
+        # outside this middleware is still open, which a strategy can see).
+        with writes_committed():
+            for primary, replica_set in state.written.items():
+                pins[primary] = replica_set.make_pin()
+        return pins
+
+    def _set_cookie(
+        self, request: HttpRequest, response: HttpResponseBase, pins: dict[str, Pin]
+    ) -> None:
         now = time.time()
         pins = {primary: pin for primary, pin in pins.items() if pin.until > now}
         if not pins:
@@ -132,3 +145,10 @@ class PinningMiddleware:
             httponly=True,
             samesite="Lax",
         )
+
+
+def _pins_query_database(state: RequestState) -> bool:
+    return any(
+        getattr(replica_set.freshness, "pins_query_database", False)
+        for replica_set in state.written.values()
+    )

@@ -10,7 +10,7 @@ import logging
 import random
 import time
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from itertools import accumulate
 from threading import get_ident
@@ -21,7 +21,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError, connections
 
 from .conf import conf
-from .freshness import TimeFreshness
+from .freshness import get_freshness
 from .pinning import context_pins, pin_context, primary_forced, request_state
 
 if TYPE_CHECKING:
@@ -153,7 +153,8 @@ class ReplicaSet:
     ``MULTIDB_ROUTERS_PIN_SECONDS`` setting, read at each write); ``recheck_seconds``
     is the mean time an unreachable replica stays out (jittered by +-50%);
     ``freshness`` decides which replicas may serve a pinned read
-    (default :class:`~multidb_routers.freshness.TimeFreshness`).
+    (``"time"``, the default: :class:`~multidb_routers.freshness.TimeFreshness`;
+    ``"lsn"``: :class:`~multidb_routers.freshness.LsnFreshness`; or a strategy).
 
     Use it from a router: ``read_alias()`` in ``db_for_read``, ``write_alias()`` (or
     ``note_write()`` then ``primary``) in ``db_for_write``; ``aliases`` for
@@ -172,6 +173,7 @@ class ReplicaSet:
         "_read_weights",
         "_several",
         "_total",
+        "_within_lag",
         "_write_cumulative",
         "aliases",
         "freshness",
@@ -193,7 +195,7 @@ class ReplicaSet:
         *,
         pin_seconds: float | None = None,
         recheck_seconds: float = 5.0,
-        freshness: Freshness | None = None,
+        freshness: Freshness | str | None = None,
         read_from_primaries: bool = False,
         pin_writes: bool = True,
     ) -> None:
@@ -232,7 +234,9 @@ class ReplicaSet:
         #: Mean seconds an unreachable replica is left out before it is tried again.
         self.recheck_seconds: float = recheck or 0.0
         #: The strategy that tells which replicas have caught up with a pin.
-        self.freshness: Freshness = freshness if freshness is not None else TimeFreshness()
+        self.freshness: Freshness = get_freshness(freshness)
+        # LsnFreshness(max_lag_seconds=...) leaves out replicas too far behind.
+        self._within_lag: Callable[[str], bool] | None = getattr(self.freshness, "within_lag", None)
         self._cumulative: list[float] = list(accumulate(readers.values()))
         self._total: float = self._cumulative[-1] if self._cumulative else 0.0
         # Replica alias -> time.monotonic() after which it is tried again.
@@ -388,7 +392,8 @@ class ReplicaSet:
             return False
         if self._down:
             self._mark_up(alias)
-        return True
+        within_lag = self._within_lag
+        return within_lag is None or within_lag(alias)
 
     def _mark_down(self, alias: str, exc: Exception) -> None:
         delay = self.recheck_seconds * random.uniform(0.5, 1.5)

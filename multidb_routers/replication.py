@@ -6,9 +6,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
+from django.db import connections
 from django.utils.module_loading import import_string
 
 from .base import BaseRouter, RouteDescription
+from .freshness import LsnFreshness, get_freshness
 from .replicas import ReplicaSet
 from .scope import Scope
 
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from django.db.models import Model
+
+    from .freshness import Freshness
 
 __all__ = ["PrimaryReplicaRouter"]
 
@@ -39,6 +43,9 @@ class PrimaryReplicaRouter(BaseRouter):
     never on a replica; relations are allowed among the primaries and the replicas.
     The decision itself is :meth:`ReplicaSet.read_alias
     <multidb_routers.replicas.ReplicaSet.read_alias>`.
+    ``freshness`` (``"time"``, ``"lsn"`` or a strategy; ``lsn_cache_seconds`` and
+    ``max_lag_seconds`` configure ``"lsn"``) decides when a pinned read may use a
+    replica (see :mod:`multidb_routers.freshness`).
     """
 
     options: ClassVar[tuple[str, ...]] = (
@@ -49,6 +56,9 @@ class PrimaryReplicaRouter(BaseRouter):
         "recheck_seconds",
         "read_from_primaries",
         "pin_writes",
+        "freshness",
+        "lsn_cache_seconds",
+        "max_lag_seconds",
     )
     required_options: ClassVar[tuple[str, ...]] = ("primary", "replicas")
 
@@ -57,6 +67,9 @@ class PrimaryReplicaRouter(BaseRouter):
     apps: Iterable[str] | None = None
     pin_seconds: float | None = None
     recheck_seconds: float = 5.0
+    freshness: Freshness | str = "time"
+    lsn_cache_seconds: float | None = None
+    max_lag_seconds: float | None = None
     read_from_primaries: bool = False
     pin_writes: bool = True
 
@@ -70,6 +83,11 @@ class PrimaryReplicaRouter(BaseRouter):
             self.replicas,
             pin_seconds=self.pin_seconds,
             recheck_seconds=self.recheck_seconds,
+            freshness=get_freshness(
+                self.freshness,
+                lsn_cache_seconds=self.lsn_cache_seconds,
+                max_lag_seconds=self.max_lag_seconds,
+            ),
             read_from_primaries=self.read_from_primaries,
             pin_writes=self.pin_writes,
         )
@@ -194,6 +212,7 @@ class PrimaryReplicaRouter(BaseRouter):
                     id="multidb_routers.E010",
                 )
             )
+        messages.extend(self._check_freshness(name, known))
         if self.replica_set.replicas and not _pinning_middleware_installed():
             messages.append(
                 Warning(
@@ -229,6 +248,30 @@ class PrimaryReplicaRouter(BaseRouter):
                     "primaries, as replication makes it in production).",
                     obj=self,
                     id="multidb_routers.E040",
+                )
+            )
+        return messages
+
+    def _check_freshness(self, name: str, known: set[str]) -> list[CheckMessage]:
+        """E011: ``freshness="lsn"`` on an alias that is not PostgreSQL."""
+        replica_set = self.replica_set
+        if not isinstance(replica_set.freshness, LsnFreshness):
+            return []
+        messages: list[CheckMessage] = []
+        for alias in sorted(replica_set.aliases & known):
+            vendor = connections[alias].vendor
+            if vendor == "postgresql":
+                continue
+            messages.append(
+                Error(
+                    f"{name} uses freshness='lsn', which reads PostgreSQL WAL positions, "
+                    f"but {alias!r} is a {vendor} database: its positions are unknown, so "
+                    "pinned reads would all go to the primary (and with max_lag_seconds "
+                    "no read would use its replicas).",
+                    hint="Use freshness='time' (the default) with this database, or "
+                    "PostgreSQL streaming replicas with freshness='lsn'.",
+                    obj=self,
+                    id="multidb_routers.E011",
                 )
             )
         return messages

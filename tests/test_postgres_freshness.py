@@ -1,0 +1,216 @@
+"""LSN freshness against the really lagging PostgreSQL standby, compared with the time window.
+
+The same scripted workload runs under both modes: a client writes a review, then keeps
+reading it for a while, pausing between reads. With the time window every read within
+``pin_seconds`` goes to the primary; with LSN freshness a read goes to the standby as soon
+as it has replayed the write. Neither may ever read stale data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from django.db import connections
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.test import Client
+from django.urls import path
+
+from multidb_routers import PrimaryReplicaRouter
+from multidb_routers.freshness import LsnFreshness, parse_lsn, writes_committed
+from tests.replica_app.models import Comment, Review
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+PRIMARY, STANDBY = "pg_primary", "pg_standby"
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, databases=[PRIMARY, STANDBY]),
+    pytest.mark.urls(__name__),
+]
+TABLE = Review._meta.db_table
+PIN_SECONDS = 1.5  # well above the standby's 300 ms apply delay
+
+
+def create_review(request: HttpRequest) -> HttpResponse:
+    """Create a review and redirect to its page."""
+    review = Review.objects.create(title=request.POST["title"])
+    return HttpResponseRedirect(f"/reviews/{review.pk}/")
+
+
+def show_review(request: HttpRequest, pk: int) -> JsonResponse:
+    """Whether this request's read sees the review."""
+    return JsonResponse({"found": Review.objects.filter(pk=pk).exists()})
+
+
+urlpatterns = [path("reviews/", create_review), path("reviews/<int:pk>/", show_review)]
+
+
+class ReadLog:
+    """The alias of every SELECT of the review table."""
+
+    def __init__(self) -> None:
+        self.aliases: list[str] = []
+
+    def __call__(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        if sql.lstrip().upper().startswith("SELECT") and TABLE in sql:
+            self.aliases.append(context["connection"].alias)
+        return execute(sql, params, many, context)
+
+
+@pytest.fixture(autouse=True)
+def review_table(pg_wait_for_standby: Callable[[], float]) -> None:
+    """replica_app's tables on the PostgreSQL primary (the settings route it to SQLite)."""
+    connection = connections[PRIMARY]
+    existing = set(connection.introspection.table_names())
+    with connection.schema_editor() as editor:
+        for model in (Review, Comment):
+            if model._meta.db_table not in existing:
+                editor.create_model(model)
+    pg_wait_for_standby()
+
+
+@pytest.fixture
+def reads() -> Iterator[ReadLog]:
+    """Record the review reads of both aliases."""
+    log = ReadLog()
+    with ExitStack() as stack:
+        for alias in (PRIMARY, STANDBY):
+            stack.enter_context(connections[alias].execute_wrapper(log))
+        yield log
+
+
+def _route(settings: Any, **options: Any) -> PrimaryReplicaRouter:
+    replica_router = PrimaryReplicaRouter(
+        primary=PRIMARY, replicas=[STANDBY], apps=["replica_app"], **options
+    )
+    settings.DATABASE_ROUTERS = [replica_router]
+    settings.MIDDLEWARE = ["multidb_routers.middleware.PinningMiddleware"]
+    return replica_router
+
+
+def _workload(
+    reads: ReadLog, *, clients: int = 3, reads_each: int = 12
+) -> tuple[int, Counter[str]]:
+    """Each client writes, then reads its review ``reads_each`` times, 50 ms apart.
+
+    Returns the stale reads and the reads per alias after the writes.
+    """
+    stale = 0
+    reads.aliases.clear()
+    for number in range(clients):
+        client = Client()
+        response = client.post("/reviews/", {"title": f"scripted {number}"})
+        url = response["Location"]
+        for _ in range(reads_each):
+            stale += not client.get(url).json()["found"]
+            time.sleep(0.05)
+    return stale, Counter(reads.aliases)
+
+
+def test_lsn_freshness_serves_more_reads_from_the_standby_with_no_stale_read(
+    settings: Any, reads: ReadLog
+) -> None:
+    _route(settings, pin_seconds=PIN_SECONDS)
+    time_stale, time_reads = _workload(reads)
+    _route(settings, pin_seconds=PIN_SECONDS, freshness="lsn", lsn_cache_seconds=0.05)
+    lsn_stale, lsn_reads = _workload(reads)
+
+    print(
+        f"\ntime window: {time_stale} stale, reads per alias {dict(time_reads)}"
+        f"\nLSN:         {lsn_stale} stale, reads per alias {dict(lsn_reads)}"
+    )
+    assert time_stale == 0
+    assert lsn_stale == 0
+    # The workload lasts under pin_seconds: the time window keeps every read on the primary.
+    assert time_reads[STANDBY] == 0
+    # LSN: once the standby replayed the write (300 ms), it serves the client's reads.
+    assert lsn_reads[STANDBY] > time_reads[STANDBY]
+    assert lsn_reads[STANDBY] >= 3  # each client, at least once
+
+
+def test_a_pin_carries_the_primary_position_after_the_write() -> None:
+    freshness = LsnFreshness()
+    Review.objects.using(PRIMARY).create(title="positioned")
+    with connections[PRIMARY].cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
+        before = parse_lsn(cursor.fetchone()[0])
+
+    with writes_committed():
+        pin = freshness.make_pin(PRIMARY, seconds=5)
+    early = freshness.make_pin(PRIMARY, seconds=5)  # not known to follow a commit
+
+    assert pin.position is not None
+    assert parse_lsn(pin.position) >= before
+    assert early.position is None
+    # Not yet replayed (300 ms apply delay), so only the primary is fresh...
+    assert freshness.fresh_replicas([STANDBY], pin) == []
+    # ...until the standby reaches the position.
+    deadline = time.monotonic() + 5
+    while not freshness.fresh_replicas([STANDBY], pin):
+        assert time.monotonic() < deadline, "the standby never replayed the pin's position"
+        time.sleep(0.02)
+    assert freshness.position(STANDBY).lag == 0.0
+
+
+def test_replica_positions_are_asked_once_per_interval() -> None:
+    freshness = LsnFreshness(cache_seconds=0.3)
+    asked: list[str] = []
+
+    def count(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        if "pg_last_wal_replay_lsn" in sql:
+            asked.append(sql)
+        return execute(sql, *args)
+
+    with connections[STANDBY].execute_wrapper(count):
+        started = time.monotonic()
+        while time.monotonic() - started < 0.25:
+            freshness.position(STANDBY)
+            freshness.within_lag(STANDBY)
+        assert len(asked) == 1
+        time.sleep(0.1)  # past the interval
+        freshness.position(STANDBY)
+
+    assert len(asked) == 2
+
+
+def test_max_lag_seconds_leaves_out_a_standby_that_is_behind(settings: Any, reads: ReadLog) -> None:
+    replica_router = _route(
+        settings, pin_seconds=0, freshness="lsn", max_lag_seconds=0.1, lsn_cache_seconds=0
+    )
+    lagging = LsnFreshness(cache_seconds=0, max_lag_seconds=0.1)
+    # Keep writing for a while so that the standby always has commits it has not applied.
+    lags: list[float | None] = []
+    served: list[str] = []
+    started = time.monotonic()
+    while time.monotonic() - started < 1.0:
+        Review.objects.using(PRIMARY).create(title="busy")
+        time.sleep(0.05)
+        if time.monotonic() - started > 0.5:  # past the apply delay: it is 300 ms behind
+            lags.append(lagging.position(STANDBY).lag)
+            reads.aliases.clear()
+            assert Client().get("/reviews/1/").status_code == 200
+            served.extend(reads.aliases)
+
+    print(f"\nstandby lag while written to: {lags}; reads served by {Counter(served)}")
+    assert all(lag is not None and lag > 0.1 for lag in lags)
+    assert served
+    assert set(served) == {PRIMARY}
+    assert replica_router.replica_set.down_replicas() == frozenset()
+
+    # Once the primary is idle and the standby has replayed everything, it serves again,
+    # however old its last replayed commit is.
+    deadline = time.monotonic() + 5
+    while lagging.position(STANDBY).lag != 0.0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)
+    reads.aliases.clear()
+    assert Client().get("/reviews/1/").status_code == 200
+    assert reads.aliases == [STANDBY]
