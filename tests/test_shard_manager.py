@@ -6,12 +6,21 @@ import datetime as dt
 from contextlib import ExitStack
 
 import pytest
-from django.db import connections
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, models
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from multidb_routers import ShardKeyError
-from multidb_routers.sharding import shard_router_for
-from tests.shard_app.models import Event, Review
+from multidb_routers import FunctionalRouter, ShardKeyError
+from multidb_routers.merge import MergedQuerySet
+from multidb_routers.sharding import (
+    ShardedManager,
+    ShardedQuerySet,
+    across_shards,
+    find_shard_router,
+    shard_router_for,
+)
+from tests.shard_app.models import Event, OracleReview, Review
 
 SHARDS = ["shard_0", "shard_1", "shard_2", "shard_3"]
 NOW = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
@@ -95,3 +104,81 @@ def test_bulk_create_inserts_once_per_shard_each_row_on_its_shard() -> None:
         assert len(inserts) == 1
     for review in reviews:
         assert _holders(Review, review.pk) == [router.shard_for(review.product_id)]
+
+
+def unsharded_settings() -> override_settings:
+    """Settings without sharding: ``shard_app`` wholly on one database, ``shard_0``."""
+    return override_settings(DATABASE_ROUTERS=[FunctionalRouter(routes={"shard_app": "shard_0"})])
+
+
+def test_without_a_shard_router_the_writes_behave_as_a_plain_manager() -> None:
+    with unsharded_settings():
+        created = Review.objects.create(product_id=1, author="a", created=NOW)
+        fetched, was_created = Review.objects.get_or_create(
+            product_id=2, author="b", defaults={"created": NOW}
+        )
+        updated, _ = Review.objects.update_or_create(
+            product_id=1, author="a", defaults={"rating": 5}
+        )
+        Review.objects.bulk_create(
+            [Review(product_id=n, author="c", created=NOW) for n in range(3, 6)]
+        )
+
+        assert find_shard_router(Review) is None
+        assert (created._state.db, fetched._state.db, was_created) == ("shard_0", "shard_0", True)
+        assert updated.pk == created.pk
+        assert Review.objects.get(pk=created.pk).rating == 5
+        assert Review.objects.count() == 5
+    assert _holders(Review, created.pk) == ["shard_0"]
+
+
+def test_without_a_shard_router_shard_and_across_shards_read_the_one_database() -> None:
+    with unsharded_settings():
+        for product_id in range(4):
+            Review.objects.create(product_id=product_id, author="a", created=NOW)
+
+        on_key = Review.objects.shard(3)
+        everywhere = across_shards(Review.objects.order_by("product_id"))
+
+        assert type(on_key) is ShardedQuerySet
+        assert on_key.db == "shard_0"
+        assert sorted(on_key.values_list("product_id", flat=True)) == [0, 1, 2, 3]
+        assert isinstance(everywhere, MergedQuerySet)
+        assert [r.product_id for r in everywhere] == [0, 1, 2, 3]
+        assert everywhere.count() == 4
+        with pytest.raises(ImproperlyConfigured, match=r"shard_app\.Review .* ShardRouter"):
+            Review.objects.on_shard("shard_1")
+
+
+def test_find_shard_router_returns_the_router_sharding_the_model() -> None:
+    assert find_shard_router(Review) is shard_router_for(Review)
+    assert find_shard_router(OracleReview) is None
+
+
+class AuthoredQuerySet(ShardedQuerySet[Review]):
+    """A custom sharded queryset, as a project would write one."""
+
+    def by(self, author: str) -> AuthoredQuerySet:
+        return self.filter(author=author)
+
+
+def test_from_queryset_keeps_the_custom_queryset_and_its_methods() -> None:
+    manager = ShardedManager.from_queryset(AuthoredQuerySet)()
+    manager.model = Review
+    manager.create(product_id=7, author="a", created=NOW)
+    manager.create(product_id=7, author="b", created=NOW)
+
+    on_shard = manager.shard(7)
+
+    assert isinstance(on_shard, AuthoredQuerySet)
+    assert list(on_shard.by("b").values_list("author", flat=True)) == ["b"]
+    assert list(manager.by("a").shard(7).values_list("author", flat=True)) == ["a"]
+    assert _holders(Review, on_shard.get(author="a").pk) == [shard_router_for(Review).shard_for(7)]
+
+
+def test_from_queryset_refuses_a_queryset_that_is_no_sharded_queryset() -> None:
+    class PlainQuerySet(models.QuerySet[Review]):
+        pass
+
+    with pytest.raises(TypeError, match=r"PlainQuerySet, which is no subclass of ShardedQuerySet"):
+        ShardedManager.from_queryset(PlainQuerySet)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .fanout import across_shards
 from .ids import IdGenerator, id_datetime, new_id
 from .manager import ShardedManager, ShardedQuerySet, on_shard
-from .router import ShardRouter, shard_router_for
+from .router import ShardRouter, find_shard_router, shard_router_for
 
 __all__ = [
     "IdGenerator",
@@ -13,6 +13,7 @@ __all__ = [
     "ShardedManager",
     "ShardedQuerySet",
     "across_shards",
+    "find_shard_router",
     "id_datetime",
     "new_id",
     "on_shard",

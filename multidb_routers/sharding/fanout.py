@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..merge import MergedQuerySet
 from .manager import on_shard
-from .router import shard_router_for
+from .router import find_shard_router
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -24,8 +24,13 @@ def across_shards(
     ``exists()``, ``get()``, ``aggregate()``, ``values()``/``values_list()``. Shards are
     queried concurrently; a failing shard raises
     :class:`~multidb_routers.merge.MergedQueryError` naming it.
+
+    When no ``ShardRouter`` covers the model, the one source is ``queryset`` itself, so
+    code written for sharded settings runs unchanged without sharding.
     """
-    router = shard_router_for(queryset.model)
+    router = find_shard_router(queryset.model)
+    if router is None:
+        return MergedQuerySet([queryset], labels=[f"database {queryset.db!r}"], concurrent=False)
     return MergedQuerySet(
         [on_shard(queryset, alias) for alias in router.shards],
         labels=[f"shard {alias!r}" for alias in router.shards],

@@ -4,16 +4,21 @@ Django passes the router no instance for ``Model.objects.create()``, ``get_or_cr
 or ``bulk_create()``, so a plain manager cannot know a sharded row's shard (and the
 router then raises :class:`~multidb_routers.ShardKeyError`). This manager builds the
 instance first, asks the router for the shard of its key, and writes there.
+
+When no ``ShardRouter`` covers the model (the same model class under settings without
+sharding), the manager and its querysets behave as Django's own: ``shard(key)`` is
+``all()``, and only ``on_shard(alias)`` refuses, since there is no shard to name.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from ..exceptions import ShardKeyError
-from .router import ShardRouter, shard_router_for
+from .router import ShardRouter, find_shard_router, shard_router_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -33,7 +38,10 @@ def on_shard(queryset: Q, alias: str) -> Q:
 
 
 class ShardedQuerySet(models.QuerySet[M]):
-    """A queryset that can choose its shard, and routes unchosen writes by each row's key."""
+    """A queryset that can choose its shard, and routes unchosen writes by each row's key.
+
+    A plain ``QuerySet`` when no ``ShardRouter`` covers the model, except ``on_shard()``.
+    """
 
     @property
     def router(self) -> ShardRouter:
@@ -41,30 +49,46 @@ class ShardedQuerySet(models.QuerySet[M]):
         return shard_router_for(self.model)
 
     def shard(self, key: object) -> ShardedQuerySet[M]:
-        """The queryset on the shard holding the rows of ``key``."""
-        return on_shard(self, self.router.shard_for(key))
+        """The queryset on the shard holding the rows of ``key`` (``all()`` when unsharded)."""
+        router = find_shard_router(self.model)
+        if router is None:
+            clone: ShardedQuerySet[M] = self.all()
+            return clone
+        return on_shard(self, router.shard_for(key))
 
     def on_shard(self, alias: str) -> ShardedQuerySet[M]:
         """The queryset on the shard named ``alias`` (one of ``router.shards``)."""
-        self.router.shard(alias)  # refuse an alias that is no shard
+        router = find_shard_router(self.model)
+        if router is None:
+            meta = self.model._meta
+            raise ImproperlyConfigured(
+                f"{meta.label} is not sharded: no ShardRouter in DATABASE_ROUTERS covers it, "
+                f"so it has no shard {alias!r}. Use {meta.object_name}.objects.using({alias!r}) "
+                "for a database alias, or add the model to a ShardRouter's apps."
+            )
+        router.shard(alias)  # refuse an alias that is no shard
         return on_shard(self, alias)
 
-    def _shard_chosen(self) -> bool:
-        return self._db is not None or "shard" in self._hints  # type: ignore[attr-defined]
+    def _shard_router(self) -> ShardRouter | None:
+        """The router to route this queryset's writes by key; ``None`` when already chosen."""
+        if self._db is not None or "shard" in self._hints:  # type: ignore[attr-defined]
+            return None
+        return find_shard_router(self.model)
 
     def create(self, **kwargs: Any) -> M:
         """Create a row on the shard of its key."""
-        if self._shard_chosen():
+        router = self._shard_router()
+        if router is None:
             return super().create(**kwargs)
         obj = self.model(**kwargs)
         self._for_write = True
-        obj.save(force_insert=True, using=self.router.shard_of(obj))
+        obj.save(force_insert=True, using=router.shard_of(obj))
         return obj
 
     def _lookup_shard(self, method: str, kwargs: dict[str, Any]) -> ShardedQuerySet[M]:
-        if self._shard_chosen():
+        router = self._shard_router()
+        if router is None:
             return self
-        router = self.router
         spec = router.key_spec(self.model)
         meta = self.model._meta
         if callable(spec):
@@ -115,9 +139,9 @@ class ShardedQuerySet(models.QuerySet[M]):
         already inserted on the others.
         """
         objs = list(objs)
-        if self._shard_chosen():
+        router = self._shard_router()
+        if router is None:
             return super().bulk_create(objs, *args, **kwargs)
-        router = self.router
         groups: dict[str, list[M]] = {}
         for obj in objs:
             groups.setdefault(router.shard_of(obj), []).append(obj)
@@ -130,12 +154,31 @@ class ShardedManager(models.Manager[M]):
     """The manager of a sharded model: ``.shard(key)``, and writes routed by key.
 
     ``create``, ``get_or_create``, ``update_or_create`` and ``bulk_create`` route each
-    row by its shard key; ``Model.save()`` is routed by the router itself.
+    row by its shard key; ``Model.save()`` is routed by the router itself. A plain
+    manager when no ``ShardRouter`` covers the model. ``ShardedManager.from_queryset()``
+    takes a subclass of :class:`ShardedQuerySet`.
     """
 
+    _queryset_class: type[ShardedQuerySet[Any]] = ShardedQuerySet
+
+    @classmethod
+    def from_queryset(
+        cls, queryset_class: type[models.QuerySet[Any]], class_name: str | None = None
+    ) -> Any:
+        """A manager class with the methods of ``queryset_class``, a ShardedQuerySet subclass."""
+        if not (isinstance(queryset_class, type) and issubclass(queryset_class, ShardedQuerySet)):
+            name = getattr(queryset_class, "__name__", repr(queryset_class))
+            raise TypeError(
+                f"ShardedManager.from_queryset() got {name}, which is no subclass of "
+                "ShardedQuerySet: its querysets could not route "
+                "writes by key nor choose a shard. Derive it from "
+                "multidb_routers.sharding.ShardedQuerySet."
+            )
+        return super().from_queryset(queryset_class, class_name)
+
     def get_queryset(self) -> ShardedQuerySet[M]:
-        """A :class:`ShardedQuerySet`."""
-        return ShardedQuerySet(self.model, using=self._db, hints=self._hints)  # type: ignore[attr-defined]
+        """A :class:`ShardedQuerySet` (or the class given to ``from_queryset()``)."""
+        return self._queryset_class(self.model, using=self._db, hints=self._hints)  # type: ignore[attr-defined]
 
     def shard(self, key: object) -> ShardedQuerySet[M]:
         """The queryset on the shard holding the rows of ``key``."""

@@ -20,7 +20,7 @@ from .shards import Shard, parse_shards
 if TYPE_CHECKING:
     from django.db.models import Model
 
-__all__ = ["ShardKey", "ShardRouter", "chosen_shard", "shard_router_for"]
+__all__ = ["ShardKey", "ShardRouter", "chosen_shard", "find_shard_router", "shard_router_for"]
 
 ShardKey = Union[str, Callable[[Any], Any]]  # noqa: UP007 (a runtime alias on Python 3.10)
 """A field name (``"product_id"``, ``"pk"``) or a callable taking the instance."""
@@ -360,12 +360,23 @@ class ShardRouter(BaseRouter):
         return messages
 
 
-def shard_router_for(model: type[Model]) -> ShardRouter:
-    """The :class:`ShardRouter` of ``DATABASE_ROUTERS`` that shards ``model``."""
+def find_shard_router(model: type[Model]) -> ShardRouter | None:
+    """The :class:`ShardRouter` of ``DATABASE_ROUTERS`` that shards ``model``, if any."""
     for router in connection_router.routers:
         if isinstance(router, ShardRouter) and router.covers(model):
             return router
-    raise ImproperlyConfigured(
-        f"No ShardRouter in DATABASE_ROUTERS shards {model._meta.label}: add it (or its app) "
-        "to the apps of a ShardRouter."
-    )
+    return None
+
+
+def shard_router_for(model: type[Model]) -> ShardRouter:
+    """The :class:`ShardRouter` of ``DATABASE_ROUTERS`` that shards ``model``.
+
+    Raises ``ImproperlyConfigured`` when none does (see :func:`find_shard_router`).
+    """
+    router = find_shard_router(model)
+    if router is None:
+        raise ImproperlyConfigured(
+            f"No ShardRouter in DATABASE_ROUTERS shards {model._meta.label}: add it (or its "
+            "app) to the apps of a ShardRouter."
+        )
+    return router
