@@ -16,8 +16,17 @@ class Settings:
 
     @property
     def PIN_COOKIE_NAME(self) -> str:
-        """Name of the cookie that carries read-your-writes pins between requests."""
-        return str(getattr(settings, "MULTIDB_ROUTERS_PIN_COOKIE_NAME", "multidb_pin"))
+        """Name of the cookie that carries read-your-writes pins between requests.
+
+        ``MULTIDB_ROUTERS_PIN_COOKIE_NAME``; else django-multidb-router's
+        ``MULTIDB_PINNING_COOKIE`` when a project coming from it still sets it (so that
+        rules keyed on the cookie's name, in a cache or a load balancer, keep working);
+        else ``"multidb_pin"``.
+        """
+        name = getattr(settings, "MULTIDB_ROUTERS_PIN_COOKIE_NAME", None)
+        if name is None:
+            name = getattr(settings, "MULTIDB_PINNING_COOKIE", "multidb_pin")
+        return str(name)
 
     @property
     def PIN_SECONDS(self) -> float:
