@@ -20,6 +20,7 @@ from reviews.models import Review
 from demo.files import copy_database, database_file
 from demo.seed import seed_products, seed_reviews
 from multidb_routers import PrimaryReplicaRouter
+from multidb_routers.overlay import find_overlay_router
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,7 +65,7 @@ def build_snapshot(count: int, progress: Callable[[int], None] | None = None) ->
     the time of the build. The connection is closed afterwards, so the next one gets the
     guard.
     """
-    router = catalogue.overlay_router(Product)
+    router = find_overlay_router(Product)
     assert router is not None
     alias = router.base_alias
     connections[alias].close()
@@ -94,7 +95,7 @@ def has_data() -> bool:
 
 def seed(count: int, progress: Callable[[int], None] | None = None) -> None:
     """Fill the pattern's databases: migrate, seed (or build the snapshot), copy replicas."""
-    if catalogue.overlay_router(Product) is not None:
+    if find_overlay_router(Product) is not None:
         build_snapshot(count, progress)
         migrate()
         call_command("overlay_reset", interactive=False, stdout=StringIO())

@@ -8,6 +8,7 @@ from django.contrib import admin
 from reviews import catalogue
 
 from multidb_routers.admin import MultiDBModelAdmin
+from multidb_routers.overlay import find_overlay_router
 
 from .models import Product
 
@@ -40,7 +41,7 @@ class SnapshotProductAdmin(ProductAdmin):
         return False
 
 
-if catalogue.overlay_router(Product) is not None:
+if find_overlay_router(Product) is not None:
     admin.site.register(Product, SnapshotProductAdmin)
 else:
     admin.site.register(Product, ProductAdmin)

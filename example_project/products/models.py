@@ -16,6 +16,11 @@ class Product(models.Model):
     description = models.TextField()
     price = models.DecimalField(max_digits=8, decimal_places=2)
 
+    # objects, the default manager (admin, forms), reads where the router sends it;
+    # merged is the snapshot with the overlay's changes on top under an OverlayRouter.
+    objects = models.Manager["Product"]()
+    merged = OverlayManager["Product"]()
+
     class Meta:
         ordering = ["name"]
 
@@ -25,16 +30,3 @@ class Product(models.Model):
     def get_absolute_url(self) -> str:
         """The product page."""
         return reverse("product_detail", args=[self.slug])
-
-
-class MergedProduct(Product):
-    """Products seen through an ``OverlayRouter``: the snapshot with local changes on top.
-
-    Used only under the overlay settings (see ``reviews.models.MergedReview`` for why a
-    proxy).
-    """
-
-    objects = OverlayManager()  # type: ignore[misc]
-
-    class Meta:
-        proxy = True

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import admin
 
 from multidb_routers.admin import MultiDBModelAdmin
+from multidb_routers.overlay import find_overlay_router
+from multidb_routers.sharding import find_shard_router
 from multidb_routers.sharding.admin import ShardedModelAdmin
 
 from . import catalogue
@@ -59,9 +61,9 @@ class SnapshotReviewAdmin(ReviewAdmin):
         return False
 
 
-if catalogue.shard_router() is not None:
+if find_shard_router(Review) is not None:
     admin.site.register(Review, ShardedReviewAdmin)
-elif catalogue.overlay_router(Review) is not None:
+elif find_overlay_router(Review) is not None:
     admin.site.register(Review, SnapshotReviewAdmin)
 else:
     admin.site.register(Review, ReviewAdmin)

@@ -1,13 +1,15 @@
 """Where the views read products and reviews, whichever pattern the settings configure.
 
-Most of the example's code is the same under every pattern. What differs is here, in
-one place, and only where a pattern changes what a query must say:
+Most of the example's code is the same under every pattern, and so are the managers:
+without the router they serve, ``ShardedManager`` and ``OverlayManager`` are plain
+managers. What differs is here, only where a pattern changes what a query must say:
 
 * sharded: a product's reviews are read from that product's shard
-  (``Review.objects.shard(product_id)``); the latest reviews and the per-product stats
-  fan out over every shard;
-* overlay: products and reviews are read through the merged view (the snapshot with
-  the overlay's changes on top, ``MergedProduct``/``MergedReview``);
+  (``Review.objects.shard(product_id)``, every review when unsharded); the latest
+  reviews fan out over every shard (``across_shards``, one query when unsharded);
+* overlay: products and reviews are read through the merged view (``Product.merged``,
+  ``Review.merged``: the snapshot with the overlay's changes on top, a plain queryset
+  under the other patterns);
 * functional and primary/replica: plain querysets; the routers pick the alias.
 """
 
@@ -17,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import router as connection_router
 from django.db.models import Count, Sum
-from products.models import MergedProduct, Product
+from products.models import Product
 
-from multidb_routers import OverlayRouter, ShardRouter
+from multidb_routers.overlay import find_overlay_router
 from multidb_routers.overlay.manager import shadowed_pks
-from multidb_routers.sharding import across_shards
+from multidb_routers.sharding import across_shards, find_shard_router
 
-from .models import MergedReview, Review
+from .models import Review
 
 if TYPE_CHECKING:
     from django.db.models import Model, QuerySet
@@ -32,74 +34,43 @@ __all__ = [
     "clear_reviews",
     "home_alias",
     "latest_reviews",
-    "new_review",
-    "overlay_router",
     "product_reviews",
     "products",
     "review_stats",
-    "shard_router",
 ]
 
 
-def shard_router() -> ShardRouter | None:
-    """The ``ShardRouter`` sharding reviews, if the settings have one."""
-    for router in connection_router.routers:
-        if isinstance(router, ShardRouter) and router.covers(Review):
-            return router
-    return None
-
-
-def overlay_router(model: type[Model] = Review) -> OverlayRouter | None:
-    """The ``OverlayRouter`` covering ``model``, if the settings have one."""
-    for router in connection_router.routers:
-        if isinstance(router, OverlayRouter) and router.kind(model) is not None:
-            return router
-    return None
-
-
 def products() -> Any:
-    """Every product: a queryset, or the merged view under an overlay."""
-    if overlay_router(Product) is not None:
-        return MergedProduct.objects.all()
-    return Product.objects.all()
-
-
-def new_review(**fields: Any) -> Review:
-    """An unsaved review that saves where the pattern writes reviews."""
-    model = MergedReview if overlay_router() is not None else Review
-    return model(**fields)
+    """Every product: the merged view under an overlay, a plain queryset otherwise."""
+    return Product.merged.all()
 
 
 def product_reviews(product_id: int) -> Any:
     """One product's reviews, latest first: from one shard when sharded."""
-    if shard_router() is not None:
-        reviews: Any = Review.objects.shard(product_id)
-    elif overlay_router() is not None:
-        reviews = MergedReview.objects.all()
+    if find_overlay_router(Review) is not None:
+        reviews: Any = Review.merged.all()
     else:
-        reviews = Review.objects.all()
+        reviews = Review.objects.shard(product_id)
     return reviews.filter(product_id=product_id).order_by("-created_at", "-pk")
 
 
 def latest_reviews(count: int) -> list[Review]:
     """The ``count`` latest reviews of every product: a fan-out when sharded."""
-    if shard_router() is not None:
-        return list(across_shards(Review.objects.order_by("-created_at", "-pk"))[:count])
-    if overlay_router() is not None:
-        return list(MergedReview.objects.order_by("-created_at", "-pk")[:count])
-    return list(Review.objects.order_by("-created_at", "-pk")[:count])
+    if find_overlay_router(Review) is not None:
+        return list(Review.merged.order_by("-created_at", "-pk")[:count])
+    return list(across_shards(Review.objects.order_by("-created_at", "-pk"))[:count])
 
 
 def _disjoint_sources() -> list[QuerySet[Review]]:
     """Querysets that hold every review exactly once between them."""
-    router = shard_router()
+    router = find_shard_router(Review)
     if router is not None:
         return [Review.objects.on_shard(alias) for alias in router.shards]
-    overlay = overlay_router()
+    overlay = find_overlay_router(Review)
     if overlay is not None:
-        hidden = shadowed_pks(MergedReview, overlay)
-        base = MergedReview.objects.base()
-        return [base.exclude(pk__in=hidden) if hidden else base, MergedReview.objects.local()]
+        hidden = shadowed_pks(Review, overlay)
+        base = Review.merged.base()
+        return [base.exclude(pk__in=hidden) if hidden else base, Review.merged.local()]
     return [Review.objects.all()]
 
 
@@ -128,7 +99,7 @@ def clear_reviews(using: str | None = None) -> None:
     if using is not None:
         Review.objects.using(using).all().delete()
         return
-    router = shard_router()
+    router = find_shard_router(Review)
     aliases = router.shards if router is not None else [None]
     for alias in aliases:
         Review.objects.using(alias).all().delete()
@@ -141,7 +112,7 @@ def home_alias(model: type[Model]) -> str:
     base for an overlaid one (where production's rows are), ``default`` when no router
     claims the model. Not meaningful for a sharded model (see ``ShardedModelAdmin``).
     """
-    overlay = overlay_router(model)
+    overlay = find_overlay_router(model)
     if overlay is not None:
         return overlay.base_alias
     for router in connection_router.routers:

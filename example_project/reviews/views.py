@@ -22,7 +22,7 @@ LATEST = 20
 def review_create(request: HttpRequest, slug: str) -> HttpResponse:
     """The add-review form; a valid POST saves the review and redirects to its page."""
     product = get_object_or_404(catalogue.products(), slug=slug)
-    review = catalogue.new_review(product_id=product.pk)
+    review = Review(product_id=product.pk)
     form = ReviewForm(request.POST or None, instance=review)
     if request.method == "POST" and form.is_valid():
         form.save()

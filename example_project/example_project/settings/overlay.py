@@ -2,7 +2,7 @@
 
 ``snapshot`` stands for a copy of production (the demo builds one); it is never
 written, not even by a migration. ``overlay`` holds the local changes; the site reads
-products and reviews through the merged view (``MergedProduct``, ``MergedReview``).
+products and reviews through the merged view (``Product.merged``, ``Review.merged``).
 Django's own apps (users, sessions) stay on ``default``.
 """
 

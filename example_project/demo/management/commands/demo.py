@@ -15,16 +15,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.test import Client
 from django.urls import reverse
-from products.models import MergedProduct, Product
+from products.models import Product
 from reviews import catalogue
-from reviews.models import MergedReview, Review
+from reviews.models import Review
 
 from demo import patterns
 from demo.files import checksum
 from demo.querylog import QueryLog, describe
 from multidb_routers import ReadOnlyDatabaseError
 from multidb_routers.conf import conf
-from multidb_routers.sharding import across_shards
+from multidb_routers.sharding import across_shards, find_shard_router
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -237,7 +237,7 @@ class Command(BaseCommand):
 
     def sharded_extras(self) -> None:
         """Where the product's reviews live."""
-        router = catalogue.shard_router()
+        router = find_shard_router(Review)
         assert router is not None
         self.heading("Shards")
         alias = router.shard_for(self.product.pk)
@@ -255,7 +255,7 @@ class Command(BaseCommand):
     def overlay_extras(self) -> None:
         """Edit through the merged view, show the diff, prove the snapshot unchanged."""
         self.heading("Change things through the overlay")
-        product = MergedProduct.objects.get(pk=self.product.pk)
+        product = Product.merged.get(pk=self.product.pk)
         product.price += 10
         with self.log.recording() as queries:
             product.save()
@@ -267,12 +267,15 @@ class Command(BaseCommand):
             doomed.delete()
         self.step(f"delete review {doomed_pk}", queries)
         with self.log.recording() as queries:
-            count = MergedReview.objects.filter(product_id=product.pk).count()
+            count = Review.merged.filter(product_id=product.pk).count()
         self.step(f"its reviews now: {count}", queries)
         try:
-            Product.objects.filter(pk=product.pk).update(price=0)
+            Product.objects.using(self.snapshot_alias).filter(pk=product.pk).update(price=0)
         except ReadOnlyDatabaseError:
-            self.note("plain Product.objects.update() → refused: ReadOnlyDatabaseError")
+            self.note(
+                f"Product.objects.using({self.snapshot_alias!r}).update() → refused: "
+                "ReadOnlyDatabaseError"
+            )
         else:
             raise CommandError("A plain write to the snapshot was not refused.")
         try:
