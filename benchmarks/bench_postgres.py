@@ -1,0 +1,142 @@
+"""across_shards() over real PostgreSQL shards: concurrent vs one shard after another.
+
+Starts the test suite's throwaway cluster (``tests/pgcluster.py``), makes four shard
+databases on its shard server, spreads 400,000 reviews over them by product, and times
+the 20 latest (``across_shards(Review.objects.order_by("-created"))[:20]``, no index on
+``created``, so each shard scans its rows) with the shards queried on a thread pool vs
+one after the other. Each shard's scan is work of its own server process that the
+client waits on, so concurrency pays off when the server has a core per shard to spare;
+on a small, busy machine the threads and the fresh connections each fan-out opens (the
+workers close theirs) can cost more than they save. Skipped with a message when
+PostgreSQL is unavailable.
+
+Run: ``python -m benchmarks.bench_postgres``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+import sys
+from typing import Any
+
+import django
+from django.conf import settings
+
+from benchmarks.harness import per_call, report
+
+SHARDS = [f"pg_shard_{number}" for number in range(4)]
+ROWS_PER_SHARD = 100_000
+
+
+def configure(info: Any) -> None:
+    """Django settings: four PostgreSQL shard databases and the suite's sharded reviews."""
+    from multidb_routers import ShardRouter
+    from tests.pgcluster import SUPERUSER
+
+    def entry(name: str) -> dict[str, Any]:
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": info.host,
+            "PORT": str(info.ports["shards"]),
+            "USER": SUPERUSER,
+            "NAME": name,
+        }
+
+    settings.configure(
+        DATABASES={"default": entry("postgres"), **{alias: entry(alias) for alias in SHARDS}},
+        INSTALLED_APPS=["django.contrib.contenttypes", "multidb_routers", "tests.shard_app"],
+        DATABASE_ROUTERS=[
+            ShardRouter(
+                shards=SHARDS,
+                apps=["shard_app.Review"],
+                shard_key={"shard_app.Review": "product_id"},
+            )
+        ],
+        USE_TZ=True,
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+    )
+    django.setup()
+
+
+def fill() -> None:
+    """The shard databases, their review table, and the reviews placed by product."""
+    from django.db import connections
+
+    from tests.shard_app.models import Review
+
+    with connections["default"].cursor() as cursor:
+        for alias in SHARDS:
+            cursor.execute(f'CREATE DATABASE "{alias}"')
+    for alias in SHARDS:
+        with connections[alias].schema_editor() as editor:
+            editor.create_model(Review)
+    rng = random.Random(1)
+    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+    reviews = [
+        Review(
+            product_id=rng.randrange(5000),
+            author=f"author {rng.randrange(1000)}",
+            rating=rng.randrange(1, 6),
+            created=start + datetime.timedelta(seconds=rng.randrange(10**8)),
+        )
+        for _ in range(ROWS_PER_SHARD * len(SHARDS))
+    ]
+    Review.objects.bulk_create(reviews, batch_size=5000)
+    for alias in SHARDS:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(f"ANALYZE {Review._meta.db_table}")
+
+
+def bench_fan_out() -> None:
+    """Top 20 by -created over 4 PostgreSQL shards: concurrent vs sequential."""
+    from multidb_routers.sharding import across_shards
+    from tests.shard_app.models import Review
+
+    def top(concurrent: bool) -> list[Any]:
+        return list(across_shards(Review.objects.order_by("-created"), concurrent=concurrent)[:20])
+
+    assert [r.pk for r in top(True)] == [r.pk for r in top(False)]
+    rows = [
+        ("sequential", per_call(lambda: top(False), number=5, repeat=5)),
+        ("concurrent", per_call(lambda: top(True), number=5, repeat=5)),
+    ]
+    report(
+        f"across_shards(...order_by('-created'))[:20], {len(SHARDS)} PostgreSQL shards x "
+        f"{ROWS_PER_SHARD} rows (no index on created)",
+        rows,
+        baseline="sequential",
+    )
+    times = dict(rows)
+    print(
+        f"  speed-up (sequential / concurrent): x{times['sequential'] / times['concurrent']:.2f}"
+        f" on {os.cpu_count()} CPUs (client and server on one machine)"
+    )
+
+
+def main() -> int:
+    """Start a throwaway cluster, run the benchmark, stop the cluster."""
+    from tests.pgcluster import PgCluster, PgUnavailableError
+
+    cluster = PgCluster()
+    try:
+        cluster.start()
+    except (PgUnavailableError, OSError) as exc:
+        print(f"skipped: PostgreSQL unavailable ({exc})")
+        cluster.stop()
+        return 0
+    try:
+        configure(cluster.info)
+        fill()
+        bench_fan_out()
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
