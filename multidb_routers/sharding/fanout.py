@@ -30,7 +30,8 @@ def across_shards(
     """
     router = find_shard_router(queryset.model)
     if router is None:
-        return MergedQuerySet([queryset], labels=[f"database {queryset.db!r}"], concurrent=False)
+        label = f"unsharded {queryset.model._meta.label}"
+        return MergedQuerySet([queryset], labels=[label], concurrent=False)
     return MergedQuerySet(
         [on_shard(queryset, alias) for alias in router.shards],
         labels=[f"shard {alias!r}" for alias in router.shards],
