@@ -128,9 +128,11 @@ class ShardedQuerySet(models.QuerySet[M]):
     ) -> tuple[M, bool]:
         """``update_or_create()`` on the shard of the key in ``kwargs``."""
         target = self._lookup_shard("update_or_create", kwargs)
-        if target is self:
-            return super().update_or_create(defaults, create_defaults, **kwargs)
-        return target.update_or_create(defaults, create_defaults, **kwargs)
+        if target is not self:
+            return target.update_or_create(defaults, create_defaults, **kwargs)
+        if create_defaults is not None:  # Django 5.0+; 4.2 has no such argument
+            kwargs["create_defaults"] = create_defaults
+        return super().update_or_create(defaults, **kwargs)
 
     def bulk_create(self, objs: Iterable[M], *args: Any, **kwargs: Any) -> list[M]:
         """Insert ``objs`` grouped by shard: one ``bulk_create`` per shard, in the given order.
