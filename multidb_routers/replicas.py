@@ -380,10 +380,16 @@ class ReplicaSet:
     def _usable(self, alias: str) -> bool:
         connection = _connection(alias)
         try:
-            if connection.connection is not None and not connection.in_atomic_block:
-                _drop_if_dead(connection)
             if connection.connection is None:
                 connection.ensure_connection()
+            elif (
+                # Inlined: this runs for every read outside a request.
+                connection.errors_occurred
+                or (connection.health_check_enabled and not connection.health_check_done)  # type: ignore[attr-defined]
+            ) and not connection.in_atomic_block:
+                _drop_if_dead(connection)
+                if connection.connection is None:
+                    connection.ensure_connection()
         except SynchronousOnlyOperation:
             # Called from async code: the query itself runs in a thread and connects there.
             return True
