@@ -127,7 +127,7 @@ class PinningMiddleware:
         # outside this middleware is still open, which a strategy can see).
         with writes_committed():
             for primary, replica_set in state.written.items():
-                pins[primary] = replica_set.make_pin()
+                pins[primary] = replica_set.make_pin(primary)
         return pins
 
     def _set_cookie(

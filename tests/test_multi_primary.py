@@ -18,7 +18,9 @@ from django.test import Client, override_settings
 
 from multidb_routers import PrimaryReplicaRouter, use_primary
 from multidb_routers.conf import conf
+from multidb_routers.freshness import TimeFreshness
 from multidb_routers.middleware import loads_pins
+from multidb_routers.pinning import Pin
 from tests.legacy_app.models import Customer, Note
 
 PRIMARIES = ("master-a", "master-b")
@@ -134,6 +136,28 @@ def test_a_client_that_wrote_reads_from_and_is_pinned_to_the_primary_it_wrote_to
             assert set(response.json()["read_from"]) == written
             cookie = client.cookies[conf.PIN_COOKIE_NAME].value
             assert set(loads_pins(cookie, now=time.time())) == written
+
+
+class PrimaryNamingFreshness(TimeFreshness):
+    """A stand-in strategy whose pins record the primary they were made for."""
+
+    def make_pin(self, primary: str, *, seconds: float) -> Pin:
+        return Pin(until=time.time() + seconds, position=primary)
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_the_cookie_pin_of_a_written_primary_is_made_for_that_primary() -> None:
+    router = multi_router(primary=["master-b", "master-a"], freshness=PrimaryNamingFreshness())
+    with override_settings(DATABASE_ROUTERS=[router], ROOT_URLCONF="tests.note_views"):
+        client = Client()
+        for number in range(8):  # the written primary is chosen at random: see both
+            client.cookies.clear()
+            response = client.post("/notes/", {"text": f"note {number}"})
+
+            pins = loads_pins(response.cookies[conf.PIN_COOKIE_NAME].value, now=time.time())
+            assert {primary: pin.position for primary, pin in pins.items()} == {
+                primary: primary for primary in pins
+            }
 
 
 def test_migrations_run_on_every_primary_and_never_on_a_replica() -> None:
