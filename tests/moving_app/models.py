@@ -49,3 +49,49 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"order {self.id}"
+
+
+class ExpressParcel(Parcel):
+    """A proxy of :class:`Parcel`: moving it moves parcel rows."""
+
+    class Meta:
+        proxy = True
+
+
+class Box(models.Model):
+    """A box that may sit inside another box: a foreign key to its own model."""
+
+    name = models.CharField(max_length=50)
+    inside = models.ForeignKey("self", null=True, on_delete=models.CASCADE, related_name="contents")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Crate(Box):
+    """A box with a table of its own (multi-table inheritance), which cannot be moved."""
+
+    slats = models.IntegerField(default=0)
+
+
+class Reading(models.Model):
+    """A sensor reading: the kinds of value :class:`Parcel` lacks."""
+
+    value = models.FloatField()
+    day = models.DateField()
+    at = models.TimeField()
+    lasted = models.DurationField()
+    sensor = models.UUIDField()
+    extra = models.JSONField(null=True)
+
+    def __str__(self) -> str:
+        return f"{self.sensor} at {self.day} {self.at}"
+
+
+class Invoice(models.Model):
+    """An invoice of an order, not sharded with it: moving the order would orphan it."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="invoices")
+
+    def __str__(self) -> str:
+        return f"invoice of {self.order_id}"
