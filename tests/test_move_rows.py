@@ -265,6 +265,14 @@ def test_progress_is_drawn_on_a_terminal_only() -> None:
             ["moving_app.Parcel", "--from", SOURCE, "--to", TARGET, "--filter", "name"],
             "not of the form field=value",
         ),
+        (
+            ["moving_app.Parcel", "--from", SOURCE, "--to", TARGET, "--batch-size", "0"],
+            "--batch-size must be at least 1",
+        ),
+        (
+            ["moving_app.Crate", "--from", SOURCE, "--to", TARGET],
+            r"moving_app.Crate inherits the table of moving_app.Box \(multi-table inheritance\)",
+        ),
     ],
 )
 def test_bad_arguments_are_refused(args: list[str], message: str) -> None:

@@ -86,14 +86,17 @@ class Command(BaseCommand):
     ) -> None:
         """Check, copy in batches, delete if asked, reset sequences, verify."""
         model = model_from_label(label)
-        self.check_aliases(model, source, target)
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         try:
             mover = Mover(model)
+        except MoveError as exc:
+            raise CommandError(str(exc)) from exc
+        self.check_aliases(mover, source, target)
+        try:
             selection = model._base_manager.using(source).filter(**parse_filters(filters))
             pks = list(selection.order_by("pk").values_list("pk", flat=True))
-        except (FieldError, ValidationError, ValueError, MoveError) as exc:
+        except (FieldError, ValidationError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         name = model._meta.label
         before = mover.checksums(source, pks, batch_size)
@@ -126,20 +129,20 @@ class Command(BaseCommand):
         self.stdout.write(summary + ".")
         self.verify(mover, pks, before, source, target, delete_source, batch_size)
 
-    def check_aliases(self, model: type[Model], source: str, target: str) -> None:
-        """Both aliases exist, differ, and hold the model's tables."""
+    def check_aliases(self, mover: Mover, source: str, target: str) -> None:
+        """Both aliases exist, differ, and hold the tables of the mover's models."""
         for alias in (source, target):
             if alias not in settings.DATABASES:
                 raise CommandError(f"{alias!r} is not an alias of settings.DATABASES.")
         if source == target:
             raise CommandError("--from and --to name the same alias.")
         for alias in (source, target):
-            missing = [m._meta.db_table for m in Mover(model).models if not table_exists(m, alias)]
+            missing = [m._meta.db_table for m in mover.models if not table_exists(m, alias)]
             if missing:
                 raise CommandError(
-                    f"The table(s) {', '.join(missing)} of {model._meta.label} do not exist on "
-                    f"{alias}; create them first (manage.py migrate --database {alias}, with "
-                    "routers that allow it)."
+                    f"The table(s) {', '.join(missing)} of {mover.model._meta.label} do not "
+                    f"exist on {alias}; create them first (manage.py migrate --database "
+                    f"{alias}, with routers that allow it)."
                 )
 
     def verify(
