@@ -19,7 +19,8 @@ What it promises, assuming the sources hold **disjoint** rows of one model:
   (first ascending on SQLite and MySQL, last on PostgreSQL and Oracle) unless the ordering
   says ``nulls_first``/``nulls_last``. Unordered sources are concatenated in source order.
 * Ordering terms may be field names (``"-created"``, ``"product__name"``, ``"pk"``), ``F()``
-  and ``F().desc(nulls_last=True)``; other expressions and ``"?"`` raise ``TypeError``.
+  and ``F().desc(nulls_last=True)``; other expressions and ``"?"`` raise ``TypeError``, as
+  does a relation whose model has ``Meta.ordering`` (order by its key or one of its fields).
   Values are compared in Python, so strings merge in code point order: a source database
   whose collation orders text otherwise (PostgreSQL with a language collation) may be
   merged in an order none of the sources used.
@@ -54,6 +55,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.core.exceptions import FieldDoesNotExist
 from django.db import DatabaseError, connections
 from django.db.models import Avg, Count, F, Max, Min, Sum
+from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import OrderBy
 from django.db.models.query import (
     FlatValuesListIterable,
@@ -332,6 +334,8 @@ class MergedQuerySet:
         items, terms = self._terms(qs)
         if items:
             qs = qs.order_by(*items)
+        for term in terms:
+            self._refuse_related_ordering(term.path)
         iterable = qs._iterable_class
         meta = self.model._meta
         if iterable is ModelIterable:
@@ -388,17 +392,34 @@ class MergedQuerySet:
             field = meta.get_field(path)
         except FieldDoesNotExist:
             return None
-        if not getattr(field, "concrete", False):
-            return None
-        if field.is_relation and path == field.name and field.related_model is not None:
-            related = field.related_model
-            if not isinstance(related, str) and related._meta.ordering:
-                raise TypeError(
-                    f"Ordering by the relation {path!r} orders by "
-                    f"{related._meta.label}.Meta.ordering, which a merged queryset cannot "
-                    f"follow: order by {path}__<field> or by {path}_id."
-                )
+        if not getattr(field, "concrete", False) or field.many_to_many:
+            return None  # a reverse or many-to-many relation: no value on the instance
         return str(getattr(field, "attname", path))
+
+    def _refuse_related_ordering(self, path: str) -> None:
+        """Refuse ``path`` when it ends on a relation whose model has ``Meta.ordering``.
+
+        Django then orders the source by the related model's ordering, not by the key.
+        """
+        model: Any = self.model
+        field: Any = None
+        for piece in path.split(LOOKUP_SEP):
+            if field is not None:
+                if field.related_model is None:  # a transform of a plain field
+                    return
+                model = field.related_model
+            try:
+                field = model._meta.get_field(piece)
+            except FieldDoesNotExist:  # "pk", a transform or an annotation
+                return
+        related = field.related_model
+        by_key = piece == getattr(field, "attname", None) and not field.many_to_many
+        if related is not None and not by_key and related._meta.ordering:
+            raise TypeError(
+                f"Ordering by the relation {path!r} orders by "
+                f"{related._meta.label}.Meta.ordering, which a merged queryset cannot "
+                f"follow: order by {path}__<field> or by its key."
+            )
 
     def _output_name(self, path: str, names: list[str]) -> str | None:
         """The key of a values() row holding ``path``'s value, if the row has one."""
