@@ -295,8 +295,6 @@ class MergedQuerySet:
         try:
             return func(qs)
         except DatabaseError as error:
-            if isinstance(error, MergedQueryError):
-                raise
             raise MergedQueryError(label, error) from error
 
     def _run_in_thread(

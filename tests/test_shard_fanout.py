@@ -25,6 +25,7 @@ ORDERINGS: list[tuple[Any, ...]] = [
     (),  # Meta.ordering: -created
     ("rating",),
     ("-rating", "author"),
+    (F("author"), "created__date"),
     ("author", "-created"),
     ("price",),
     ("-price", "rating"),
@@ -89,8 +90,10 @@ def test_ordered_slices_match_one_database() -> None:
 
 @pytest.mark.usefixtures("filled")
 def test_values_and_values_list_match_one_database() -> None:
-    for ordering in ORDERINGS[:6]:
+    for ordering in ORDERINGS[:7]:
         merged, oracle = _pair(ordering)
+        fields = ["pk", "product_id", "author", "rating", "price", "created"]
+        assert list(merged.values_list(*fields)[:20]) == list(oracle.values_list(*fields)[:20])
         assert list(merged.values("author", "rating")[3:40]) == list(
             oracle.values("author", "rating")[3:40]
         )
@@ -114,6 +117,14 @@ def test_reverse_first_and_last_match_one_database() -> None:
         assert [r.pk for r in merged.reverse()[:20]] == [r.pk for r in oracle.reverse()[:20]]
         assert merged.first().pk == oracle.first().pk
         assert merged.last().pk == oracle.last().pk
+
+
+@pytest.mark.usefixtures("filled")
+def test_ordering_by_an_annotation_matches_one_database() -> None:
+    score = F("rating") * 10 + F("product_id")
+    merged = across_shards(Review.objects.annotate(score=score)).order_by("-score")
+    oracle = OracleReview.objects.annotate(score=score).order_by("-score", "pk")
+    assert [(r.pk, r.score) for r in merged[:40]] == [(r.pk, r.score) for r in oracle[:40]]
 
 
 @pytest.mark.usefixtures("filled")
