@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from fractions import Fraction
 from io import StringIO
 from typing import TYPE_CHECKING, Any
 
@@ -9,15 +10,17 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
+from multidb_routers.moving.batches import Mover
 from multidb_routers.moving.checksum import encode_value, queryset_checksum
-from tests.moving_app.models import Label, Order, Parcel, Receipt
+from multidb_routers.moving.exceptions import MoveError
+from tests.moving_app.models import Box, Label, Order, Parcel, Receipt
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 SOURCE, TARGET = "legacy", "default"
 pytestmark = pytest.mark.django_db(transaction=True, databases=[SOURCE, TARGET])
-MODELS = (Label, Parcel, Receipt, Order)
+MODELS = (Label, Parcel, Receipt, Order, Box)
 
 
 def create_tables(alias: str, models: tuple[Any, ...] = MODELS) -> None:
@@ -42,7 +45,7 @@ def empty_tables() -> Iterator[None]:
     # The flush after each test only empties the tables the routers migrate on an alias.
     yield
     for alias in (SOURCE, TARGET):
-        for model in (Parcel.labels.through, Receipt, Parcel, Label):
+        for model in (Parcel.labels.through, Receipt, Parcel, Label, Box):
             model._base_manager.using(alias).all()._raw_delete(alias)  # no cascades
 
 
@@ -102,6 +105,8 @@ def test_encoding_keeps_kinds_apart_and_normalizes_equal_values() -> None:
     assert encode_value(noon_utc) != encode_value(noon_utc.replace(tzinfo=None))
     assert encode_value(memoryview(b"\x00a")) == encode_value(b"\x00a")
     assert encode_value(["a", "b"]) != encode_value("ab")
+    # Values of other types (a custom field's, say): their type's name and str().
+    assert encode_value(Fraction(2, 4)) == encode_value(Fraction(1, 2)) != encode_value("1/2")
 
 
 def test_copy_keeps_keys_and_content_and_brings_the_labels() -> None:
@@ -213,6 +218,76 @@ def test_rows_referenced_on_the_source_are_not_deleted() -> None:
     assert Receipt.objects.using(SOURCE).count() == 1
 
 
+def test_a_proxy_model_moves_the_rows_of_its_concrete_model_with_their_labels() -> None:
+    make_parcels(6)
+    links = rows(SOURCE, Parcel.labels.through)
+
+    lines = run("moving_app.ExpressParcel", "--from", SOURCE, "--to", TARGET, "--delete-source")
+
+    assert lines[:2] == [
+        f"Moving 6 rows of moving_app.ExpressParcel from {SOURCE} to {TARGET}.",
+        f"Copied 6 rows, deleted 6 from {SOURCE}.",
+    ]
+    assert [line.partition(":")[0] for line in lines[2:]] == [
+        "Verified moving_app.Parcel",
+        "Verified moving_app.Parcel_labels",
+    ]
+    assert rows(TARGET, Parcel.labels.through) == links
+    assert not Parcel.labels.through.objects.using(SOURCE).exists()
+
+
+def test_a_batch_meeting_a_different_copy_written_since_the_check_is_not_touched() -> None:
+    parcels = make_parcels(3)
+    clash = Parcel.objects.using(SOURCE).get(pk=parcels[2].pk)
+    clash.name = "another parcel"
+    Parcel.objects.using(TARGET).bulk_create([clash])
+
+    with pytest.raises(MoveError, match=rf"pk {clash.pk}\); nothing of them was overwritten"):
+        Mover(Parcel).move([p.pk for p in parcels], SOURCE, TARGET, delete_source=True)
+
+    assert list(Parcel.objects.using(TARGET).values_list("name", flat=True)) == ["another parcel"]
+    assert Parcel.objects.using(SOURCE).count() == 3
+
+
+def test_labels_still_linked_to_parcels_on_the_source_are_not_deleted() -> None:
+    make_parcels(4)
+    links = Parcel.labels.through.objects.using(SOURCE).count()
+
+    with pytest.raises(
+        CommandError,
+        match=rf"^{links} row\(s\) of moving_app.Parcel_labels on legacy reference rows of "
+        r"moving_app.Label being moved",
+    ):
+        run("moving_app.Label", "--from", SOURCE, "--to", TARGET, "--delete-source")
+
+    assert Label.objects.using(SOURCE).count() == 2
+
+
+def test_a_box_moves_with_the_boxes_inside_it_but_not_without_them() -> None:
+    outer = Box.objects.using(SOURCE).create(name="outer")
+    Box.objects.using(SOURCE).create(name="inner", inside=outer)
+
+    with pytest.raises(
+        CommandError,
+        match=r"^1 row\(s\) of moving_app.Box on legacy reference rows of moving_app.Box",
+    ):
+        run(
+            "moving_app.Box",
+            "--from",
+            SOURCE,
+            "--to",
+            TARGET,
+            "--filter",
+            "name=outer",
+            "--delete-source",
+        )
+    lines = run("moving_app.Box", "--from", SOURCE, "--to", TARGET, "--delete-source")
+
+    assert lines[1] == f"Copied 2 rows, deleted 2 from {SOURCE}."
+    assert rows(TARGET, Box) == [("inner", outer.pk), ("outer", None)]
+    assert not Box.objects.using(SOURCE).exists()
+
+
 def test_a_copy_that_differs_after_writing_fails_the_verification() -> None:
     make_parcels(5)
     table = Parcel._meta.db_table
@@ -231,6 +306,24 @@ def test_a_copy_that_differs_after_writing_fails_the_verification() -> None:
     finally:
         with connections[TARGET].cursor() as cursor:
             cursor.execute("DROP TRIGGER mangle")
+
+
+def test_source_rows_that_survive_their_delete_fail_the_verification() -> None:
+    make_parcels(4)
+    table = Parcel._meta.db_table
+    with connections[SOURCE].cursor() as cursor:
+        cursor.execute(
+            f"CREATE TRIGGER keep BEFORE DELETE ON {table} BEGIN SELECT RAISE(IGNORE); END"
+        )
+    try:
+        with pytest.raises(
+            CommandError,
+            match=r"^Verification failed: 4 rows of moving_app.Parcel still on legacy\.$",
+        ):
+            run("moving_app.Parcel", "--from", SOURCE, "--to", TARGET, "--delete-source")
+    finally:
+        with connections[SOURCE].cursor() as cursor:
+            cursor.execute("DROP TRIGGER keep")
 
 
 def test_progress_is_drawn_on_a_terminal_only() -> None:

@@ -25,7 +25,7 @@ from .checksum import Checksum, content_fields, row_digest
 from .exceptions import MoveError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
 
     from django.db.models import Field, Model
 
@@ -79,11 +79,6 @@ class Link:
     owner_field: Field[Any, Any]  # the through table's foreign key to the moved model
     fields: tuple[str, ...]
 
-    @property
-    def label(self) -> str:
-        """The through model's label."""
-        return self.through._meta.label
-
 
 @dataclass(frozen=True)
 class RowState:
@@ -108,7 +103,6 @@ class Mover:
     """Moves rows of ``model`` (with their through rows) from one alias to another."""
 
     model: type[Model]
-    after_copy: Callable[[Sequence[Any], str, str], None] | None = None
     fields: tuple[str, ...] = field(init=False)
     links: tuple[Link, ...] = field(init=False)
 
@@ -222,8 +216,6 @@ class Mover:
                         ]
                     )
             result.copied = len(to_copy)
-        if self.after_copy is not None:
-            self.after_copy(list(rows), source, target)
         if delete_source and rows:
             with transaction.atomic(using=source):
                 for link in self.links:

@@ -167,7 +167,7 @@ class Command(BaseCommand):
             else:
                 problems.append(f"{model._meta.label}: {old} on {source}, {new} on {target}")
         if delete_source:
-            left = sum(c.count for c in mover.checksums(source, pks, batch_size)[:1])
+            left = mover.checksums(source, pks, batch_size)[0].count
             if left:
                 problems.append(f"{left} rows of {mover.model._meta.label} still on {source}")
         if problems:
