@@ -110,6 +110,13 @@ def test_other_models_never_migrate_on_shards(router: ShardRouter) -> None:
     assert router.allow_migrate("default", "shard_app", model_name="oraclereview") is None
 
 
+def test_an_operation_naming_no_model_of_a_partly_sharded_app_is_left_to_others(
+    router: ShardRouter,
+) -> None:
+    # A RunPython of shard_app may touch Review (sharded) or OracleReview (not).
+    assert router.allow_migrate("shard_0", "shard_app") is None
+
+
 def test_relations_are_allowed_on_one_shard_only(router: ShardRouter) -> None:
     first, second, third = _review(1), _review(2), _review(3)
     first._state.db, second._state.db, third._state.db = "shard_1", "shard_1", "shard_2"
@@ -126,6 +133,8 @@ def test_introspection_describes_the_shards(router: ShardRouter) -> None:
     assert description is not None
     assert "product_id" in description.read
     assert "shard_3" in description.write
+    assert router.describe_route(OracleReview) is None
+    assert list(ShardRouter(shards=SHARDS, apps=["shard_app"]).labels()) == [("apps", "shard_app")]
 
 
 def test_a_subclass_configures_the_router_with_class_attributes() -> None:
@@ -143,6 +152,7 @@ def test_a_subclass_configures_the_router_with_class_attributes() -> None:
     [
         ({"shards": "shard_0"}, TypeError),
         ({"shards": [{"replicas": ["x"]}]}, TypeError),
+        ({"shards": [{"primary": "a", "replica": ["x"]}]}, TypeError),
         ({"shards": ["a"], "strategy": "ring"}, ImproperlyConfigured),
         ({"shards": ["a"], "strategy": 3}, TypeError),
         ({"shards": ["a"], "shard_key": 3}, TypeError),
@@ -151,6 +161,11 @@ def test_a_subclass_configures_the_router_with_class_attributes() -> None:
 def test_bad_options_are_refused(options: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):
         ShardRouter(apps=["shard_app"], **options)
+
+
+def test_a_router_without_shards_refuses_to_route() -> None:
+    with pytest.raises(ImproperlyConfigured, match="no shards"):
+        ShardRouter(shards=[], apps=["shard_app"]).shard_for(1)
 
 
 def test_a_shard_key_callable_takes_the_instance() -> None:
@@ -166,6 +181,9 @@ def test_a_shard_with_replicas_reads_from_them_and_writes_to_its_primary() -> No
     )
     assert router.db_for_read(Review, shard="reviews") == "reviews_replica1"
     assert router.read_only_aliases() == frozenset({"reviews_replica1"})
+    assert (
+        repr(router.shard("reviews_replica1")) == "Shard('reviews', replicas=['reviews_replica1'])"
+    )
     with use_primary():
         assert router.db_for_read(Review, shard="reviews") == "reviews"
     assert router.db_for_write(Review, shard="reviews") == "reviews"
