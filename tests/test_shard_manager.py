@@ -5,19 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import ExitStack
 
+import django
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from multidb_routers import FunctionalRouter, ShardKeyError
+from multidb_routers import FunctionalRouter, ShardKeyError, ShardRouter
 from multidb_routers.merge import MergedQuerySet
 from multidb_routers.sharding import (
     ShardedManager,
     ShardedQuerySet,
     across_shards,
     find_shard_router,
+    new_id,
     shard_router_for,
 )
 from tests.shard_app.models import Event, OracleReview, Review
@@ -83,6 +85,38 @@ def test_get_or_create_and_update_or_create_route_by_the_key_lookup() -> None:
     assert (updated.pk, created) == (review.pk, False)
     assert _holders(Review, review.pk) == [shard_router_for(Review).shard_for(9)]
     assert Review.objects.shard(9).get(pk=review.pk).rating == 4
+
+
+@pytest.mark.skipif(django.VERSION < (5, 0), reason="create_defaults is new in Django 5.0")
+def test_update_or_create_uses_create_defaults_only_to_create() -> None:
+    options = {"defaults": {"rating": 2}, "create_defaults": {"rating": 5, "created": NOW}}
+    created, was_created = Review.objects.update_or_create(product_id=4, author="a", **options)
+    updated, was_created_again = Review.objects.update_or_create(
+        product_id=4, author="a", **options
+    )
+    assert (created.rating, was_created, updated.rating, was_created_again) == (5, True, 2, False)
+    assert _holders(Review, created.pk) == [shard_router_for(Review).shard_for(4)]
+
+
+def test_get_or_create_of_a_model_sharded_by_pk_routes_by_the_pk_lookup() -> None:
+    event_id = new_id()
+    event, created = Event.objects.get_or_create(pk=event_id, defaults={"name": "launch"})
+    again, created_again = Event.objects.get_or_create(id=event_id)
+    assert (created, created_again, again.name) == (True, False, "launch")
+    assert _holders(Event, event.pk) == [shard_router_for(Event).shard_for(event_id)]
+
+
+def test_get_or_create_with_a_callable_key_routes_by_the_row_it_would_create() -> None:
+    router = ShardRouter(
+        shards=SHARDS, apps=["shard_app.Review"], shard_key=lambda review: review.author
+    )
+    with override_settings(DATABASE_ROUTERS=[router]):
+        review, created = Review.objects.get_or_create(
+            author="ann", product_id=1, defaults={"created": NOW}
+        )
+        again, created_again = Review.objects.get_or_create(author="ann", product_id=1)
+    assert (created, created_again, again.pk) == (True, False, review.pk)
+    assert _holders(Review, review.pk) == [router.shard_for("ann")]
 
 
 def test_get_or_create_without_the_key_is_refused() -> None:
@@ -152,7 +186,10 @@ def test_without_a_shard_router_shard_and_across_shards_read_the_one_database() 
 
 def test_find_shard_router_returns_the_router_sharding_the_model() -> None:
     assert find_shard_router(Review) is shard_router_for(Review)
+    assert Review.objects.all().router is shard_router_for(Review)
     assert find_shard_router(OracleReview) is None
+    with pytest.raises(ImproperlyConfigured, match=r"shards shard_app\.OracleReview"):
+        shard_router_for(OracleReview)
 
 
 class AuthoredQuerySet(ShardedQuerySet[Review]):
