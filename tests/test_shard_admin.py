@@ -78,3 +78,12 @@ def test_delete_removes_the_row_from_its_shard(admin_client: Client, reviews: li
     response = admin_client.post(_url("delete", review.pk), {"post": "yes"})
     assert response.status_code == 302
     assert _holders(review.pk) == []
+
+
+@pytest.mark.parametrize("object_id", ["123", "not-a-number"])
+def test_a_missing_or_malformed_id_leads_back_to_the_admin_index(
+    admin_client: Client, object_id: str
+) -> None:
+    response = admin_client.get(_url("change", object_id))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:index")
