@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 SOURCE, TARGET = "legacy", "default"
 pytestmark = pytest.mark.django_db(transaction=True, databases=[SOURCE, TARGET])
 MODELS = (Label, Parcel, Receipt, Order, Box)
+STACKS = Box.stacked_with.through
 
 
 def create_tables(alias: str, models: tuple[Any, ...] = MODELS) -> None:
@@ -45,7 +46,7 @@ def empty_tables() -> Iterator[None]:
     # The flush after each test only empties the tables the routers migrate on an alias.
     yield
     for alias in (SOURCE, TARGET):
-        for model in (Parcel.labels.through, Receipt, Parcel, Label, Box):
+        for model in (Parcel.labels.through, Receipt, Parcel, Label, STACKS, Box):
             model._base_manager.using(alias).all()._raw_delete(alias)  # no cascades
 
 
@@ -286,6 +287,36 @@ def test_a_box_moves_with_the_boxes_inside_it_but_not_without_them() -> None:
     assert lines[1] == f"Copied 2 rows, deleted 2 from {SOURCE}."
     assert rows(TARGET, Box) == [("inner", outer.pk), ("outer", None)]
     assert not Box.objects.using(SOURCE).exists()
+
+
+def test_a_box_stacked_with_a_box_left_behind_is_not_moved_but_moves_with_it() -> None:
+    left, moved = Box.objects.using(SOURCE).bulk_create([Box(name="left"), Box(name="moved")])
+    moved.stacked_with.add(left)  # symmetrical: (moved, left) and (left, moved)
+
+    with pytest.raises(
+        CommandError,
+        match=r"^1 row\(s\) of moving_app.Box_stacked_with on legacy reference rows of "
+        r"moving_app.Box being moved",
+    ):
+        run(
+            "moving_app.Box",
+            "--from",
+            SOURCE,
+            "--to",
+            TARGET,
+            "--filter",
+            "name=moved",
+            "--delete-source",
+        )
+    assert not Box.objects.using(TARGET).exists()
+    lines = run("moving_app.Box", "--from", SOURCE, "--to", TARGET, "--delete-source")
+
+    assert lines[1] == f"Copied 2 rows, deleted 2 from {SOURCE}."
+    assert set(STACKS.objects.using(TARGET).values_list("from_box", "to_box")) == {
+        (left.pk, moved.pk),
+        (moved.pk, left.pk),
+    }
+    assert not STACKS.objects.using(SOURCE).exists()
 
 
 def test_a_copy_that_differs_after_writing_fails_the_verification() -> None:

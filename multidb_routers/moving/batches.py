@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.management.color import no_style
 from django.db import connections, transaction
+from django.db.models import ForeignObjectRel
 
 from .checksum import Checksum, content_fields, row_digest
 from .exceptions import MoveError
@@ -239,19 +240,25 @@ class Mover:
 
     def refuse_dependents(self, alias: str, pks: Sequence[Any]) -> None:
         """Raise :class:`MoveError` if rows of other models on ``alias`` reference ``pks``."""
-        own = {link.through for link in self.links}
+        owners = {link.through: link.owner_field for link in self.links}
         for relation in self.model._meta.get_fields(include_hidden=True):
-            if not (relation.auto_created and not relation.concrete):
+            # Reverse foreign keys and one-to-ones. The rows of another model's many-to-many
+            # field pointing here are found through its through table's foreign key.
+            if not isinstance(relation, ForeignObjectRel) or relation.many_to_many:
                 continue
-            if not (relation.one_to_many or relation.one_to_one):
+            related: type[Model] = relation.related_model
+            if relation.field is owners.get(related):
+                continue  # the model's own through rows, deleted with their row
+            if not table_exists(related, alias):
                 continue
-            related: type[Model] = relation.related_model  # type: ignore[assignment]
-            if related in own or not table_exists(related, alias):
-                continue
-            fk_name = relation.field.name  # type: ignore[union-attr]  # the related model's FK
-            queryset = related._base_manager.using(alias).filter(**{f"{fk_name}__in": pks})
+            queryset = related._base_manager.using(alias).filter(
+                **{f"{relation.field.name}__in": pks}
+            )
             if related is self.model:
-                queryset = queryset.exclude(pk__in=pks)
+                queryset = queryset.exclude(pk__in=pks)  # moved with them
+            elif related in owners:
+                # The other side of a many-to-many field to the model's own model.
+                queryset = queryset.exclude(**{f"{owners[related].name}__in": pks})
             count = queryset.count()
             if count:
                 raise MoveError(

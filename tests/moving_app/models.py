@@ -59,10 +59,11 @@ class ExpressParcel(Parcel):
 
 
 class Box(models.Model):
-    """A box that may sit inside another box: a foreign key to its own model."""
+    """A box inside another box and stacked with others: relations to its own model."""
 
     name = models.CharField(max_length=50)
     inside = models.ForeignKey("self", null=True, on_delete=models.CASCADE, related_name="contents")
+    stacked_with = models.ManyToManyField("self", blank=True)
 
     def __str__(self) -> str:
         return self.name
