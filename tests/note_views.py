@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import path
 
 from tests.legacy_app.models import Note
+from tests.replica_app.models import Review
 
 READS = 5
 
@@ -26,7 +27,22 @@ def note_page(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"text": notes[0].text, "read_from": [note._state.db for note in notes]})
 
 
+def edit_note(request: HttpRequest, pk: int) -> JsonResponse:
+    """Change the note's text, then read it again in the same request."""
+    Note.objects.filter(pk=pk).update(text=request.POST["text"])
+    note = Note.objects.get(pk=pk)
+    return JsonResponse({"text": note.text, "read_from": note._state.db})
+
+
+def notes_after_a_review(request: HttpRequest) -> JsonResponse:
+    """Write a review (another router's model), then say where the notes are read from."""
+    Review.objects.create(title=request.POST["title"])
+    return JsonResponse({"read_from": Note.objects.all().db})
+
+
 urlpatterns = [
     path("notes/", add_note),
     path("notes/<int:pk>/", note_page),
+    path("notes/<int:pk>/edit/", edit_note),
+    path("notes/after-a-review/", notes_after_a_review),
 ]

@@ -7,13 +7,13 @@ import time
 import warnings
 from collections import Counter
 from io import StringIO
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import Client, override_settings
 
 from multidb_routers import PrimaryReplicaRouter, use_primary
@@ -22,6 +22,10 @@ from multidb_routers.freshness import TimeFreshness
 from multidb_routers.middleware import loads_pins
 from multidb_routers.pinning import Pin
 from tests.legacy_app.models import Customer, Note
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from pathlib import Path
 
 PRIMARIES = ("master-a", "master-b")
 # "slave" mirrors master-a; "default" first: Django creates the other test databases after it.
@@ -44,7 +48,10 @@ def test_new_rows_go_to_a_primary_chosen_by_weight() -> None:
     weighted = multi_router(primary={"master-a": 3, "master-b": 1})
     draws = 4000
 
-    counts = Counter(in_new_context(weighted.db_for_write, Note) for _ in range(draws))
+    # As Model.save() asks for a row not saved yet: an instance hint with no database.
+    counts = Counter(
+        in_new_context(weighted.db_for_write, Note, instance=Note()) for _ in range(draws)
+    )
 
     expected = {"master-a": draws * 3 / 4, "master-b": draws / 4}
     chi_square = sum((counts[alias] - share) ** 2 / share for alias, share in expected.items())
@@ -112,6 +119,60 @@ def test_reads_inside_a_transaction_on_any_primary_go_to_that_primary() -> None:
     assert several.db_for_read(Note) == "slave"
 
 
+def test_several_primaries_without_replicas_read_from_the_first() -> None:
+    several = multi_router(replicas=[])
+
+    assert {in_new_context(several.db_for_read, Note) for _ in range(10)} == {"master-a"}
+
+
+class TrustingFreshness(TimeFreshness):
+    """A stand-in position-based strategy: every replica has caught up with every pin."""
+
+    def fresh_replicas(self, replicas: Sequence[str], pin: Pin) -> Sequence[str]:
+        return replicas
+
+
+@pytest.mark.django_db(databases=DATABASES)
+def test_a_pinned_read_goes_to_a_replica_the_freshness_strategy_trusts() -> None:
+    several = multi_router(freshness=TrustingFreshness())
+
+    def pinned_read() -> str | None:
+        several.db_for_write(Note)
+        return several.db_for_read(Note)
+
+    assert {in_new_context(pinned_read) for _ in range(10)} == {"slave"}
+
+
+@pytest.fixture
+def slave_down(tmp_path: Path) -> Iterator[None]:
+    """The replica "slave" cannot connect: its database file is in a missing directory."""
+    connection = connections["slave"]
+    # close() keeps in-memory SQLite databases open: put the open one aside instead.
+    opened, connection.connection = connection.connection, None
+    name = connection.settings_dict["NAME"]
+    connection.settings_dict["NAME"] = str(tmp_path / "missing" / "replica.sqlite3")
+    yield
+    connection.connection = opened
+    connection.settings_dict["NAME"] = name
+
+
+# transaction=True: a failed connect() would reset the atomic block TestCase opens on it.
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+@pytest.mark.usefixtures("slave_down")
+def test_with_the_replica_down_reads_go_to_the_pinned_primary_else_the_first() -> None:
+    several = multi_router(freshness=TrustingFreshness())
+    on_b = Note(text="saved on master-b")
+    on_b._state.db = "master-b"
+
+    def pinned_read() -> str | None:
+        several.db_for_write(Note, instance=on_b)
+        return several.db_for_read(Note)
+
+    assert in_new_context(pinned_read) == "master-b"
+    assert several.db_for_read(Note) == "master-a"
+    assert several.replica_set.down_replicas() == {"slave"}
+
+
 @pytest.mark.django_db(databases=DATABASES)
 def test_read_from_primaries_spreads_unpinned_reads_over_primaries_and_replicas() -> None:
     several = multi_router(read_from_primaries=True)
@@ -136,6 +197,47 @@ def test_a_client_that_wrote_reads_from_and_is_pinned_to_the_primary_it_wrote_to
             assert set(response.json()["read_from"]) == written
             cookie = client.cookies[conf.PIN_COOKIE_NAME].value
             assert set(loads_pins(cookie, now=time.time())) == written
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_every_read_of_a_request_goes_to_the_alias_chosen_first() -> None:
+    for alias in PRIMARIES:  # "slave" mirrors master-a
+        Note.objects.using(alias).create(pk=1, text="everywhere")
+    spread = multi_router(read_from_primaries=True)
+
+    with override_settings(DATABASE_ROUTERS=[spread], ROOT_URLCONF="tests.note_views"):
+        pages = [Client().get("/notes/1/").json()["read_from"] for _ in range(40)]
+
+    assert all(len(set(page)) == 1 for page in pages)
+    assert {page[0] for page in pages} == {*PRIMARIES, "slave"}
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_request_that_wrote_reads_from_the_primary_it_wrote_to() -> None:
+    for alias in PRIMARIES:
+        Note.objects.using(alias).create(pk=1, text="old")
+
+    with override_settings(DATABASE_ROUTERS=[multi_router()], ROOT_URLCONF="tests.note_views"):
+        edits = [
+            Client().post("/notes/1/edit/", {"text": f"edit {number}"}).json()
+            for number in range(16)  # the written primary is chosen at random: see both
+        ]
+
+    assert [edit["text"] for edit in edits] == [f"edit {number}" for number in range(16)]
+    assert {edit["read_from"] for edit in edits} == set(PRIMARIES)
+
+
+@pytest.mark.django_db(databases=[*DATABASES, "reviews"], transaction=True)
+def test_a_write_to_another_routers_primary_leaves_the_reads_on_the_replica() -> None:
+    reviews = PrimaryReplicaRouter(
+        primary="reviews", replicas=["reviews_replica1"], apps=["replica_app"]
+    )
+    routers = [multi_router(), reviews]
+
+    with override_settings(DATABASE_ROUTERS=routers, ROOT_URLCONF="tests.note_views"):
+        response = Client().post("/notes/after-a-review/", {"title": "elsewhere"})
+
+    assert response.json() == {"read_from": "slave"}
 
 
 class PrimaryNamingFreshness(TimeFreshness):

@@ -15,7 +15,13 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from django.db import OperationalError, close_old_connections, connections, router
+from django.db import (
+    OperationalError,
+    ProgrammingError,
+    close_old_connections,
+    connections,
+    router,
+)
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.test import Client
 from django.urls import path
@@ -350,3 +356,27 @@ def test_outside_a_request_a_read_after_a_failed_one_falls_back(
     assert Review.objects.filter(pk=review.pk).exists()
     assert statements.review_reads() == {PRIMARY: 1}
     assert replica_router.replica_set.down_replicas() == {STANDBY}
+
+
+def test_outside_a_request_a_replica_whose_query_failed_is_kept_while_it_answers(
+    use_router: Callable[..., PrimaryReplicaRouter],
+    statements: StatementLog,
+    pg_wait_for_standby: Callable[[], float],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A statement error leaves the connection usable: Django checks it, and so does the router.
+    monkeypatch.setitem(connections[STANDBY].settings_dict, "CONN_MAX_AGE", None)
+    use_router()
+    review = _existing_review(pg_wait_for_standby)
+    assert Review.objects.filter(pk=review.pk).exists()
+    standby = connections[STANDBY]
+    opened = standby.connection
+    with pytest.raises(ProgrammingError), standby.cursor() as cursor:
+        cursor.execute("SELECT * FROM no_such_table")
+    assert standby.errors_occurred
+    statements.clear()
+
+    assert Review.objects.filter(pk=review.pk).exists()
+    assert statements.review_reads() == {STANDBY: 1}
+    assert standby.connection is opened
+    assert not standby.errors_occurred

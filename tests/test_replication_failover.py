@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import pytest
@@ -63,6 +64,23 @@ def test_reads_go_to_the_live_replica_while_another_is_down() -> None:
 
     assert {replica_set.read_alias() for _ in range(50)} == {"reviews_replica1"}
     assert replica_set.down_replicas() == {"reviews_replica2"}
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+@pytest.mark.usefixtures("replica2_down")
+def test_reads_are_spread_by_weight_over_the_aliases_still_live() -> None:
+    replica_set = ReplicaSet(
+        "reviews", {"reviews_replica1": 3, "reviews_replica2": 1}, read_from_primaries=True
+    )
+    draws = 4000
+
+    counts = Counter(replica_set.read_alias() for _ in range(draws))
+
+    expected = {"reviews_replica1": draws * 3 / 4, "reviews": draws / 4}
+    assert set(counts) == set(expected)
+    chi_square = sum((counts[alias] - share) ** 2 / share for alias, share in expected.items())
+    # Chi-square with one degree of freedom: above 15.14 has a probability of 1e-4.
+    assert chi_square < 15.14, counts
 
 
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
