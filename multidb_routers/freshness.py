@@ -133,9 +133,7 @@ POSITION_SQL = (
 PRIMARY_SQL = "SELECT pg_current_wal_insert_lsn()::text"
 
 
-def _position_from_row(row: tuple[object, ...] | None) -> ReplicaPosition:
-    if row is None:
-        return UNKNOWN
+def _position_from_row(row: tuple[object, ...]) -> ReplicaPosition:
     in_recovery, replayed, received, age = row
     if not in_recovery:
         # Not a standby (a promoted one, or a test mirror of the primary itself): its
@@ -265,10 +263,8 @@ class LsnFreshness:
                 row = cursor.fetchone()
         except DatabaseError:
             return UNKNOWN
-        try:
-            return _position_from_row(row)
-        except ValueError:
-            return UNKNOWN
+        # One row, whose positions PostgreSQL writes as parse_lsn() reads them.
+        return _position_from_row(row)
 
 
 FRESHNESS_NAMES = ("time", "lsn")

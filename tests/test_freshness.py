@@ -19,6 +19,7 @@ from multidb_routers.freshness import (
     ReplicaPosition,
     TimeFreshness,
     _committed,
+    _position_from_row,
     format_lsn,
     parse_lsn,
     writes_committed,
@@ -85,6 +86,13 @@ def test_max_lag_seconds_keeps_replicas_within_it_and_drops_unknown_ones() -> No
         "near"
     ]
     assert LsnFreshness().within_lag("unknown")  # no limit: nothing is queried
+
+
+def test_a_standby_behind_that_replayed_no_commit_since_it_started_has_an_unknown_lag() -> None:
+    # pg_last_xact_replay_timestamp() is NULL until the standby replays a commit.
+    row = (True, "0/10", "0/20", None)
+
+    assert _position_from_row(row) == ReplicaPosition(replayed=0x10, lag=None)
 
 
 @pytest.mark.parametrize(

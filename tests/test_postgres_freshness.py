@@ -8,19 +8,26 @@ as it has replayed the write. Neither may ever read stale data.
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from collections import Counter
 from contextlib import ExitStack
+from io import StringIO
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from django.db import connections
+from django.core.management import call_command
+from django.db import connections, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.test import Client
 from django.urls import path
 
 from multidb_routers import PrimaryReplicaRouter
-from multidb_routers.freshness import LsnFreshness, parse_lsn, writes_committed
+from multidb_routers.conf import conf
+from multidb_routers.freshness import LsnFreshness, ReplicaPosition, parse_lsn, writes_committed
+from multidb_routers.middleware import loads_pins
+from multidb_routers.pinning import Pin
 from tests.replica_app.models import Comment, Review
 
 if TYPE_CHECKING:
@@ -214,3 +221,74 @@ def test_max_lag_seconds_leaves_out_a_standby_that_is_behind(settings: Any, read
     reads.aliases.clear()
     assert Client().get("/reviews/1/").status_code == 200
     assert reads.aliases == [STANDBY]
+
+
+def _unused_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
+
+
+def test_a_write_whose_transaction_is_still_open_pins_without_a_position(settings: Any) -> None:
+    _route(settings, pin_seconds=PIN_SECONDS, freshness="lsn")
+
+    # The request runs inside a transaction of its caller: its write commits later.
+    with transaction.atomic(using=PRIMARY):
+        response = Client().post("/reviews/", {"title": "not committed yet"})
+
+    pins = loads_pins(response.cookies[conf.PIN_COOKIE_NAME].value, now=time.time())
+    assert pins[PRIMARY].position is None
+    assert pins[PRIMARY].until > time.time()
+
+
+def test_a_pin_made_when_the_primary_cannot_be_asked_has_no_position(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connections[PRIMARY].close()
+    monkeypatch.setitem(connections[PRIMARY].settings_dict, "PORT", _unused_port())
+
+    with writes_committed():
+        pin = LsnFreshness().make_pin(PRIMARY, seconds=5)
+
+    assert pin.position is None
+    assert pin.until > time.time()
+
+
+def test_a_standby_that_cannot_be_asked_is_neither_fresh_nor_within_lag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connections[STANDBY].close()
+    monkeypatch.setitem(connections[STANDBY].settings_dict, "PORT", _unused_port())
+    freshness = LsnFreshness(max_lag_seconds=10)
+
+    assert freshness.fresh_replicas([STANDBY], Pin(time.time() + 5, "0/0")) == []
+    assert not freshness.within_lag(STANDBY)
+
+
+def test_a_database_that_is_no_standby_does_not_lag_but_is_never_fresh() -> None:
+    # A promoted standby, or a replica alias pointing at the primary itself.
+    freshness = LsnFreshness(max_lag_seconds=0.1)
+
+    assert freshness.position(PRIMARY) == ReplicaPosition(replayed=None, lag=0.0)
+    assert freshness.within_lag(PRIMARY)
+    assert freshness.fresh_replicas([PRIMARY], Pin(time.time() + 5, "0/0")) == []
+
+
+def test_async_code_gets_an_unknown_position_that_is_not_cached() -> None:
+    freshness = LsnFreshness(cache_seconds=60)
+
+    async def ask() -> ReplicaPosition:
+        return freshness.position(STANDBY)
+
+    assert asyncio.run(ask()) == ReplicaPosition(replayed=None, lag=None)
+    # Sync code asks the standby: the unknown answer was not kept for a minute.
+    assert freshness.position(STANDBY).replayed is not None
+
+
+def test_lsn_freshness_on_postgresql_passes_the_check(settings: Any) -> None:
+    _route(settings, freshness="lsn")
+    out = StringIO()
+
+    call_command("check", "--tag", "multidb_routers", fail_level="WARNING", stdout=out)
+
+    assert "no issues" in out.getvalue()
