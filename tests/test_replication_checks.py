@@ -67,3 +67,24 @@ def test_a_subclass_of_the_pinning_middleware_counts(settings: object) -> None:
     ]
 
     assert "W010" not in check_output(fail_level="WARNING")
+
+
+@override_settings(
+    DATABASE_ROUTERS=[
+        PrimaryReplicaRouter(primary="reviews", replicas=["nowhere"], apps=["replica_app"])
+    ]
+)
+def test_a_replica_missing_from_databases_is_reported_as_unknown_only() -> None:
+    with pytest.raises(SystemCheckError) as raised:
+        check_output()
+
+    message = str(raised.value)
+    assert "names the database alias 'nowhere'" in message
+    assert message.count("multidb_routers.E0") == 1
+    assert "multidb_routers.E001" in message
+
+
+def test_a_middleware_path_that_does_not_import_is_left_to_django(settings: object) -> None:
+    settings.MIDDLEWARE = ["nowhere.Middleware", *settings.MIDDLEWARE]  # type: ignore[attr-defined]
+
+    assert "W010" not in check_output(fail_level="WARNING")
