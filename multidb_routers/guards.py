@@ -134,7 +134,7 @@ def _is_read_pragma(tokens: Sequence[str]) -> bool:
     if len(rest) >= 3 and rest[1] == ".":  # PRAGMA schema.name
         rest = rest[2:]
     if not rest:
-        return True
+        return False  # no pragma named: incomplete, so not certainly a read
     name, value = rest[0], rest[1:]
     if not value:
         return True
@@ -149,7 +149,7 @@ def _is_read_statement(tokens: Sequence[str]) -> bool:
         start += 1
     tokens = tokens[start:]
     if not tokens:
-        return True
+        return False  # nothing after "(" or EXPLAIN: incomplete, so not certainly a read
     first = tokens[0]
     if first in _READ_STARTS:
         return _WRITE_WORDS.isdisjoint(tokens)

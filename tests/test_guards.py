@@ -185,6 +185,11 @@ def test_guarded_aliases_follow_the_routers_setting() -> None:
         (b"DELETE FROM t", True),
         (object(), True),
         ("", False),
+        # Incomplete statements cannot be read, so they count as writes.
+        ("EXPLAIN", True),
+        ("EXPLAIN ANALYZE", True),
+        ("(", True),
+        ("PRAGMA", True),
     ],
 )
 def test_statement_classification(sql: object, write: bool) -> None:
