@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 from django.db import connections
+from django.db.backends.signals import connection_created
 from django.test import override_settings
 
 from multidb_routers import FunctionalRouter, ReadOnlyDatabaseError
-from multidb_routers.guards import allow_writes, guarded_aliases, is_write
+from multidb_routers.guards import allow_writes, guarded_aliases, install, is_write
 from tests.overlay_app.models import Product, Supplier
 from tests.overlay_app.snapshot import SUPPLIERS, digest, snapshot_as_base
 
@@ -155,6 +156,44 @@ def test_a_new_connection_to_the_base_is_guarded_again(base_file: Path) -> None:
     assert connections["base"].connection.execute("PRAGMA query_only").fetchone() == (1,)
 
 
+def test_install_guards_a_connection_opened_before_it(base_file: Path) -> None:
+    connection = connections["base"]
+    connection.close()
+    connection_created.disconnect(dispatch_uid="multidb_routers.guards")
+    try:
+        connection.ensure_connection()  # as if opened before the app was ready
+        assert connection.connection.execute("PRAGMA query_only").fetchone() == (0,)
+    finally:
+        install()
+
+    with pytest.raises(ReadOnlyDatabaseError):
+        Supplier._base_manager.using("base").create(name="Initech")
+    assert connection.connection.execute("PRAGMA query_only").fetchone() == (1,)
+
+
+def test_on_an_engine_without_a_known_lock_only_the_statement_guard_protects(
+    tmp_path: Path, django_db_blocker: DjangoDbBlocker
+) -> None:
+    sqlite = connections["base"]
+
+    class OtherEngine(type(sqlite)):  # type: ignore[misc]
+        vendor = "other"
+
+    settings_dict = copy.deepcopy(sqlite.settings_dict)
+    settings_dict["NAME"] = str(tmp_path / "other.sqlite3")
+    connection = OtherEngine(settings_dict, alias="base")
+    original, connections["base"] = connections["base"], connection
+    try:
+        with django_db_blocker.unblock():
+            with pytest.raises(ReadOnlyDatabaseError):
+                connection.cursor().execute("CREATE TABLE scratch (x integer)")
+            # Nothing was set in the database (W030 warns about such a base).
+            assert connection.connection.execute("PRAGMA query_only").fetchone() == (0,)
+    finally:
+        connection.close()
+        connections["base"] = original
+
+
 def test_guarded_aliases_follow_the_routers_setting() -> None:
     assert guarded_aliases() == {"base"}
     with override_settings(DATABASE_ROUTERS=[FunctionalRouter(routes={"auth": "users"})]):
@@ -230,6 +269,27 @@ def test_a_postgresql_base_is_read_only_in_the_database_and_in_django(
                 cursor.execute("INSERT INTO scratch VALUES (1)")
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
                 connection.connection.execute("CREATE TEMP TABLE other (x integer)")
+    finally:
+        connection.close()
+        connections["base"] = original
+
+
+@pytest.mark.postgres
+def test_a_postgresql_base_without_autocommit_stays_read_only_after_a_rollback(
+    django_db_blocker: DjangoDbBlocker,
+) -> None:
+    server = connections["pg_shard_0"]
+    settings_dict = copy.deepcopy(server.settings_dict)
+    settings_dict["AUTOCOMMIT"] = False
+    connection = type(server)(settings_dict, alias="base")
+    original, connections["base"] = connections["base"], connection
+    try:
+        with django_db_blocker.unblock():
+            connection.ensure_connection()
+            connection.rollback()  # would undo a SET made in the connection's first transaction
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW default_transaction_read_only")
+                assert cursor.fetchone() == ("on",)
     finally:
         connection.close()
         connections["base"] = original
