@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from decimal import Decimal
 from io import StringIO
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ from django.core.management import call_command
 from django.db import connections
 
 from multidb_routers.moving.checksum import queryset_checksum
-from tests.moving_app.models import Label, Order, Parcel, Receipt
+from tests.moving_app.models import Label, Order, Parcel, Reading, Receipt
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,12 +32,12 @@ def tables(django_db_blocker: Any) -> Iterator[None]:
     connection = connections[TARGET]
     existing = set(connection.introspection.table_names())
     with connection.schema_editor() as editor:
-        for model in (Label, Parcel, Receipt, Order):
+        for model in (Label, Parcel, Receipt, Order, Reading):
             if model._meta.db_table not in existing:
                 editor.create_model(model)
     yield
     for alias in (SOURCE, TARGET):
-        for model in (THROUGH, Receipt, Parcel, Label):
+        for model in (THROUGH, Receipt, Parcel, Label, Reading):
             model._base_manager.using(alias).all()._raw_delete(alias)
 
 
@@ -83,3 +84,26 @@ def test_sqlite_rows_move_to_postgresql_with_equal_checksums_and_a_reset_sequenc
     assert THROUGH.objects.using(TARGET).count() == 300
     new = Parcel.objects.using(TARGET).create(name="after the move", weight=Decimal(1))
     assert new.pk == max(p.pk for p in parcels) + 1
+
+
+def test_floats_dates_times_durations_uuids_and_json_have_equal_checksums_on_postgresql() -> None:
+    Reading.objects.using(SOURCE).bulk_create(
+        Reading(
+            value=n / 7 if n % 4 else -0.0,
+            day=datetime.date(2024, 2, 28) + datetime.timedelta(days=n),
+            at=datetime.time(n % 24, n % 60, n % 60, n * 997 % 1_000_000),
+            lasted=datetime.timedelta(days=n % 3, seconds=n * 61, microseconds=n),
+            sensor=uuid.UUID(int=n * 2**100 + n),
+            extra={"n": n, "tags": ["a", "é"], "ratio": n / 8, "none": None} if n % 2 else None,
+        )
+        for n in range(1, 41)
+    )
+    sqlite_sum = queryset_checksum(Reading.objects.using(SOURCE))
+    out = StringIO()
+
+    call_command("move_rows", "moving_app.Reading", "--from", SOURCE, "--to", TARGET, stdout=out)
+
+    assert out.getvalue().splitlines()[-1] == (
+        f"Verified moving_app.Reading: 40 rows on {TARGET}, checksum {sqlite_sum.hexdigest} "
+        f"as on {SOURCE} before."
+    )
