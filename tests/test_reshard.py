@@ -14,7 +14,7 @@ from django.test import override_settings
 from multidb_routers.moving import batches
 from multidb_routers.moving.checksum import Checksum, queryset_checksum
 from multidb_routers.sharding import ShardRouter
-from tests.moving_app.models import Label, Order
+from tests.moving_app.models import Invoice, Label, Order
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -51,12 +51,12 @@ def empty_tables() -> Iterator[None]:
             model._base_manager.using(alias).all()._raw_delete(alias)  # no cascades
 
 
-def place_orders(router: ShardRouter) -> None:
-    """ROWS orders with labels, each on its shard under ``router``; labels on every shard."""
+def place_orders(router: ShardRouter, count: int = ROWS) -> None:
+    """``count`` orders with labels, each on its shard under ``router``; labels on every shard."""
     for alias in SHARDS:
         Label.objects.using(alias).bulk_create([Label(id=n, name=f"label {n}") for n in (1, 2)])
     orders: dict[str, list[Order]] = {}
-    for n in range(1, ROWS + 1):
+    for n in range(1, count + 1):
         order = Order(
             id=n,
             customer_id=n * 7919 % 1009,
@@ -282,3 +282,125 @@ def test_a_different_copy_on_the_target_stops_before_moving_anything() -> None:
         for alias in SHARDS[:4]
         for n in Order.objects.using(alias).values_list("pk", flat=True)
     }
+
+
+@override_settings(DATABASE_ROUTERS=[FIVE])
+def test_verify_only_passes_when_every_order_is_on_its_shard() -> None:
+    place_orders(FIVE, 30)
+    orders, links = checksum(Order), checksum(THROUGH)
+
+    lines = reshard("--verify-only")
+
+    assert lines[2:] == [
+        "0 rows (0.0%) are not on their shard.",
+        f"Verified moving_app.Order: 30 rows, each on its shard; checksum {orders.hexdigest}.",
+        f"Verified moving_app.Order_labels: {links.count} rows; checksum {links.hexdigest}.",
+    ]
+
+
+BY_REGION = ShardRouter(
+    shards=SHARDS, apps=["moving_app.Order"], shard_key=lambda order: order.customer_id // 100
+)
+
+
+@override_settings(DATABASE_ROUTERS=[BY_REGION])
+def test_a_callable_shard_key_is_given_each_row_as_an_instance() -> None:
+    place_orders(FOUR, 40)
+
+    reshard()
+
+    assert layout() == {n: BY_REGION.shard_for(n * 7919 % 1009 // 100) for n in range(1, 41)}
+
+
+@override_settings(
+    DATABASE_ROUTERS=[
+        ShardRouter(
+            shards=SHARDS,
+            apps=["moving_app.Order"],
+            shard_key=lambda order: None if order.id == 7 else order.customer_id,
+        )
+    ]
+)
+def test_a_row_without_a_shard_key_stops_the_scan() -> None:
+    place_orders(FOUR, 10)
+
+    with pytest.raises(CommandError) as failure:
+        reshard()
+
+    assert str(failure.value) == (
+        f"The row 7 of moving_app.Order on {FOUR.shard_for(7 * 7919 % 1009)} has no usable shard "
+        "key: None is no shard key: a row needs its key before it is routed."
+    )
+    assert layout() == {n: FOUR.shard_for(n * 7919 % 1009) for n in range(1, 11)}
+
+
+@override_settings(DATABASE_ROUTERS=[FIVE])
+def test_an_order_with_an_invoice_on_its_old_shard_is_not_moved() -> None:
+    place_orders(FOUR, 30)
+    before = layout()
+    pk = min(pk for pk, alias in before.items() if FIVE.shard_for(pk * 7919 % 1009) != alias)
+    source = before[pk]
+    with connections[source].schema_editor() as editor:
+        editor.create_model(Invoice)
+    try:
+        Invoice.objects.using(source).create(order_id=pk)
+        with pytest.raises(
+            CommandError,
+            match=rf"^1 row\(s\) of moving_app.Invoice on {source} reference rows of "
+            r"moving_app.Order being moved; deleting the source rows would delete or orphan them",
+        ):
+            reshard()
+        assert before[pk] == layout()[pk]
+    finally:
+        with connections[source].schema_editor() as editor:
+            editor.delete_model(Invoice)
+
+
+@override_settings(DATABASE_ROUTERS=[FIVE])
+def test_a_copy_that_differs_after_writing_fails_the_verification() -> None:
+    place_orders(FOUR, 30)
+    table = Order._meta.db_table
+    with connections["shard_4"].cursor() as cursor:
+        cursor.execute(
+            f"CREATE TRIGGER mangle AFTER INSERT ON {table} BEGIN "
+            f"UPDATE {table} SET total = total + 1 WHERE id = NEW.id; END"
+        )
+    try:
+        with pytest.raises(
+            CommandError,
+            match=r"^Verification failed: moving_app.Order: 30 rows, checksum \w+ before, "
+            r"30 rows, checksum \w+ after\.$",
+        ):
+            reshard()
+    finally:
+        with connections["shard_4"].cursor() as cursor:
+            cursor.execute("DROP TRIGGER mangle")
+
+
+@override_settings(DATABASE_ROUTERS=[FIVE])
+@pytest.mark.django_db(transaction=True, databases=["default", *SHARDS, "users"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["moving_app.Order", "--batch-size", "0"], "--batch-size must be at least 1."),
+        (
+            ["moving_app.Label"],
+            "No ShardRouter in DATABASE_ROUTERS shards moving_app.Label: add it (or its app) "
+            "to the apps of a ShardRouter.",
+        ),
+        (
+            ["moving_app.Order", "--from-shards", "shard_9, users,nowhere"],
+            "--from-shards names 'shard_9', 'nowhere', not in settings.DATABASES.",
+        ),
+        (
+            ["moving_app.Order", "--from-shards", "users"],
+            "The table of moving_app.Order does not exist on users; "
+            "run manage.py migrate --database users first.",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused(args: list[str], message: str) -> None:
+    with pytest.raises(CommandError) as failure:
+        call_command("reshard", *args, stdout=StringIO(), stderr=StringIO())
+
+    assert str(failure.value) == message
