@@ -163,8 +163,6 @@ def check_relations(
     """E003: a foreign key with a database constraint joins models on different aliases."""
     errors: list[CheckMessage] = []
     routers = list(library_routers())
-    if not routers:
-        return errors
     for model in apps.get_models(include_auto_created=True):
         for field in model._meta.concrete_fields:
             target = field.related_model

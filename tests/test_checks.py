@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from io import StringIO
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.core.management import call_command
@@ -10,6 +11,10 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from multidb_routers import FunctionalRouter
+from tests.replica_app.models import Comment
+
+if TYPE_CHECKING:
+    from django.db.models import Model
 
 EVERYTHING_ON_USERS = {
     "auth": "users",
@@ -94,20 +99,41 @@ def test_every_check_id_is_documented() -> None:
 
 
 class CustomRouter:
-    """A router of another library that keeps sessions on users."""
+    """A router of another library that keeps django.contrib.auth on users."""
 
-    def db_for_write(self, model: type, **hints: object) -> str | None:
-        return "users" if model.__name__ == "Session" else None
+    def db_for_write(self, model: type[Model], **hints: object) -> str | None:
+        return "users" if model._meta.app_label == "auth" else None
 
 
 @override_settings(
     DATABASE_ROUTERS=[
         object(),  # a router with no methods at all is skipped
         CustomRouter(),
-        FunctionalRouter(routes={"auth": "users", "contenttypes": "users", "admin": "users"}),
+        FunctionalRouter(routes={"contenttypes": "users", "admin": "users", "sessions": "users"}),
     ]
 )
 def test_relation_check_asks_other_routers_where_models_live() -> None:
+    # Without CustomRouter's answer, auth would be on default, away from contenttypes.
+    out = StringIO()
+    call_command("check", fail_level="WARNING", stdout=out)
+
+    assert "no issues" in out.getvalue()
+
+
+class InstanceRouter:
+    """A custom router that routes by the instance hint only, and fails without one."""
+
+    def db_for_write(self, model: type[Model], **hints: Any) -> str | None:
+        return hints["instance"]._state.db  # type: ignore[no-any-return]
+
+
+@override_settings(
+    DATABASE_ROUTERS=[
+        InstanceRouter(),
+        FunctionalRouter(routes={"contenttypes": "users", "admin": "users", "sessions": "users"}),
+    ]
+)
+def test_relation_check_skips_models_whose_home_a_custom_router_cannot_tell() -> None:
     out = StringIO()
     call_command("check", fail_level="WARNING", stdout=out)
 
@@ -116,11 +142,36 @@ def test_relation_check_asks_other_routers_where_models_live() -> None:
 
 @override_settings(
     DATABASE_ROUTERS=[
-        CustomRouter(),
-        FunctionalRouter(routes={"contenttypes": "users", "admin": "users", "sessions": "users"}),
+        FunctionalRouter(routes={**EVERYTHING_ON_USERS, "legacy_app": "legacy"}),
+        FunctionalRouter(routes={"legacy_app.Customer": "legacy"}),
     ]
 )
-def test_relation_check_uses_other_routers_answers() -> None:
-    output = check_output()
+def test_two_routers_claiming_one_model_for_the_same_alias_do_not_warn() -> None:
+    out = StringIO()
+    call_command("check", fail_level="WARNING", stdout=out)
 
-    assert "auth.Permission.content_type (on default) refers to contenttypes.ContentType" in output
+    assert "no issues" in out.getvalue()
+
+
+@override_settings(
+    DATABASE_ROUTERS=[
+        FunctionalRouter(
+            routes={
+                **EVERYTHING_ON_USERS,
+                "replica_app.Review": "reviews",
+                "replica_app.Comment": "legacy",
+            }
+        )
+    ]
+)
+def test_a_foreign_key_without_a_database_constraint_may_cross_aliases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert "replica_app.Comment.review (on legacy) refers to replica_app.Review" in check_output()
+
+    # As if declared ForeignKey(Review, db_constraint=False, ...).
+    monkeypatch.setattr(Comment._meta.get_field("review"), "db_constraint", False)
+    out = StringIO()
+    call_command("check", fail_level="WARNING", stdout=out)
+
+    assert "no issues" in out.getvalue()
