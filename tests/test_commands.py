@@ -5,9 +5,11 @@ from io import StringIO
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import router
 from django.test import override_settings
 
 from multidb_routers import FunctionalRouter
+from tests.legacy_app.models import Customer
 
 ROUTES = {
     "auth": "users",
@@ -78,12 +80,34 @@ def test_routing_shows_custom_routers_and_their_failures() -> None:
     ]
 
 
+class WritesOnlyRouter:
+    """A custom router with no db_for_read: Django asks the next router for reads."""
+
+    def db_for_write(self, model: type, **hints: object) -> str | None:
+        return "default" if model.__name__ == "Customer" else None
+
+
+@override_settings(DATABASE_ROUTERS=[WritesOnlyRouter(), FunctionalRouter(routes=ROUTES)])
+def test_routing_asks_the_next_router_for_a_method_a_custom_one_lacks() -> None:
+    customer = run("routing", "legacy_app.Customer").splitlines()[1]
+
+    assert customer.split()[:5] == [
+        "legacy_app.Customer",
+        "FunctionalRouter,",
+        "WritesOnlyRouter",
+        router.db_for_read(Customer),
+        router.db_for_write(Customer),
+    ]
+    assert router.db_for_read(Customer) == "legacy"
+
+
 def test_routing_refuses_unknown_labels() -> None:
     with pytest.raises(CommandError, match="No installed app or model with label 'nope'"):
         run("routing", "nope")
 
 
-@override_settings(DATABASE_ROUTERS=[FunctionalRouter(routes=ROUTES)])
+# A custom router in the chain names no read-only alias.
+@override_settings(DATABASE_ROUTERS=[WritesOnlyRouter(), FunctionalRouter(routes=ROUTES)])
 def test_migrate_all_plan_skips_replicas_and_lists_every_other_alias_once() -> None:
     output = run("migrate_all", "--plan").splitlines()
 
