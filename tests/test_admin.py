@@ -18,7 +18,7 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
-from django.db import connections
+from django.db import connections, models
 from django.urls import reverse
 
 from multidb_routers import FunctionalRouter
@@ -204,6 +204,32 @@ def test_tabular_inline_saves_and_deletes_on_the_alias(admin_client: Client) -> 
     assert holders(Book, pk=kept.pk, title="Renamed") == [ALIAS]
     assert holders(Book, pk=gone.pk) == []
     assert holders(Book, title="New", shelf=shelf) == [ALIAS]
+
+
+@pytest.mark.usefixtures("routing")
+def test_tabular_inline_refuses_deleting_an_object_protected_on_the_alias(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if the book-tag table were declared with ForeignKey(Book, on_delete=PROTECT).
+    book_field = Book.tags.through._meta.get_field("book")
+    monkeypatch.setattr(book_field.remote_field, "on_delete", models.PROTECT)
+    shelf = Shelf.objects.using(ALIAS).create(name="Poetry")
+    book = Book.objects.using(ALIAS).create(title="Odes", shelf=shelf)
+    book.tags.add(Tag.objects.using(ALIAS).create(name="lyric"))
+    page = url(Shelf, "change", shelf.pk)
+    rows: list[dict[str, object]] = [
+        {"id": book.pk, "shelf": shelf.pk, "title": "Odes", "DELETE": "on"}
+    ]
+
+    response = admin_client.post(page, {"name": "Poetry", **inline_data(admin_client, page, rows)})
+
+    assert response.status_code == 200
+    tagging = Book.tags.through.objects.using(ALIAS).get()
+    assert response.context["inline_admin_formsets"][0].formset.non_form_errors() == [
+        "Deleting book Odes would require deleting the following protected related objects: "
+        f"book-tag relationship {tagging}"
+    ]
+    assert holders(Book, pk=book.pk) == [ALIAS]
 
 
 def test_inline_formset_without_commit_leaves_saving_to_the_caller(
