@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -195,6 +196,12 @@ def test_check_e031_replace_outside_apps() -> None:
     assert check_ids(overlay_router(apps=["overlay_app.Product"])) == ["multidb_routers.E031"]
 
 
+def test_an_overlay_of_every_app_may_replace_any_model() -> None:
+    replace = ["overlay_app.Note", "functional_app.Book"]
+
+    assert check_ids(overlay_router(apps=None, replace=replace)) == []
+
+
 def test_check_e032_a_merged_model_is_replaced() -> None:
     assert check_ids(overlay_router(replace=["overlay_app.Product"])) == ["multidb_routers.E032"]
 
@@ -216,6 +223,18 @@ def test_manage_py_check_fails_on_a_bad_overlay_configuration() -> None:
         pytest.raises(SystemCheckError, match=r"multidb_routers\.E030"),
     ):
         call_command("check")
+
+
+def test_manage_py_check_reports_a_base_missing_from_databases_once() -> None:
+    with (
+        override_settings(DATABASE_ROUTERS=[overlay_router(base="snapshot")]),
+        pytest.raises(SystemCheckError) as raised,
+    ):
+        call_command("check", "--tag", "multidb_routers")
+
+    message = str(raised.value)
+    assert "names the database alias 'snapshot'" in message
+    assert re.findall(r"multidb_routers\.[EW]\d+", message) == ["multidb_routers.E001"]
 
 
 def production_settings() -> override_settings:
