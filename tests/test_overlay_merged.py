@@ -4,8 +4,12 @@ import random
 from typing import TYPE_CHECKING
 
 import pytest
+from django.db import connections, models
 from django.db.models import Max, Sum
+from django.db.models.signals import pre_save
+from django.test.utils import isolate_apps
 
+from multidb_routers.guards import allow_writes
 from multidb_routers.models import Tombstone
 from multidb_routers.overlay import OverlayManager
 from multidb_routers.overlay.manager import OverlayQuerySet
@@ -58,7 +62,8 @@ def test_deleting_a_base_row_hides_it_with_a_tombstone(base_file: Path) -> None:
     Product.objects.get(name="bucket").delete()
 
     assert "bucket" not in {name for name, _, _ in merged().values()}
-    assert Tombstone.objects.using("overlay").filter(model="overlay_app.product").count() == 1
+    [tombstone] = Tombstone.objects.using("overlay").all()
+    assert str(tombstone) == "overlay_app.product #2 (deleted)"
     assert Product.objects.base().filter(name="bucket").exists()
 
 
@@ -177,3 +182,44 @@ def test_random_changes_through_the_overlay_match_the_same_changes_on_a_copy(
     )
     assert Product.objects.base().count() == len(PRODUCTS)
     assert digest(base_file) == before
+
+
+@pytest.mark.django_db(databases=["default", "base", "overlay"], transaction=True)
+def test_a_model_inheriting_the_manager_from_an_abstract_base_is_merged_too(
+    base_file: Path,
+) -> None:
+    with isolate_apps("tests.overlay_app"):
+
+        class Catalogued(models.Model):
+            name = models.CharField(max_length=100)
+            objects = OverlayManager()  # type: ignore[var-annotated]
+
+            class Meta:
+                abstract = True
+                app_label = "overlay_app"
+
+        class Gadget(Catalogued):  # noqa: DJ008
+            class Meta:
+                app_label = "overlay_app"
+
+        class Plain(models.Model):  # noqa: DJ008
+            class Meta:
+                app_label = "overlay_app"
+
+    assert not pre_save.has_listeners(Plain)  # only models with the merged manager are hooked
+
+    with allow_writes("base"):
+        with connections["base"].schema_editor() as editor:
+            editor.create_model(Gadget)
+        Gadget._base_manager.using("base").create(pk=5, name="lathe")
+    with connections["overlay"].schema_editor() as editor:
+        editor.create_model(Gadget)
+    try:
+        Gadget.objects.get(pk=5).delete()
+        added = Gadget.objects.create(name="router")
+
+        assert added.pk == 6  # above every base key
+        assert list(Gadget.objects.values_list("name", flat=True)) == ["router"]
+    finally:
+        with connections["overlay"].schema_editor() as editor:
+            editor.delete_model(Gadget)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db import models
 from django.db.models import Max
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.models.signals import class_prepared, post_delete, post_save, pre_save
 
 from ..merge import MergedQuerySet
 from .router import find_overlay_router, router_for
@@ -116,6 +116,20 @@ class OverlayQuerySet(MergedQuerySet):
         return [qs.exclude(pk__in=hidden) if qs.db == router.base_alias else qs for qs in querysets]
 
 
+def _connect_hooks(model: type[models.Model]) -> None:
+    uid = f"multidb_routers.overlay.{model._meta.label_lower}"
+    pre_save.connect(_assign_pk, sender=model, dispatch_uid=uid)
+    post_save.connect(_clear_tombstone, sender=model, dispatch_uid=uid)
+    post_delete.connect(_write_tombstone, sender=model, dispatch_uid=uid)
+
+
+def _connect_inheritor(sender: type[models.Model], **kwargs: Any) -> None:
+    """``class_prepared``: hook a concrete model whose merged manager an abstract base gave it."""
+    opts = sender._meta
+    if not opts.proxy and any(isinstance(manager, OverlayManager) for manager in opts.managers):
+        _connect_hooks(sender)
+
+
 class OverlayManager(models.Manager[M]):
     """The merged view of a model: base rows, overlay rows in their place, deleted rows hidden.
 
@@ -130,14 +144,16 @@ class OverlayManager(models.Manager[M]):
     """
 
     def contribute_to_class(self, cls: type[M], name: str) -> None:  # type: ignore[override]
-        """Connect the copy-up, tombstone and primary-key hooks for the model."""
+        """Connect the copy-up, tombstone and primary-key hooks for the model.
+
+        On an abstract model, for each concrete model inheriting the manager: Django
+        copies it to them without calling this method again.
+        """
         super().contribute_to_class(cls, name)
         if cls._meta.abstract:
-            return
-        uid = f"multidb_routers.overlay.{cls._meta.label_lower}"
-        pre_save.connect(_assign_pk, sender=cls, dispatch_uid=uid)
-        post_save.connect(_clear_tombstone, sender=cls, dispatch_uid=uid)
-        post_delete.connect(_write_tombstone, sender=cls, dispatch_uid=uid)
+            class_prepared.connect(_connect_inheritor, dispatch_uid="multidb_routers.overlay")
+        else:
+            _connect_hooks(cls)
 
     def get_queryset(self) -> OverlayQuerySet | QuerySet[M]:  # type: ignore[override]
         """The merged view of every row; a plain ``QuerySet`` when no overlay covers the model."""
