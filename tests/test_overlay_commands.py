@@ -53,6 +53,14 @@ def test_overlay_diff_lists_added_changed_and_deleted_keys(edited: dict[str, int
     )
 
 
+def test_overlay_diff_lists_only_the_kinds_of_changes_made(base_file: Path) -> None:
+    added = Product.objects.create(name="easel", price=60)
+
+    assert run("overlay_diff", "overlay_app.Product") == (
+        f"overlay_app.Product: 1 added, 0 changed, 0 deleted\n  + {added.pk}\n"
+    )
+
+
 def test_overlay_diff_without_changes(base_file: Path) -> None:
     assert run("overlay_diff", "overlay_app.product") == "No changes in the overlay.\n"
 
