@@ -139,6 +139,19 @@ def test_copy_keeps_keys_and_content_and_brings_the_labels() -> None:
     assert Parcel.objects.using(SOURCE).count() == 40
 
 
+def test_rows_referring_to_rows_missing_on_the_target_are_refused_with_nothing_copied() -> None:
+    make_parcels(6)
+    Label.objects.using(TARGET).filter(pk=2).delete()
+
+    with pytest.raises(CommandError) as excinfo:
+        run("moving_app.Parcel", "--from", SOURCE, "--to", TARGET)
+
+    message = str(excinfo.value)
+    assert message.startswith(f"Copying rows of moving_app.Parcel to {TARGET} failed")
+    assert "refer to must be on the target first" in message
+    assert Parcel.objects.using(TARGET).count() == 0
+
+
 def test_a_second_run_copies_nothing_again() -> None:
     make_parcels(10)
     run("moving_app.Parcel", "--from", SOURCE, "--to", TARGET)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.core.management.color import no_style
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import ForeignObjectRel
 
 from .checksum import Checksum, content_fields, row_digest
@@ -182,6 +182,27 @@ class Mover:
 
     # Writing.
 
+    def _copy(
+        self,
+        target: str,
+        rows: dict[Any, tuple[Any, ...]],
+        to_copy: list[Any],
+        links: list[dict[Any, list[tuple[Any, ...]]]],
+    ) -> None:
+        """Insert the rows of ``to_copy`` and their link rows on ``target``, all or nothing."""
+        with transaction.atomic(using=target):
+            self.model._base_manager.using(target).bulk_create(
+                [self.build(self.model, self.fields, rows[pk]) for pk in to_copy]
+            )
+            for link, grouped in zip(self.links, links, strict=True):
+                link.through._base_manager.using(target).bulk_create(
+                    [
+                        self.build(link.through, link.fields, row)
+                        for pk in to_copy
+                        for row in grouped.get(pk, ())
+                    ]
+                )
+
     def move(
         self, pks: Sequence[Any], source: str, target: str, *, delete_source: bool
     ) -> BatchResult:
@@ -204,18 +225,14 @@ class Mover:
         to_copy = [pk for pk in rows if pk not in present]
         if to_copy:
             links = [self.link_rows(link, source, to_copy) for link in self.links]
-            with transaction.atomic(using=target):
-                self.model._base_manager.using(target).bulk_create(
-                    [self.build(self.model, self.fields, rows[pk]) for pk in to_copy]
-                )
-                for link, grouped in zip(self.links, links, strict=True):
-                    link.through._base_manager.using(target).bulk_create(
-                        [
-                            self.build(link.through, link.fields, row)
-                            for pk in to_copy
-                            for row in grouped.get(pk, ())
-                        ]
-                    )
+            try:
+                self._copy(target, rows, to_copy, links)
+            except IntegrityError as exc:
+                raise MoveError(
+                    f"Copying rows of {self.model._meta.label} to {target} failed ({exc}); "
+                    "nothing of the batch was written. The rows they refer to must be on the "
+                    "target first: move the referenced models before this one."
+                ) from exc
             result.copied = len(to_copy)
         if delete_source and rows:
             with transaction.atomic(using=source):
