@@ -404,7 +404,7 @@ def test_progress_is_drawn_on_a_terminal_only() -> None:
         ),
         (
             ["moving_app.Parcel", "--from", SOURCE, "--to", TARGET, "--batch-size", "0"],
-            "--batch-size must be at least 1",
+            "--batch-size: must be at least 1, not 0",
         ),
         (
             ["moving_app.Crate", "--from", SOURCE, "--to", TARGET],

@@ -382,7 +382,10 @@ def test_a_copy_that_differs_after_writing_fails_the_verification() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["moving_app.Order", "--batch-size", "0"], "--batch-size must be at least 1."),
+        (
+            ["moving_app.Order", "--batch-size", "0"],
+            "Error: argument --batch-size: must be at least 1, not 0",
+        ),
         (
             ["moving_app.Label"],
             "No ShardRouter in DATABASE_ROUTERS shards moving_app.Label: add it (or its app) "

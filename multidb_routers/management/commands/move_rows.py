@@ -4,29 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import FieldError, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from multidb_routers.management.arguments import add_batch_size_argument, model_from_label
 from multidb_routers.moving.batches import Mover, chunks, reset_sequences, table_exists
 from multidb_routers.moving.exceptions import MoveError
 from multidb_routers.moving.progress import Progress
 
 if TYPE_CHECKING:
-    from django.db.models import Model
-
     from multidb_routers.moving.checksum import Checksum
-
-
-def model_from_label(label: str) -> type[Model]:
-    """The installed model named ``app_label.ModelName``, or a ``CommandError``."""
-    try:
-        return apps.get_model(label)
-    except (LookupError, ValueError):
-        raise CommandError(
-            f"No installed model with label {label!r} (write app_label.Model)."
-        ) from None
 
 
 def parse_filters(filters: list[str]) -> dict[str, str]:
@@ -68,9 +56,7 @@ class Command(BaseCommand):
             action="store_true",
             help="Delete each batch from the source once its copy is committed (a move).",
         )
-        parser.add_argument(
-            "--batch-size", type=int, default=500, help="Rows per transaction (default 500)."
-        )
+        add_batch_size_argument(parser)
 
     def handle(
         self,
@@ -86,8 +72,6 @@ class Command(BaseCommand):
     ) -> None:
         """Check, copy in batches, delete if asked, reset sequences, verify."""
         model = model_from_label(label)
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1.")
         try:
             mover = Mover(model)
         except MoveError as exc:

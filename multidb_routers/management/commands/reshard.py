@@ -10,13 +10,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from multidb_routers.inspection import holding_aliases
+from multidb_routers.management.arguments import add_batch_size_argument, model_from_label
 from multidb_routers.moving.batches import Mover, chunks, table_exists
 from multidb_routers.moving.exceptions import MoveError
 from multidb_routers.moving.progress import Progress
 from multidb_routers.moving.resharding import Scan, scan
 from multidb_routers.sharding.router import ShardRouter, shard_router_for
-
-from .move_rows import model_from_label
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -44,9 +43,7 @@ class Command(BaseCommand):
             action="store_true",
             help="Only check that every row is on its shard; exit non-zero if not.",
         )
-        parser.add_argument(
-            "--batch-size", type=int, default=500, help="Rows per transaction (default 500)."
-        )
+        add_batch_size_argument(parser)
         parser.add_argument(
             "--from-shards",
             default="",
@@ -68,8 +65,6 @@ class Command(BaseCommand):
     ) -> None:
         """Scan, print the plan, move in batches, verify."""
         model = model_from_label(label)
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1.")
         try:
             router = shard_router_for(model)
             mover = Mover(model)
