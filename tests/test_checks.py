@@ -16,6 +16,10 @@ from tests.replica_app.models import Comment
 if TYPE_CHECKING:
     from django.db.models import Model
 
+# Since Django 6.1, ``manage.py check`` runs the model checks against every database
+# (a JSONField asks each alias whether it supports JSON): the checks need database access.
+pytestmark = pytest.mark.django_db(databases="__all__")
+
 EVERYTHING_ON_USERS = {
     "auth": "users",
     "contenttypes": "users",

@@ -217,6 +217,7 @@ def test_check_w030_base_without_a_database_level_lock() -> None:
         assert check_ids(overlay_router()) == ["multidb_routers.W030"]
 
 
+@pytest.mark.django_db(databases="__all__")  # Django 6.1 checks models on every alias
 def test_manage_py_check_fails_on_a_bad_overlay_configuration() -> None:
     with (
         override_settings(DATABASE_ROUTERS=[overlay_router(overlay="base")]),
