@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     Manage = Callable[..., subprocess.CompletedProcess[str]]
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "example_project"
+pytestmark = pytest.mark.example
 PATTERNS = ["functional", "replica", "sharded", "overlay"]
 SHARDS = [f"reviews_{number}" for number in range(4)]
 
