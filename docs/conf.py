@@ -7,6 +7,8 @@ import sys
 
 import django
 
+import multidb_routers
+
 sys.path.insert(0, os.path.abspath(".."))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 django.setup()
@@ -14,7 +16,7 @@ django.setup()
 project = "multidb_routers"
 author = "The multidb_routers developers"
 copyright = "2026, The multidb_routers developers"  # noqa: A001
-release = "0.1.0.dev0"
+release = multidb_routers.__version__
 
 extensions = [
     "sphinx.ext.autodoc",

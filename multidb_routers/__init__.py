@@ -9,7 +9,7 @@ from .pinning import use_primary
 from .replication import PrimaryReplicaRouter
 from .sharding.router import ShardRouter
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
 
 __all__ = [
     "FunctionalRouter",
