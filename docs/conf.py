@@ -15,7 +15,7 @@ django.setup()
 
 project = "multidb_routers"
 author = "The multidb_routers developers"
-copyright = "2026, The multidb_routers developers"  # noqa: A001
+copyright = "2026, The multidb_routers developers"
 release = multidb_routers.__version__
 
 extensions = [
