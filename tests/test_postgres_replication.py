@@ -168,6 +168,18 @@ def _post_and_follow(title: str) -> bool:
     return bool(response.json()["found"])
 
 
+def persistent_connections(monkeypatch: pytest.MonkeyPatch, *, health_checks: bool) -> None:
+    """Give the primary and standby persistent connections (CONN_MAX_AGE = 60).
+
+    Connections opened by earlier tests are closed first: Django computes when to close a
+    connection when it opens it, from the CONN_MAX_AGE in force then.
+    """
+    for alias in (PRIMARY, STANDBY):
+        connections[alias].close()
+        monkeypatch.setitem(connections[alias].settings_dict, "CONN_MAX_AGE", 60)
+        monkeypatch.setitem(connections[alias].settings_dict, "CONN_HEALTH_CHECKS", health_checks)
+
+
 # -- tests ------------------------------------------------------------------------------------
 
 
@@ -287,9 +299,7 @@ def test_a_read_falls_back_when_the_open_standby_connection_died(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Persistent connections with health checks, as Django recommends for them.
-    for alias in (PRIMARY, STANDBY):
-        monkeypatch.setitem(connections[alias].settings_dict, "CONN_MAX_AGE", 60)
-        monkeypatch.setitem(connections[alias].settings_dict, "CONN_HEALTH_CHECKS", True)
+    persistent_connections(monkeypatch, health_checks=True)
     use_router(recheck_seconds=0.2)
     review = _existing_review(pg_wait_for_standby)
     assert Client().get(f"/reviews/{review.pk}/").json() == {"found": True}
@@ -313,9 +323,7 @@ def test_without_health_checks_one_request_fails_then_reads_fall_back(
 ) -> None:
     # Persistent connections without CONN_HEALTH_CHECKS: Django checks a connection only
     # after an error, when the request ends; the documented cost is one failed request.
-    for alias in (PRIMARY, STANDBY):
-        monkeypatch.setitem(connections[alias].settings_dict, "CONN_MAX_AGE", 60)
-        monkeypatch.setitem(connections[alias].settings_dict, "CONN_HEALTH_CHECKS", False)
+    persistent_connections(monkeypatch, health_checks=False)
     use_router(recheck_seconds=0.2)
     review = _existing_review(pg_wait_for_standby)
     assert Client().get(f"/reviews/{review.pk}/").json() == {"found": True}
