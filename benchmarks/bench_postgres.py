@@ -16,7 +16,6 @@ Run: ``python -m benchmarks.bench_postgres``.
 from __future__ import annotations
 
 import datetime
-import os
 import random
 import sys
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import django
 from django.conf import settings
 
-from benchmarks.harness import per_call, report
+from benchmarks.bench_sharding import bench_fan_out
 
 SHARDS = [f"pg_shard_{number}" for number in range(4)]
 ROWS_PER_SHARD = 100_000
@@ -89,32 +88,6 @@ def fill() -> None:
             cursor.execute(f"ANALYZE {Review._meta.db_table}")
 
 
-def bench_fan_out() -> None:
-    """Top 20 by -created over 4 PostgreSQL shards: concurrent vs sequential."""
-    from multidb_routers.sharding import across_shards
-    from tests.shard_app.models import Review
-
-    def top(concurrent: bool) -> list[Any]:
-        return list(across_shards(Review.objects.order_by("-created"), concurrent=concurrent)[:20])
-
-    assert [r.pk for r in top(True)] == [r.pk for r in top(False)]
-    rows = [
-        ("sequential", per_call(lambda: top(False), number=5, repeat=5)),
-        ("concurrent", per_call(lambda: top(True), number=5, repeat=5)),
-    ]
-    report(
-        f"across_shards(...order_by('-created'))[:20], {len(SHARDS)} PostgreSQL shards x "
-        f"{ROWS_PER_SHARD} rows (no index on created)",
-        rows,
-        baseline="sequential",
-    )
-    times = dict(rows)
-    print(
-        f"  speed-up (sequential / concurrent): x{times['sequential'] / times['concurrent']:.2f}"
-        f" on {os.cpu_count()} CPUs (client and server on one machine)"
-    )
-
-
 def main() -> int:
     """Start a throwaway cluster, run the benchmark, stop the cluster."""
     from tests.pgcluster import PgCluster, PgUnavailableError
@@ -129,7 +102,13 @@ def main() -> int:
     try:
         configure(cluster.info)
         fill()
-        bench_fan_out()
+        bench_fan_out(
+            SHARDS,
+            ROWS_PER_SHARD,
+            where="PostgreSQL ",
+            note="client and server on one machine",
+            number=5,
+        )
     finally:
         from django.db import connections
 

@@ -98,8 +98,14 @@ def bench_shard_for() -> None:
     report("shard_for(key), 4 shards", rows, baseline="jump, int key")
 
 
-def bench_fan_out() -> None:
-    """Top 20 by -created over 4 shards: concurrent vs sequential."""
+def bench_fan_out(
+    shards: list[str], rows_per_shard: int, *, where: str, note: str, number: int = 10
+) -> None:
+    """Top 20 by -created over ``shards``: concurrent vs sequential, as a ratio.
+
+    ``where`` names the databases in the title ("PostgreSQL "), ``note`` explains the
+    ratio on this machine. Shared with ``bench_postgres``.
+    """
     from multidb_routers.sharding import across_shards
     from tests.shard_app.models import Review
 
@@ -108,19 +114,19 @@ def bench_fan_out() -> None:
 
     assert [r.pk for r in top(True)] == [r.pk for r in top(False)]
     rows = [
-        ("sequential", per_call(lambda: top(False), number=10, repeat=5)),
-        ("concurrent", per_call(lambda: top(True), number=10, repeat=5)),
+        ("sequential", per_call(lambda: top(False), number=number, repeat=5)),
+        ("concurrent", per_call(lambda: top(True), number=number, repeat=5)),
     ]
     report(
-        f"across_shards(...order_by('-created'))[:20], {len(SHARDS)} shards x "
-        f"{ROWS_PER_SHARD} rows (no index on created)",
+        f"across_shards(...order_by('-created'))[:20], {len(shards)} {where}shards x "
+        f"{rows_per_shard} rows (no index on created)",
         rows,
         baseline="sequential",
     )
     times = dict(rows)
     print(
         f"  speed-up (sequential / concurrent): x{times['sequential'] / times['concurrent']:.2f}"
-        f" on {os.cpu_count()} CPUs (SQLite work is CPU-bound here; remote databases wait)"
+        f" on {os.cpu_count()} CPUs ({note})"
     )
 
 
@@ -131,7 +137,12 @@ def main() -> None:
         configure(Path(directory), memory=memory)
         bench_shard_for()
         fill()
-        bench_fan_out()
+        bench_fan_out(
+            SHARDS,
+            ROWS_PER_SHARD,
+            where="",
+            note="SQLite work is CPU-bound here; remote databases wait",
+        )
 
 
 if __name__ == "__main__":
