@@ -12,85 +12,36 @@ import asyncio
 import socket
 import time
 from collections import Counter
-from contextlib import ExitStack
 from io import StringIO
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.core.management import call_command
 from django.db import connections, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.test import Client
-from django.urls import path
 
 from multidb_routers import PrimaryReplicaRouter
 from multidb_routers.conf import conf
 from multidb_routers.freshness import LsnFreshness, ReplicaPosition, parse_lsn, writes_committed
 from multidb_routers.middleware import loads_pins
 from multidb_routers.pinning import Pin
-from tests.replica_app.models import Comment, Review
+from tests import pg_reviews
+from tests.pg_reviews import PRIMARY, STANDBY, StatementLog
+from tests.replica_app.models import Review
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
-PRIMARY, STANDBY = "pg_primary", "pg_standby"
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True, databases=[PRIMARY, STANDBY]),
     pytest.mark.urls(__name__),
+    pytest.mark.usefixtures("pg_review_tables"),
 ]
-TABLE = Review._meta.db_table
 PIN_SECONDS = 1.5  # well above the standby's 300 ms apply delay
 
 
-def create_review(request: HttpRequest) -> HttpResponse:
-    """Create a review and redirect to its page."""
-    review = Review.objects.create(title=request.POST["title"])
-    return HttpResponseRedirect(f"/reviews/{review.pk}/")
-
-
-def show_review(request: HttpRequest, pk: int) -> JsonResponse:
-    """Whether this request's read sees the review."""
-    return JsonResponse({"found": Review.objects.filter(pk=pk).exists()})
-
-
-urlpatterns = [path("reviews/", create_review), path("reviews/<int:pk>/", show_review)]
-
-
-class ReadLog:
-    """The alias of every SELECT of the review table."""
-
-    def __init__(self) -> None:
-        self.aliases: list[str] = []
-
-    def __call__(
-        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
-    ) -> Any:
-        if sql.lstrip().upper().startswith("SELECT") and TABLE in sql:
-            self.aliases.append(context["connection"].alias)
-        return execute(sql, params, many, context)
-
-
-@pytest.fixture(autouse=True)
-def review_table(pg_wait_for_standby: Callable[[], float]) -> None:
-    """replica_app's tables on the PostgreSQL primary (the settings route it to SQLite)."""
-    connection = connections[PRIMARY]
-    existing = set(connection.introspection.table_names())
-    with connection.schema_editor() as editor:
-        for model in (Review, Comment):
-            if model._meta.db_table not in existing:
-                editor.create_model(model)
-    pg_wait_for_standby()
-
-
-@pytest.fixture
-def reads() -> Iterator[ReadLog]:
-    """Record the review reads of both aliases."""
-    log = ReadLog()
-    with ExitStack() as stack:
-        for alias in (PRIMARY, STANDBY):
-            stack.enter_context(connections[alias].execute_wrapper(log))
-        yield log
+urlpatterns = pg_reviews.urlpatterns
 
 
 def _route(settings: Any, **options: Any) -> PrimaryReplicaRouter:
@@ -103,14 +54,14 @@ def _route(settings: Any, **options: Any) -> PrimaryReplicaRouter:
 
 
 def _workload(
-    reads: ReadLog, *, clients: int = 3, reads_each: int = 12
+    statements: StatementLog, *, clients: int = 3, reads_each: int = 12
 ) -> tuple[int, Counter[str]]:
     """Each client writes, then reads its review ``reads_each`` times, 50 ms apart.
 
     Returns the stale reads and the reads per alias after the writes.
     """
     stale = 0
-    reads.aliases.clear()
+    statements.clear()
     for number in range(clients):
         client = Client()
         response = client.post("/reviews/", {"title": f"scripted {number}"})
@@ -118,16 +69,16 @@ def _workload(
         for _ in range(reads_each):
             stale += not client.get(url).json()["found"]
             time.sleep(0.05)
-    return stale, Counter(reads.aliases)
+    return stale, statements.review_reads()
 
 
 def test_lsn_freshness_serves_more_reads_from_the_standby_with_no_stale_read(
-    settings: Any, reads: ReadLog
+    settings: Any, statements: StatementLog
 ) -> None:
     _route(settings, pin_seconds=PIN_SECONDS)
-    time_stale, time_reads = _workload(reads)
+    time_stale, time_reads = _workload(statements)
     _route(settings, pin_seconds=PIN_SECONDS, freshness="lsn", lsn_cache_seconds=0.05)
-    lsn_stale, lsn_reads = _workload(reads)
+    lsn_stale, lsn_reads = _workload(statements)
 
     print(
         f"\ntime window: {time_stale} stale, reads per alias {dict(time_reads)}"
@@ -187,7 +138,9 @@ def test_replica_positions_are_asked_once_per_interval() -> None:
     assert len(asked) == 2
 
 
-def test_max_lag_seconds_leaves_out_a_standby_that_is_behind(settings: Any, reads: ReadLog) -> None:
+def test_max_lag_seconds_leaves_out_a_standby_that_is_behind(
+    settings: Any, statements: StatementLog
+) -> None:
     replica_router = _route(
         settings, pin_seconds=0, freshness="lsn", max_lag_seconds=0.1, lsn_cache_seconds=0
     )
@@ -201,9 +154,9 @@ def test_max_lag_seconds_leaves_out_a_standby_that_is_behind(settings: Any, read
         time.sleep(0.05)
         if time.monotonic() - started > 0.5:  # past the apply delay: it is 300 ms behind
             lags.append(lagging.position(STANDBY).lag)
-            reads.aliases.clear()
+            statements.clear()
             assert Client().get("/reviews/1/").status_code == 200
-            served.extend(reads.aliases)
+            served.extend(statements.review_read_aliases())
 
     print(f"\nstandby lag while written to: {lags}; reads served by {Counter(served)}")
     assert all(lag is not None and lag > 0.1 for lag in lags)
@@ -218,9 +171,9 @@ def test_max_lag_seconds_leaves_out_a_standby_that_is_behind(settings: Any, read
         assert time.monotonic() < deadline
         time.sleep(0.05)
     time.sleep(0.3)
-    reads.aliases.clear()
+    statements.clear()
     assert Client().get("/reviews/1/").status_code == 200
-    assert reads.aliases == [STANDBY]
+    assert statements.review_read_aliases() == [STANDBY]
 
 
 def _unused_port() -> str:

@@ -8,10 +8,7 @@ per alias with ``connection.execute_wrapper``.
 
 from __future__ import annotations
 
-import re
 import time
-from collections import Counter
-from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,40 +19,30 @@ from django.db import (
     connections,
     router,
 )
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.test import Client
 from django.urls import path
 
 from multidb_routers import PrimaryReplicaRouter
-from tests.replica_app.models import Comment, Review
+from tests import pg_reviews
+from tests.pg_reviews import PRIMARY, STANDBY, StatementLog
+from tests.replica_app.models import Review
 
 if TYPE_CHECKING:
+    from collections import Counter
     from collections.abc import Callable, Iterator
 
     from tests.pgcluster import PgCluster
 
-PRIMARY, STANDBY = "pg_primary", "pg_standby"
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True, databases=[PRIMARY, STANDBY]),
     pytest.mark.urls(__name__),
+    pytest.mark.usefixtures("pg_review_tables"),
 ]
-TABLE = Review._meta.db_table
-WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|TRUNCATE|CREATE|ALTER|DROP)\b", re.IGNORECASE)
 
 
 # -- views and URLs of this module ------------------------------------------------------------
-
-
-def create_review(request: HttpRequest) -> HttpResponse:
-    """Create a review and redirect to its page, as a form view does."""
-    review = Review.objects.create(title=request.POST["title"])
-    return HttpResponseRedirect(f"/reviews/{review.pk}/")
-
-
-def show_review(request: HttpRequest, pk: int) -> JsonResponse:
-    """Whether the review is visible to this request's read."""
-    return JsonResponse({"found": Review.objects.filter(pk=pk).exists()})
 
 
 def rate_review(request: HttpRequest, pk: int) -> JsonResponse:
@@ -69,65 +56,10 @@ def rate_review(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"stars": Review.objects.get(pk=pk).stars})
 
 
-urlpatterns = [
-    path("reviews/", create_review),
-    path("reviews/<int:pk>/", show_review),
-    path("reviews/<int:pk>/rate/", rate_review),
-]
+urlpatterns = [*pg_reviews.urlpatterns, path("reviews/<int:pk>/rate/", rate_review)]
 
 
 # -- fixtures ---------------------------------------------------------------------------------
-
-
-class StatementLog:
-    """Every SQL statement sent (or attempted) on the primary and the standby, per alias."""
-
-    def __init__(self) -> None:
-        self.statements: list[tuple[str, str]] = []
-
-    def __call__(
-        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
-    ) -> Any:
-        self.statements.append((context["connection"].alias, sql))
-        return execute(sql, params, many, context)
-
-    def review_reads(self) -> Counter[str]:
-        """SELECTs of the review table, per alias."""
-        return Counter(
-            alias
-            for alias, sql in self.statements
-            if sql.lstrip().upper().startswith("SELECT") and TABLE in sql
-        )
-
-    def writes(self, alias: str) -> list[str]:
-        """Statements that would change ``alias``."""
-        return [sql for seen, sql in self.statements if seen == alias and WRITE.match(sql)]
-
-    def clear(self) -> None:
-        """Forget what was recorded so far."""
-        self.statements.clear()
-
-
-@pytest.fixture(autouse=True)
-def review_table(pg_wait_for_standby: Callable[[], float]) -> None:
-    """replica_app is routed to SQLite aliases in the settings: its tables, on PostgreSQL."""
-    connection = connections[PRIMARY]
-    existing = set(connection.introspection.table_names())
-    with connection.schema_editor() as editor:
-        for model in (Review, Comment):  # deleting a review cascades to its comments
-            if model._meta.db_table not in existing:
-                editor.create_model(model)
-    pg_wait_for_standby()
-
-
-@pytest.fixture
-def statements() -> Iterator[StatementLog]:
-    """Record the statements of both aliases."""
-    log = StatementLog()
-    with ExitStack() as stack:
-        for alias in (PRIMARY, STANDBY):
-            stack.enter_context(connections[alias].execute_wrapper(log))
-        yield log
 
 
 @pytest.fixture
