@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from demo.admin_mixins import ReadOnlyAdminMixin
 from django.contrib import admin
 from reviews import catalogue
 
@@ -11,9 +10,6 @@ from multidb_routers.admin import MultiDBModelAdmin
 from multidb_routers.overlay import find_overlay_router
 
 from .models import Product
-
-if TYPE_CHECKING:
-    from django.http import HttpRequest
 
 
 class ProductAdmin(MultiDBModelAdmin):
@@ -25,20 +21,8 @@ class ProductAdmin(MultiDBModelAdmin):
     search_fields = ["name"]
 
 
-class SnapshotProductAdmin(ProductAdmin):
+class SnapshotProductAdmin(ReadOnlyAdminMixin, ProductAdmin):
     """Production's products, read-only: the snapshot is never written."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """No: the snapshot is read-only."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """No: the snapshot is read-only."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """No: the snapshot is read-only."""
-        return False
 
 
 if find_overlay_router(Product) is not None:

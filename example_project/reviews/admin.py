@@ -8,8 +8,7 @@ snapshot under an overlay (the site itself edits through the merged view).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from demo.admin_mixins import ReadOnlyAdminMixin
 from django.contrib import admin
 
 from multidb_routers.admin import MultiDBModelAdmin
@@ -19,9 +18,6 @@ from multidb_routers.sharding.admin import ShardedModelAdmin
 
 from . import catalogue
 from .models import Review
-
-if TYPE_CHECKING:
-    from django.http import HttpRequest
 
 
 class ReviewAdminOptions:
@@ -45,20 +41,8 @@ class ShardedReviewAdmin(ReviewAdminOptions, ShardedModelAdmin):
     """Reviews one shard at a time; a saved review goes to its product's shard."""
 
 
-class SnapshotReviewAdmin(ReviewAdmin):
+class SnapshotReviewAdmin(ReadOnlyAdminMixin, ReviewAdmin):
     """Production's reviews, read-only: the snapshot is never written."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """No: the snapshot is read-only."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """No: the snapshot is read-only."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """No: the snapshot is read-only."""
-        return False
 
 
 if find_shard_router(Review) is not None:
