@@ -15,15 +15,10 @@ Run: ``python -m benchmarks.bench_postgres``.
 
 from __future__ import annotations
 
-import datetime
-import random
 import sys
 from typing import Any
 
-import django
-from django.conf import settings
-
-from benchmarks.bench_sharding import bench_fan_out
+from benchmarks.bench_sharding import bench_fan_out, configure_sharded_reviews, fill_reviews
 
 SHARDS = [f"pg_shard_{number}" for number in range(4)]
 ROWS_PER_SHARD = 100_000
@@ -31,7 +26,6 @@ ROWS_PER_SHARD = 100_000
 
 def configure(info: Any) -> None:
     """Django settings: four PostgreSQL shard databases and the suite's sharded reviews."""
-    from multidb_routers import ShardRouter
     from tests.pgcluster import SUPERUSER
 
     def entry(name: str) -> dict[str, Any]:
@@ -43,20 +37,9 @@ def configure(info: Any) -> None:
             "NAME": name,
         }
 
-    settings.configure(
-        DATABASES={"default": entry("postgres"), **{alias: entry(alias) for alias in SHARDS}},
-        INSTALLED_APPS=["django.contrib.contenttypes", "multidb_routers", "tests.shard_app"],
-        DATABASE_ROUTERS=[
-            ShardRouter(
-                shards=SHARDS,
-                apps=["shard_app.Review"],
-                shard_key={"shard_app.Review": "product_id"},
-            )
-        ],
-        USE_TZ=True,
-        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+    configure_sharded_reviews(
+        {"default": entry("postgres"), **{alias: entry(alias) for alias in SHARDS}}, SHARDS
     )
-    django.setup()
 
 
 def fill() -> None:
@@ -68,21 +51,7 @@ def fill() -> None:
     with connections["default"].cursor() as cursor:
         for alias in SHARDS:
             cursor.execute(f'CREATE DATABASE "{alias}"')
-    for alias in SHARDS:
-        with connections[alias].schema_editor() as editor:
-            editor.create_model(Review)
-    rng = random.Random(1)
-    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
-    reviews = [
-        Review(
-            product_id=rng.randrange(5000),
-            author=f"author {rng.randrange(1000)}",
-            rating=rng.randrange(1, 6),
-            created=start + datetime.timedelta(seconds=rng.randrange(10**8)),
-        )
-        for _ in range(ROWS_PER_SHARD * len(SHARDS))
-    ]
-    Review.objects.bulk_create(reviews, batch_size=5000)
+    fill_reviews(SHARDS, ROWS_PER_SHARD, batch_size=5000)
     for alias in SHARDS:
         with connections[alias].cursor() as cursor:
             cursor.execute(f"ANALYZE {Review._meta.db_table}")

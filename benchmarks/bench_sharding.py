@@ -35,7 +35,6 @@ ROWS_PER_SHARD = 40_000
 
 def configure(directory: Path, *, memory: bool) -> None:
     """Django settings: four SQLite shards and the test suite's sharded reviews."""
-    from multidb_routers import ShardRouter
 
     databases: dict[str, dict[str, Any]] = {
         alias: {
@@ -47,12 +46,19 @@ def configure(directory: Path, *, memory: bool) -> None:
         }
         for alias in ["default", *SHARDS]
     }
+    configure_sharded_reviews(databases, SHARDS)
+
+
+def configure_sharded_reviews(databases: dict[str, dict[str, Any]], shards: list[str]) -> None:
+    """Configure Django with ``databases`` and the suite's reviews sharded over ``shards``."""
+    from multidb_routers import ShardRouter
+
     settings.configure(
         DATABASES=databases,
         INSTALLED_APPS=["django.contrib.contenttypes", "multidb_routers", "tests.shard_app"],
         DATABASE_ROUTERS=[
             ShardRouter(
-                shards=SHARDS,
+                shards=shards,
                 apps=["shard_app.Review"],
                 shard_key={"shard_app.Review": "product_id"},
             )
@@ -65,11 +71,16 @@ def configure(directory: Path, *, memory: bool) -> None:
 
 def fill() -> None:
     """The review table on every shard, 160,000 reviews placed by their product."""
+    fill_reviews(SHARDS, ROWS_PER_SHARD, batch_size=2000)
+
+
+def fill_reviews(shards: list[str], rows_per_shard: int, *, batch_size: int) -> None:
+    """Create the review table on every shard and insert reviews placed by their product."""
     from django.db import connections
 
     from tests.shard_app.models import Review
 
-    for alias in SHARDS:
+    for alias in shards:
         with connections[alias].schema_editor() as editor:
             editor.create_model(Review)
     rng = random.Random(1)
@@ -81,9 +92,9 @@ def fill() -> None:
             rating=rng.randrange(1, 6),
             created=start + datetime.timedelta(seconds=rng.randrange(10**8)),
         )
-        for _ in range(ROWS_PER_SHARD * len(SHARDS))
+        for _ in range(rows_per_shard * len(shards))
     ]
-    Review.objects.bulk_create(reviews, batch_size=2000)
+    Review.objects.bulk_create(reviews, batch_size=batch_size)
 
 
 def bench_shard_for() -> None:
