@@ -112,6 +112,23 @@ def persistent_connections(monkeypatch: pytest.MonkeyPatch, *, health_checks: bo
         monkeypatch.setitem(connections[alias].settings_dict, "CONN_HEALTH_CHECKS", health_checks)
 
 
+def _read_through_a_persistent_standby(
+    monkeypatch: pytest.MonkeyPatch,
+    use_router: Callable[..., PrimaryReplicaRouter],
+    wait: Callable[[], float],
+    *,
+    health_checks: bool,
+) -> Review:
+    """A review read through the standby once, whose connection stays open after the request."""
+    persistent_connections(monkeypatch, health_checks=health_checks)
+    use_router(recheck_seconds=0.2)
+    review = _existing_review(wait)
+    assert Client().get(f"/reviews/{review.pk}/").json() == {"found": True}
+    close_old_connections()  # request_finished: the standby connection stays open
+    assert connections[STANDBY].connection is not None
+    return review
+
+
 # -- tests ------------------------------------------------------------------------------------
 
 
@@ -231,12 +248,9 @@ def test_a_read_falls_back_when_the_open_standby_connection_died(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Persistent connections with health checks, as Django recommends for them.
-    persistent_connections(monkeypatch, health_checks=True)
-    use_router(recheck_seconds=0.2)
-    review = _existing_review(pg_wait_for_standby)
-    assert Client().get(f"/reviews/{review.pk}/").json() == {"found": True}
-    close_old_connections()  # request_finished: the standby connection stays open
-    assert connections[STANDBY].connection is not None
+    review = _read_through_a_persistent_standby(
+        monkeypatch, use_router, pg_wait_for_standby, health_checks=True
+    )
 
     standby_back.stop_server("standby")
     close_old_connections()  # request_started of the next request
@@ -255,12 +269,9 @@ def test_without_health_checks_one_request_fails_then_reads_fall_back(
 ) -> None:
     # Persistent connections without CONN_HEALTH_CHECKS: Django checks a connection only
     # after an error, when the request ends; the documented cost is one failed request.
-    persistent_connections(monkeypatch, health_checks=False)
-    use_router(recheck_seconds=0.2)
-    review = _existing_review(pg_wait_for_standby)
-    assert Client().get(f"/reviews/{review.pk}/").json() == {"found": True}
-    close_old_connections()
-    assert connections[STANDBY].connection is not None
+    review = _read_through_a_persistent_standby(
+        monkeypatch, use_router, pg_wait_for_standby, health_checks=False
+    )
 
     standby_back.stop_server("standby")
     close_old_connections()
