@@ -33,7 +33,7 @@ serve: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	-$(BIN)/python scripts/pg-cluster install  # once, before parallel envs (docs/postgresql.rst)
-	-$(BIN)/python scripts/install-browser  # Chromium for tests/test_browser.py
+	-$(BIN)/python scripts/install-browser  # Chromium for tests/example/test_browser.py
 	-scripts/install-docs-deps  # Graphviz for the docs' diagrams
 	$(BIN)/tox run-parallel --parallel-no-spinner --parallel-live $(TOX_ARGS) \
 		--skip-missing-interpreters $(if $(CI),false,true)

@@ -1,6 +1,6 @@
 """across_shards() over real PostgreSQL shards: concurrent vs one shard after another.
 
-Starts the test suite's throwaway cluster (``tests/pgcluster.py``), makes four shard
+Starts the test suite's throwaway cluster (``tests/postgres/cluster.py``), makes four shard
 databases on its shard server, spreads 400,000 reviews over them by product, and times
 the 20 latest (``across_shards(Review.objects.order_by("-created"))[:20]``, no index on
 ``created``, so each shard scans its rows) with the shards queried on a thread pool vs
@@ -26,7 +26,7 @@ ROWS_PER_SHARD = 100_000
 
 def configure(info: Any) -> None:
     """Django settings: four PostgreSQL shard databases and the suite's sharded reviews."""
-    from tests.pgcluster import SUPERUSER
+    from tests.postgres.cluster import SUPERUSER
 
     def entry(name: str) -> dict[str, Any]:
         return {
@@ -46,7 +46,7 @@ def fill() -> None:
     """The shard databases, their review table, and the reviews placed by product."""
     from django.db import connections
 
-    from tests.shard_app.models import Review
+    from tests.testapps.shard_app.models import Review
 
     with connections["default"].cursor() as cursor:
         for alias in SHARDS:
@@ -59,7 +59,7 @@ def fill() -> None:
 
 def main() -> int:
     """Start a throwaway cluster, run the benchmark, stop the cluster."""
-    from tests.pgcluster import PgCluster, PgUnavailableError
+    from tests.postgres.cluster import PgCluster, PgUnavailableError
 
     cluster = PgCluster()
     try:

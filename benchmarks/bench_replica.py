@@ -37,7 +37,7 @@ from multidb import PinningReplicaRouter  # noqa: E402
 
 from benchmarks.harness import per_call, report  # noqa: E402
 from multidb_routers import PrimaryReplicaRouter, use_primary  # noqa: E402
-from multidb_routers.pinning import Pin, begin_request, end_request  # noqa: E402
+from multidb_routers.replication.state import Pin, begin_request, end_request  # noqa: E402
 
 
 class Item(models.Model):

@@ -42,7 +42,7 @@ def configure(directory: Path, *, memory: bool) -> None:
     }
     settings.configure(
         DATABASES=databases,
-        INSTALLED_APPS=["django.contrib.contenttypes", "multidb_routers", "tests.moving_app"],
+        INSTALLED_APPS=["django.contrib.contenttypes", "multidb_routers", "tests.testapps.moving_app"],
         DATABASE_ROUTERS=[
             ShardRouter(shards=SHARDS, apps=["moving_app.Order"], shard_key="customer_id")
         ],
@@ -56,7 +56,7 @@ def create_tables() -> None:
     """The order tables on every shard."""
     from django.db import connections
 
-    from tests.moving_app.models import Label, Order
+    from tests.testapps.moving_app.models import Label, Order
 
     for alias in SHARDS:
         with connections[alias].schema_editor() as editor:
@@ -67,7 +67,7 @@ def create_tables() -> None:
 def place_on_four_shards() -> None:
     """Empty the shards, then lay the orders out as a 4-shard router does."""
     from multidb_routers.sharding import ShardRouter
-    from tests.moving_app.models import Order
+    from tests.testapps.moving_app.models import Order
 
     four = ShardRouter(shards=SHARDS[:4], apps=["moving_app.Order"], shard_key="customer_id")
     for alias in SHARDS:
@@ -92,7 +92,7 @@ def run_reshard() -> tuple[int, float]:
 
     from django.core.management import call_command
 
-    from tests.moving_app.models import Order
+    from tests.testapps.moving_app.models import Order
 
     before = Order.objects.using("shard_4").count()
     started = time.perf_counter()
@@ -104,7 +104,7 @@ def run_reshard() -> tuple[int, float]:
 def run_naive() -> tuple[int, float]:
     """Moved rows and seconds taken by a save(using=) + delete() loop over every row."""
     from multidb_routers.sharding import shard_router_for
-    from tests.moving_app.models import Order
+    from tests.testapps.moving_app.models import Order
 
     router = shard_router_for(Order)
     moved = 0

@@ -55,7 +55,7 @@ def configure_sharded_reviews(databases: dict[str, dict[str, Any]], shards: list
 
     settings.configure(
         DATABASES=databases,
-        INSTALLED_APPS=["django.contrib.contenttypes", "multidb_routers", "tests.shard_app"],
+        INSTALLED_APPS=["django.contrib.contenttypes", "multidb_routers", "tests.testapps.shard_app"],
         DATABASE_ROUTERS=[
             ShardRouter(
                 shards=shards,
@@ -78,7 +78,7 @@ def fill_reviews(shards: list[str], rows_per_shard: int, *, batch_size: int) -> 
     """Create the review table on every shard and insert reviews placed by their product."""
     from django.db import connections
 
-    from tests.shard_app.models import Review
+    from tests.testapps.shard_app.models import Review
 
     for alias in shards:
         with connections[alias].schema_editor() as editor:
@@ -118,7 +118,7 @@ def bench_fan_out(
     ratio on this machine. Shared with ``bench_postgres``.
     """
     from multidb_routers.sharding import across_shards
-    from tests.shard_app.models import Review
+    from tests.testapps.shard_app.models import Review
 
     def top(concurrent: bool) -> list[Any]:
         return list(across_shards(Review.objects.order_by("-created"), concurrent=concurrent)[:20])

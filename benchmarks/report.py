@@ -120,7 +120,7 @@ def _peers_worker(quick: bool) -> dict[str, Any]:
     from django.urls import path
 
     from multidb_routers import PrimaryReplicaRouter
-    from multidb_routers.pinning import begin_request, end_request
+    from multidb_routers.replication.state import begin_request, end_request
 
     class Item(models.Model):
         name = models.CharField(max_length=50)
@@ -274,7 +274,7 @@ def _shards_worker(count: int, quick: bool) -> dict[str, Any]:
         from itertools import cycle
 
         from multidb_routers.sharding import across_shards
-        from tests.shard_app.models import Review
+        from tests.testapps.shard_app.models import Review
 
         rows = [
             (alias, pk, product_id)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from .exceptions import ReadOnlyDatabaseError, ShardKeyError
 from .functional import FunctionalRouter
 from .overlay import OverlayRouter
-from .pinning import use_primary
-from .replication import PrimaryReplicaRouter
+from .replication.state import use_primary
+from .replication.router import PrimaryReplicaRouter
 from .sharding.router import ShardRouter
 
 __version__ = "0.1.0"

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from multidb_routers.pinning import fresh_state
+from multidb_routers.replication.state import fresh_state
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -20,4 +20,4 @@ def _fresh_pinning_state() -> Iterator[None]:
 
 
 # The PostgreSQL test cluster: started only when tests marked postgres run.
-pytest_plugins = ["tests.pgplugin", "tests.pg_reviews"]
+pytest_plugins = ["tests.postgres.plugin", "tests.postgres.reviews"]

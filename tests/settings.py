@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from multidb_routers import FunctionalRouter, OverlayRouter, PrimaryReplicaRouter, ShardRouter
-from tests.pgcluster import databases_from_env
+from tests.postgres.cluster import databases_from_env
 
 SECRET_KEY = "multidb-routers-tests-not-secret"
 DEBUG = False
@@ -48,7 +48,7 @@ DATABASES: dict[str, dict[str, Any]] = {
     "overlay": _sqlite(),
 }
 # The real PostgreSQL cluster (pg_primary, the lagging pg_standby, pg_shard_0/1) when
-# MULTIDB_ROUTERS_PG_DIR names a running one; else tests/pgplugin.py adds these aliases at
+# MULTIDB_ROUTERS_PG_DIR names a running one; else tests/postgres/plugin.py adds these aliases at
 # run time, only if tests marked postgres are selected. See docs/postgresql.rst.
 DATABASES.update(databases_from_env())
 
@@ -59,12 +59,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "multidb_routers",
-    "tests.functional_app",
-    "tests.legacy_app",
-    "tests.replica_app",
-    "tests.shard_app",
-    "tests.overlay_app",
-    "tests.moving_app",
+    "tests.testapps.functional_app",
+    "tests.testapps.legacy_app",
+    "tests.testapps.replica_app",
+    "tests.testapps.shard_app",
+    "tests.testapps.overlay_app",
+    "tests.testapps.moving_app",
 ]
 
 DATABASE_ROUTERS = [

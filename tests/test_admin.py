@@ -23,8 +23,8 @@ from django.urls import reverse
 
 from multidb_routers import FunctionalRouter
 from multidb_routers.admin import MultiDBModelAdmin, MultiDBStackedInline, MultiDBTabularInline
-from tests.functional_app.admin import BookInline
-from tests.functional_app.models import Book, Shelf, Tag
+from tests.testapps.functional_app.admin import BookInline
+from tests.testapps.functional_app.models import Book, Shelf, Tag
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -5,7 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from multidb_routers import FunctionalRouter
 from multidb_routers.base import BaseRouter
-from tests.legacy_app.models import Note
+from tests.testapps.legacy_app.models import Note
 
 
 class LegacyRouter(FunctionalRouter):

@@ -11,7 +11,7 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from multidb_routers import FunctionalRouter
-from tests.replica_app.models import Comment
+from tests.testapps.replica_app.models import Comment
 
 if TYPE_CHECKING:
     from django.db.models import Model

@@ -11,8 +11,8 @@ from django.test import override_settings
 
 from multidb_routers import FunctionalRouter, ReadOnlyDatabaseError
 from multidb_routers.guards import allow_writes, guarded_aliases, install, is_write
-from tests.overlay_app.models import Product, Supplier
-from tests.overlay_app.snapshot import SUPPLIERS, digest, snapshot_as_base
+from tests.testapps.overlay_app.models import Product, Supplier
+from tests.testapps.overlay_app.snapshot import SUPPLIERS, digest, snapshot_as_base
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

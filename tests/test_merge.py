@@ -14,7 +14,7 @@ from django.db.models.query import ModelIterable
 from django.test.utils import CaptureQueriesContext
 
 from multidb_routers.merge import MergedQuerySet
-from tests.functional_app.models import Book, Shelf, Tag
+from tests.testapps.functional_app.models import Book, Shelf, Tag
 
 pytestmark = pytest.mark.django_db(databases=["default", "library", "users"])
 

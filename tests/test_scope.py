@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import User
 
 from multidb_routers.scope import LabelMap, Scope
-from tests.functional_app.models import Book, FeaturedBook, Shelf
-from tests.legacy_app.models import Customer, Note
+from tests.testapps.functional_app.models import Book, FeaturedBook, Shelf
+from tests.testapps.legacy_app.models import Customer, Note
 
 
 def test_model_entry_beats_app_entry() -> None:

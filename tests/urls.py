@@ -7,5 +7,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("replica/", include("tests.replica_views")),
+    path("replica/", include("tests.testapps.replica_views")),
 ]

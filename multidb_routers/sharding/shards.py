@@ -1,6 +1,6 @@
 """The shards of a ShardRouter: each one a primary alias, optionally with replicas.
 
-A shard with replicas holds a :class:`~multidb_routers.replicas.ReplicaSet`, so its reads
+A shard with replicas holds a :class:`~multidb_routers.replication.replica_set.ReplicaSet`, so its reads
 follow the same primary/replica rules as ``PrimaryReplicaRouter`` (pinning after a
 write, ``use_primary()``, open transactions, unreachable replicas left out).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..replicas import ReplicaSet
+from ..replication.replica_set import ReplicaSet
 
 __all__ = ["Shard", "parse_shards"]
 

@@ -1,0 +1,154 @@
+"""``PinningMiddleware``: read-your-writes across requests, carried in a signed cookie."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
+from django.core import signing
+
+from ..conf import conf
+from .freshness import writes_committed
+from .state import Pin, RequestState, begin_request, end_request
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponseBase
+
+__all__ = ["PinningMiddleware", "dumps_pins", "loads_pins"]
+
+SALT = "multidb_routers.replication.state"
+
+
+def dumps_pins(pins: Mapping[str, Pin]) -> str:
+    """Sign ``pins`` (primary alias -> pin) into a cookie value."""
+    payload = {
+        primary: pin.until if pin.position is None else [pin.until, pin.position]
+        for primary, pin in pins.items()
+    }
+    return signing.dumps(payload, salt=SALT, compress=False)
+
+
+def loads_pins(value: str, *, now: float) -> dict[str, Pin]:
+    """The pins a cookie value carries that are still active at ``now``.
+
+    A tampered, forged, malformed or expired value gives no pins, never an error.
+    """
+    try:
+        payload = signing.loads(value, salt=SALT)
+    except (signing.BadSignature, ValueError):
+        return {}
+    pins: dict[str, Pin] = {}
+    if not isinstance(payload, dict):
+        return pins
+    for primary, raw in payload.items():
+        pin = _pin_from_json(raw)
+        if pin is not None and pin.until > now:
+            pins[primary] = pin
+    return pins
+
+
+def _pin_from_json(raw: Any) -> Pin | None:
+    if isinstance(raw, list) and len(raw) == 2 and isinstance(raw[1], str):
+        until, position = raw
+    else:
+        until, position = raw, None
+    if isinstance(until, bool) or not isinstance(until, (int, float)):
+        return None
+    return Pin(until=float(until), position=position)
+
+
+class PinningMiddleware:
+    """Pin a client's reads to the primaries it wrote to, for their ``pin_seconds``.
+
+    A request that wrote gets a signed, HttpOnly, SameSite=Lax cookie naming the
+    written primaries and until when; the client's next requests read those
+    primaries' models from the primary until then. A request that wrote nothing gets
+    no cookie. Each request starts fresh routing state (see
+    :mod:`multidb_routers.replication.state`). Sync and async capable.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self,
+        get_response: (
+            Callable[[HttpRequest], HttpResponseBase]
+            | Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+        ),
+    ) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        """Handle a request with its own routing state; set the cookie if it wrote."""
+        if self.async_mode:
+            return self.__acall__(request)
+        state, token = begin_request(self._incoming_pins(request))
+        try:
+            response = self.get_response(request)
+        finally:
+            end_request(token)
+        assert not isinstance(response, Awaitable)  # sync mode: get_response is sync
+        if state.written:
+            self._set_cookie(request, response, self._new_pins(state))
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        """The async counterpart of ``__call__``."""
+        state, token = begin_request(self._incoming_pins(request))
+        try:
+            response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
+        finally:
+            end_request(token)
+        if state.written:
+            if _pins_query_database(state):
+                # Where the view's ORM calls ran: its thread and its connections.
+                pins = await sync_to_async(self._new_pins)(state)
+            else:
+                pins = self._new_pins(state)
+            self._set_cookie(request, response, pins)
+        return response
+
+    def _incoming_pins(self, request: HttpRequest) -> dict[str, Pin]:
+        value = request.COOKIES.get(conf.PIN_COOKIE_NAME)
+        return loads_pins(value, now=time.time()) if value else {}
+
+    def _new_pins(self, state: RequestState) -> dict[str, Pin]:
+        """The request's incoming pins, updated with those of the primaries it wrote."""
+        pins = dict(state.pins)
+        # The view returned: its writes have committed (unless a transaction opened
+        # outside this middleware is still open, which a strategy can see).
+        with writes_committed():
+            for primary, replica_set in state.written.items():
+                pins[primary] = replica_set.make_pin(primary)
+        return pins
+
+    def _set_cookie(
+        self, request: HttpRequest, response: HttpResponseBase, pins: dict[str, Pin]
+    ) -> None:
+        now = time.time()
+        pins = {primary: pin for primary, pin in pins.items() if pin.until > now}
+        if not pins:
+            return  # pin_seconds = 0
+        response.set_cookie(
+            conf.PIN_COOKIE_NAME,
+            dumps_pins(pins),
+            max_age=max(1, math.ceil(max(pin.until for pin in pins.values()) - now)),
+            secure=settings.SESSION_COOKIE_SECURE or request.is_secure(),
+            httponly=True,
+            samesite="Lax",
+        )
+
+
+def _pins_query_database(state: RequestState) -> bool:
+    return any(
+        getattr(replica_set.freshness, "pins_query_database", False)
+        for replica_set in state.written.values()
+    )

@@ -1,0 +1,478 @@
+"""One primary and its weighted replicas: where a read goes, what a write pins.
+
+:class:`ReplicaSet` knows nothing of models or scopes, so any router can hold one
+(``PrimaryReplicaRouter`` holds one; a shard router can hold one per shard).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from itertools import accumulate
+from threading import get_ident
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db import DatabaseError, connections
+
+from ..conf import conf
+from .freshness import get_freshness
+from .state import context_pins, pin_context, primary_forced, request_state
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models import Model
+
+    from .freshness import Freshness
+    from .state import Pin, RequestState
+
+__all__ = ["ReplicaSet", "user_transaction_open"]
+
+logger = logging.getLogger("multidb_routers")
+
+# connections[alias] costs about as much as the rest of a routing decision, so the
+# wrappers are remembered per context, tagged with the thread (a context copied into
+# another thread must not use this thread's connections). Django hands out the same
+# wrapper for a given thread and context, so a remembered one is never stale; the
+# mapping is replaced, never mutated, so tasks that copied the context stay apart.
+_wrappers: ContextVar[tuple[int, Mapping[str, BaseDatabaseWrapper]]] = ContextVar(
+    "multidb_routers.wrappers", default=(0, MappingProxyType({}))
+)
+
+
+def _connection(alias: str) -> BaseDatabaseWrapper:
+    thread, known = _wrappers.get()
+    if thread == get_ident():
+        connection = known.get(alias)
+        if connection is not None:
+            return connection
+    else:
+        known = {}
+    connection = connections[alias]
+    _wrappers.set((get_ident(), MappingProxyType({**known, alias: connection})))
+    return connection
+
+
+def user_transaction_open(connection: BaseDatabaseWrapper) -> bool:
+    """True when code (not Django's ``TestCase``) holds a transaction open on ``connection``.
+
+    The atomic blocks ``TestCase`` wraps each test in are ignored, so that tests can
+    still observe where reads go.
+    """
+    if connection.in_atomic_block:
+        blocks: list[Any] = connection.atomic_blocks
+        return not blocks or not getattr(blocks[-1], "_from_testcase", False)
+    # set_autocommit(False) by hand; before the first connection autocommit reads False too.
+    return not connection.autocommit and connection.connection is not None
+
+
+def _drop_if_dead(connection: BaseDatabaseWrapper) -> None:
+    """Close an open connection whose server is gone, so that the caller reopens it.
+
+    This is Django's own check, run before a replica is chosen instead of at its first
+    query (where a failure would reach the caller): with ``CONN_HEALTH_CHECKS = True``,
+    ``close_if_health_check_failed()`` asks ``is_usable()`` once per request, and the
+    query that follows skips its own check. A connection that failed since its last
+    commit (``errors_occurred``, which Django only checks when a request ends) is checked
+    the same way, once per failure.
+    """
+    if connection.errors_occurred:
+        if connection.is_usable():
+            connection.errors_occurred = False
+            connection.health_check_done = True  # type: ignore[attr-defined]
+        else:
+            connection.close()
+        return
+    connection.close_if_health_check_failed()
+
+
+def _validate_replicas(replicas: object, *, option: str = "replicas") -> dict[str, float]:
+    kind = "replica" if option == "replicas" else option
+    if isinstance(replicas, str) or not isinstance(replicas, (Sequence, Mapping)):
+        raise TypeError(
+            f"{option} must be a list of database aliases or a dict of alias -> weight, "
+            f"such as ['{kind}'] or {{'{kind}1': 3, '{kind}2': 1}}, not {replicas!r}."
+        )
+    if isinstance(replicas, Mapping):
+        weights = dict(replicas)
+    else:
+        weights = dict.fromkeys(replicas, 1.0)
+        if len(weights) != len(replicas):
+            raise ValueError(f"{option} lists an alias more than once: {list(replicas)!r}.")
+    for alias, weight in weights.items():
+        if not isinstance(alias, str) or not alias:
+            raise TypeError(f"{option} holds {alias!r}, which is not a database alias.")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+            raise ValueError(
+                f"The weight of {kind} {alias!r} must be a positive number, not {weight!r}."
+            )
+    return {alias: float(weight) for alias, weight in weights.items()}
+
+
+def _validate_primaries(primary: object) -> dict[str, float]:
+    if isinstance(primary, str):
+        if not primary:
+            raise TypeError("primary must be a database alias, not ''.")
+        return {primary: 1.0}
+    if not isinstance(primary, (Sequence, Mapping)):
+        raise TypeError(
+            "primary must be a database alias, a list of aliases or a dict of alias -> "
+            f"weight, not {primary!r}."
+        )
+    weights = _validate_replicas(primary, option="primary")
+    if not weights:
+        raise ValueError("primary names no database alias: give at least one.")
+    return weights
+
+
+def _validate_seconds(value: object, *, option: str, allow_none: bool) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{option} must be a number of seconds (>= 0), not {value!r}.")
+    return float(value)
+
+
+class ReplicaSet:
+    """One primary (or several) and its weighted replicas: the read decision and writes.
+
+    ``ReplicaSet(primary, replicas, *, pin_seconds=None, recheck_seconds=5.0,
+    freshness=None, read_from_primaries=False, pin_writes=True)``: ``primary`` is an
+    alias, or several read/write primaries as a list (equal weights) or a dict of
+    alias -> positive weight; ``replicas`` is a list of aliases (equal weights) or a dict of
+    alias -> positive weight; ``read_from_primaries`` adds the primaries, with their
+    weights, to the aliases unpinned reads are spread over; ``pin_writes=False`` makes
+    writes pin nothing (reads then leave the primary even right after a write);
+    ``pin_seconds`` is how long a write pins reads to the
+    primary outside a request and in the middleware's cookie (``None``: the
+    ``MULTIDB_ROUTERS_PIN_SECONDS`` setting, read at each write); ``recheck_seconds``
+    is the mean time an unreachable replica stays out (jittered by +-50%);
+    ``freshness`` decides which replicas may serve a pinned read
+    (``"time"``, the default: :class:`~multidb_routers.replication.freshness.TimeFreshness`;
+    ``"lsn"``: :class:`~multidb_routers.replication.freshness.LsnFreshness`; or a strategy).
+
+    Use it from a router: ``read_alias()`` in ``db_for_read``, ``write_alias()`` (or
+    ``note_write()`` then ``primary``) in ``db_for_write``; ``aliases`` for
+    ``allow_relation``; ``primaries`` migrate, ``replicas`` never do. With several
+    primaries, :meth:`write_alias` keeps an instance's writes where it was saved and
+    pins the primary it chose. Health (unreachable replicas) is
+    kept per instance and shared by every request; the request-scoped choices live
+    in :mod:`multidb_routers.replication.state`. Instances hash by identity.
+    """
+
+    __slots__ = (
+        "_cumulative",
+        "_down",
+        "_pin_seconds",
+        "_pins_nothing",
+        "_read_weights",
+        "_several",
+        "_total",
+        "_within_lag",
+        "_write_cumulative",
+        "aliases",
+        "freshness",
+        "pin_writes",
+        "primaries",
+        "primary",
+        "primary_weights",
+        "read_from_primaries",
+        "readers",
+        "recheck_seconds",
+        "replicas",
+        "weights",
+    )
+
+    def __init__(
+        self,
+        primary: str | Sequence[str] | Mapping[str, float],
+        replicas: Sequence[str] | Mapping[str, float],
+        *,
+        pin_seconds: float | None = None,
+        recheck_seconds: float = 5.0,
+        freshness: Freshness | str | None = None,
+        read_from_primaries: bool = False,
+        pin_writes: bool = True,
+    ) -> None:
+        primary_weights = _validate_primaries(primary)
+        weights = _validate_replicas(replicas)
+        for alias in primary_weights:
+            if alias in weights:
+                raise ValueError(f"{alias!r} cannot be both the primary and one of its replicas.")
+        primaries = tuple(primary_weights)
+        #: The (first) primary's alias: every write, and every read that must be fresh.
+        self.primary: str = primaries[0]
+        #: Every primary, in the order given (one unless several were given).
+        self.primaries: tuple[str, ...] = primaries
+        #: Each primary's weight in the choice of a primary for a new row.
+        self.primary_weights: Mapping[str, float] = MappingProxyType(primary_weights)
+        #: The replicas' aliases, in the order given.
+        self.replicas: tuple[str, ...] = tuple(weights)
+        #: Each replica's weight in the random choice.
+        self.weights: Mapping[str, float] = MappingProxyType(weights)
+        #: Whether unpinned reads may go to the primaries too.
+        self.read_from_primaries: bool = bool(read_from_primaries)
+        #: Whether a write pins the writer's reads to the primary it wrote to.
+        self.pin_writes: bool = bool(pin_writes)
+        readers = {**weights, **primary_weights} if read_from_primaries else weights
+        #: The aliases unpinned reads are spread over: the replicas (and the primaries).
+        self.readers: tuple[str, ...] = tuple(readers)
+        self._read_weights: Mapping[str, float] = MappingProxyType(readers)
+        #: The primaries and the replicas.
+        self.aliases: frozenset[str] = frozenset((*primaries, *weights))
+        self._several = len(primaries) > 1
+        # Nothing to pin: no write pins, or one primary that serves every read anyway.
+        self._pins_nothing = not pin_writes or (not readers and not self._several)
+        self._write_cumulative = list(accumulate(primary_weights.values()))
+        self._pin_seconds = _validate_seconds(pin_seconds, option="pin_seconds", allow_none=True)
+        recheck = _validate_seconds(recheck_seconds, option="recheck_seconds", allow_none=False)
+        #: Mean seconds an unreachable replica is left out before it is tried again.
+        self.recheck_seconds: float = recheck or 0.0
+        #: The strategy that tells which replicas have caught up with a pin.
+        self.freshness: Freshness = get_freshness(freshness)
+        # LsnFreshness(max_lag_seconds=...) leaves out replicas too far behind.
+        self._within_lag: Callable[[str], bool] | None = getattr(self.freshness, "within_lag", None)
+        self._cumulative: list[float] = list(accumulate(readers.values()))
+        self._total: float = self._cumulative[-1] if self._cumulative else 0.0
+        # Replica alias -> time.monotonic() after which it is tried again.
+        self._down: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        primary = dict(self.primary_weights) if self._several else self.primary
+        return f"ReplicaSet(primary={primary!r}, replicas={dict(self.weights)!r})"
+
+    @property
+    def pin_seconds(self) -> float:
+        """Seconds a write pins reads to the primary (the setting when not given)."""
+        seconds = self._pin_seconds
+        return conf.PIN_SECONDS if seconds is None else seconds
+
+    # Reads.
+
+    def read_alias(self) -> str:
+        """The alias a read should use now. Never raises for an unreachable replica.
+
+        The primary when: there are no replicas; inside ``use_primary()``; the current
+        request wrote to the primary; a pin (from the request's cookie, or outside a
+        request a write in this context) is active and the freshness strategy trusts
+        no replica; a transaction is open on the primary. Otherwise a live replica,
+        the same one for a whole request, chosen by weight; the primary if none is live.
+        With ``read_from_primaries`` the primaries are among the aliases chosen from.
+        With several primaries, "the primary" is the one the reader wrote to (or is
+        pinned to, or holds a transaction open on), else the first one.
+        """
+        if self._several:
+            return self._read_several()
+        primary = self.primary
+        replicas: Sequence[str] = self.readers
+        if not replicas or primary_forced():
+            return primary
+        state = request_state()
+        if state is None:
+            pin = context_pins().get(primary)
+        elif primary in state.written:
+            return primary
+        else:
+            pin = state.pins.get(primary)
+        if pin is not None and pin.until > time.time():
+            replicas = self.freshness.fresh_replicas(self.replicas, pin)
+            if not replicas:
+                return primary
+        if user_transaction_open(_connection(primary)):
+            return primary
+        if state is None:
+            return self._choose(replicas)
+        chosen = state.replicas.get(self)
+        # The request's replica was reachable when chosen: unless another request has
+        # found it down since, keep it (its connection is open or the query will say so).
+        if chosen is not None and chosen in replicas and chosen not in self._down:
+            return chosen
+        alias = self._choose(replicas)
+        if alias != primary or self.read_from_primaries:
+            state.replicas[self] = alias
+        return alias
+
+    def _read_several(self) -> str:
+        # read_alias() with several primaries: the same rules, "the primary" being the
+        # one this reader must see (its transaction, its write, its pin).
+        for alias in self.primaries:
+            if user_transaction_open(_connection(alias)):
+                return alias
+        state = request_state()
+        fresh, pin = self._fresh_primary(state)
+        if primary_forced():
+            return fresh or self.primary
+        readers: Sequence[str] = self.readers
+        if fresh is not None:
+            if pin is None:  # written in this request
+                return fresh
+            readers = self.freshness.fresh_replicas(self.replicas, pin)
+            if not readers:
+                return fresh
+        if not readers:
+            return self.primary
+        chosen = state.replicas.get(self) if state is not None else None
+        if chosen is not None and chosen in readers and chosen not in self._down:
+            return chosen
+        alias = self._choose(readers)
+        if alias not in readers:  # none is live
+            return fresh or alias
+        if state is not None:
+            state.replicas[self] = alias
+        return alias
+
+    def _fresh_primary(self, state: RequestState | None) -> tuple[str | None, Pin | None]:
+        """The primary this reader must read from, and its pin (``None``: written now).
+
+        The first primary the request wrote to; else the primary of the latest active
+        pin (the request's cookie, or outside a request this context's writes).
+        """
+        if state is not None:
+            for alias in state.written:
+                if alias in self.primary_weights:
+                    return alias, None
+            pins = state.pins
+        else:
+            pins = context_pins()
+        fresh: str | None = None
+        latest: Pin | None = None
+        if pins:
+            now = time.time()
+            for alias in self.primaries:
+                pin = pins.get(alias)
+                if (
+                    pin is not None
+                    and pin.until > now
+                    and (latest is None or pin.until > latest.until)
+                ):
+                    fresh, latest = alias, pin
+        return fresh, latest
+
+    def _choose(self, candidates: Sequence[str]) -> str:
+        down = self._down
+        if down:
+            now = time.monotonic()
+            candidates = [alias for alias in candidates if down.get(alias, 0.0) <= now]
+        while candidates:
+            alias = self._pick(candidates)
+            if self._usable(alias):
+                return alias
+            candidates = [other for other in candidates if other != alias]
+        return self.primary
+
+    def _pick(self, candidates: Sequence[str]) -> str:
+        if len(candidates) == 1:
+            return candidates[0]
+        replicas = self.readers
+        if candidates is replicas:
+            index = bisect_right(self._cumulative, random.random() * self._total)
+            return replicas[min(index, len(replicas) - 1)]
+        weights = self._read_weights
+        return random.choices(candidates, [weights[alias] for alias in candidates])[0]
+
+    # Health.
+
+    def _usable(self, alias: str) -> bool:
+        connection = _connection(alias)
+        try:
+            if connection.connection is None:
+                connection.ensure_connection()
+            elif (
+                # Inlined: this runs for every read outside a request.
+                connection.errors_occurred
+                or (connection.health_check_enabled and not connection.health_check_done)  # type: ignore[attr-defined]
+            ) and not connection.in_atomic_block:
+                _drop_if_dead(connection)
+                if connection.connection is None:
+                    connection.ensure_connection()
+        except SynchronousOnlyOperation:
+            # Called from async code: the query itself runs in a thread and connects there.
+            return True
+        except DatabaseError as exc:
+            self._mark_down(alias, exc)
+            return False
+        if self._down:
+            self._mark_up(alias)
+        within_lag = self._within_lag
+        return within_lag is None or within_lag(alias)
+
+    def _mark_down(self, alias: str, exc: Exception) -> None:
+        delay = self.recheck_seconds * random.uniform(0.5, 1.5)
+        was_up = alias not in self._down
+        self._down[alias] = time.monotonic() + delay
+        if not was_up:
+            logger.debug("Replica %r of %r is still unreachable: %s", alias, self.primary, exc)
+            return
+        live = [other for other in self.replicas if other not in self._down]
+        logger.warning(
+            "Replica %r of %r is unreachable (%s); it is left out for %.1f s. Reads go to %s.",
+            alias,
+            self.primary,
+            exc,
+            delay,
+            ", ".join(live) if live else f"the primary {self.primary!r} (no live replica)",
+        )
+
+    def _mark_up(self, alias: str) -> None:
+        if self._down.pop(alias, None) is not None:
+            logger.warning("Replica %r of %r is reachable again.", alias, self.primary)
+
+    def down_replicas(self) -> frozenset[str]:
+        """The replicas currently left out as unreachable (including those due a recheck)."""
+        return frozenset(self._down)
+
+    # Writes.
+
+    def note_write(self, primary: str | None = None) -> None:
+        """Record a write to ``primary`` (default: the first): pin the writer's reads to it.
+
+        Inside a request the pin lasts until the request ends and is then sent in the
+        middleware's cookie; outside a request it lasts ``pin_seconds`` in the current
+        context only. Nothing is pinned with ``pin_writes=False``.
+        """
+        if self._pins_nothing:
+            return
+        alias = self.primary if primary is None else primary
+        state = request_state()
+        if state is not None:
+            state.written[alias] = self
+        else:
+            pin_context(alias, self.make_pin(alias))
+
+    def write_alias(self, instance: Model | None = None) -> str:
+        """Choose the primary of a write, record it (:meth:`note_write`), return its alias.
+
+        With one primary, that primary. With several: the primary ``instance`` was
+        saved to or loaded from, when it is one of them (an update goes where the row
+        is); else the primary the writer already wrote to or is pinned to; else a
+        random primary, in proportion to the weights.
+        """
+        if not self._several:
+            self.note_write()
+            return self.primary
+        alias = self._write_primary(instance)
+        self.note_write(alias)
+        return alias
+
+    def _write_primary(self, instance: Model | None) -> str:
+        if instance is not None:
+            db = instance._state.db
+            if db in self.primary_weights:
+                return db  # type: ignore[return-value]  # a key, so a str
+        fresh, _ = self._fresh_primary(request_state())
+        if fresh is not None:
+            return fresh
+        cumulative = self._write_cumulative
+        index = bisect_right(cumulative, random.random() * cumulative[-1])
+        return self.primaries[min(index, len(self.primaries) - 1)]
+
+    def make_pin(self, primary: str | None = None) -> Pin:
+        """A pin for a write to ``primary`` (default: the first) that just happened."""
+        return self.freshness.make_pin(
+            self.primary if primary is None else primary, seconds=self.pin_seconds
+        )

@@ -1,0 +1,215 @@
+"""pytest plugin of the PostgreSQL test cluster (``docs/postgresql.rst``).
+
+The cluster starts only when tests marked ``postgres`` remain after collection and
+deselection, so the rest of the suite never waits for it. Its aliases (``pg_primary``,
+``pg_standby``, ``pg_shard_0``, ``pg_shard_1``) then join ``settings.DATABASES`` before
+pytest-django creates any test database. When ``MULTIDB_ROUTERS_PG_DIR`` names a cluster
+started by ``scripts/pg-cluster``, ``tests/settings.py`` already defines them and the
+plugin only checks that its servers run.
+
+Without PostgreSQL the ``postgres`` tests are skipped with the reason, or fail when the
+``CI`` environment variable is set.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.postgres.cluster import (
+    ENV_DIR,
+    SERVERS,
+    ClusterInfo,
+    PgCluster,
+    PgUnavailableError,
+    django_databases,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+@dataclass
+class ClusterState:
+    """What the session knows about its cluster."""
+
+    cluster: PgCluster | None = None
+    owned: bool = False
+    reason: str | None = None
+    seconds: float = 0.0
+
+
+STATE = pytest.StashKey[ClusterState]()
+
+
+def in_ci() -> bool:
+    """Whether the ``CI`` environment variable asks for PostgreSQL tests to be mandatory."""
+    return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
+
+
+def _register_databases(databases: dict[str, dict[str, Any]]) -> None:
+    """Add the cluster's aliases to ``DATABASES`` before any test database exists.
+
+    ``connections.settings`` is ``settings.DATABASES`` itself once read, and
+    ``configure_settings`` only fills defaults, so re-running it is harmless.
+    """
+    from django.conf import settings
+    from django.db import connections
+
+    missing = {
+        alias: entry for alias, entry in databases.items() if alias not in settings.DATABASES
+    }
+    if missing:
+        settings.DATABASES.update(missing)
+        connections.configure_settings(settings.DATABASES)
+
+
+def _provide_cluster(state: ClusterState) -> None:
+    started = time.monotonic()
+    base_dir = os.environ.get(ENV_DIR)
+    if base_dir:
+        cluster = PgCluster.attach(base_dir)
+        stopped = [server for server, up in cluster.status().items() if not up]
+        if stopped:
+            raise PgUnavailableError(
+                f"{ENV_DIR}={base_dir}: server(s) {', '.join(stopped)} not running "
+                "(scripts/pg-cluster status)"
+            )
+    else:
+        cluster = PgCluster()
+        cluster.start()
+        state.owned = True
+    state.cluster = cluster
+    assert cluster.info is not None
+    _register_databases(django_databases(cluster.info))
+    state.seconds = time.monotonic() - started
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start (or find) the cluster when ``postgres`` tests are about to run."""
+    config = session.config
+    if config.option.collectonly:
+        return
+    if not any(item.get_closest_marker("postgres") for item in session.items):
+        return
+    state = ClusterState()
+    config.stash[STATE] = state
+    try:
+        _provide_cluster(state)
+    except (PgUnavailableError, OSError) as exc:
+        state.reason = str(exc)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip ``postgres`` tests without a cluster, or fail them when ``CI`` is set."""
+    if item.get_closest_marker("postgres") is None:
+        return
+    state = item.config.stash.get(STATE, None)
+    reason = state.reason if state is not None else "the test cluster was not started"
+    if reason is None:
+        return
+    if in_ci():
+        pytest.fail(f"PostgreSQL is required when CI is set: {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say in the header when the PostgreSQL tests are mandatory."""
+    return ["postgres tests: required (CI is set)"] if in_ci() else []
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Report where the cluster ran and how long it took to start."""
+    state = config.stash.get(STATE, None)
+    if state is None or state.cluster is None or state.cluster.info is None:
+        return
+    info = state.cluster.info
+    ports = ", ".join(f"{server} {info.ports[server]}" for server in SERVERS)
+    how = f"started in {state.seconds:.2f}s" if state.owned else "reused"
+    terminalreporter.write_line(f"PostgreSQL test cluster ({how}): {ports}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the cluster this session started (test databases are dropped by then)."""
+    state = config.stash.get(STATE, None)
+    if state is not None and state.owned and state.cluster is not None:
+        state.cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(pytestconfig: pytest.Config) -> PgCluster:
+    """The running cluster, to stop and start servers (``stop_server``/``start_server``)."""
+    state = pytestconfig.stash.get(STATE, None)
+    if state is None or state.cluster is None:
+        pytest.fail("pg_cluster is only available to tests marked postgres", pytrace=False)
+    return state.cluster
+
+
+@pytest.fixture(scope="session")
+def pg_info(pg_cluster: PgCluster) -> ClusterInfo:
+    """Ports, directories and apply delay of the running cluster."""
+    assert pg_cluster.info is not None
+    return pg_cluster.info
+
+
+def _connect(alias: str) -> Any:
+    """A new autocommit psycopg connection to ``alias``'s (test) database, outside Django."""
+    import psycopg
+    from django.db import connections
+
+    params = connections[alias].settings_dict
+    return psycopg.connect(
+        host=params["HOST"],
+        port=params["PORT"],
+        user=params["USER"],
+        dbname=params["NAME"],
+        autocommit=True,
+    )
+
+
+def wait_for_standby(
+    primary: str = "pg_primary", standby: str = "pg_standby", timeout: float = 10.0
+) -> float:
+    """Wait until ``standby`` has applied every commit made on ``primary`` so far.
+
+    Commits a marker row on the primary, outside the test's Django connections, and polls
+    the standby for it; returns the seconds waited. Useful at the start of a test that
+    must not see what earlier tests (or their flushes) left in the standby's lag window.
+    """
+    token = uuid.uuid4().hex
+    with _connect(primary) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS pg_sync_marker (token text PRIMARY KEY)")
+        conn.execute("INSERT INTO pg_sync_marker VALUES (%s)", [token])
+    started = time.monotonic()
+    while not _standby_has(standby, token):
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{standby} did not catch up with {primary} in {timeout}s")
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def _standby_has(standby: str, token: str) -> bool:
+    import psycopg
+
+    try:
+        # A new connection each time: the test database itself may not be there yet.
+        with _connect(standby) as conn:
+            row = conn.execute("SELECT to_regclass('pg_sync_marker') IS NOT NULL").fetchone()
+            if not (row and row[0]):
+                return False
+            found = conn.execute("SELECT 1 FROM pg_sync_marker WHERE token = %s", [token])
+            return found.fetchone() is not None
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture
+def pg_wait_for_standby() -> Callable[..., float]:
+    """:func:`wait_for_standby`, as a fixture."""
+    return wait_for_standby
