@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .exceptions import RouterOptionError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -55,7 +57,7 @@ class BaseRouter:
             names = ", ".join(repr(name) for name in unknown)
             accepted = ", ".join(self.options) or "none"
             plural = "s" if len(unknown) > 1 else ""
-            raise TypeError(
+            raise RouterOptionError(
                 f"{type(self).__name__}() got unexpected keyword argument{plural} {names}; "
                 f"it accepts: {accepted}."
             )
@@ -63,7 +65,7 @@ class BaseRouter:
             setattr(self, name, value)
         missing = [name for name in self.required_options if getattr(self, name, None) is None]
         if missing:
-            raise ImproperlyConfigured(
+            raise RouterOptionError(
                 f"{type(self).__name__} needs {', '.join(missing)}: pass "
                 f"{'/'.join(missing)}=... to the constructor or set "
                 f"{'/'.join(missing)} = ... as a class attribute of a subclass."

@@ -1,14 +1,32 @@
-"""Exceptions raised by multidb_routers."""
+"""Every exception multidb_routers raises on purpose, in one module.
+
+A bad router option (an unknown keyword, a value of the wrong type or out of range, a
+missing required option) always raises :class:`RouterOptionError`, a subclass of
+Django's ``ImproperlyConfigured``: settings.py fails to load with a message naming the
+option and what it accepts.
+"""
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.utils import DatabaseError
 
-__all__ = ["MultiDBRoutersError", "ReadOnlyDatabaseError", "ShardKeyError"]
+__all__ = [
+    "MergedQueryError",
+    "MoveError",
+    "MultiDBRoutersError",
+    "ReadOnlyDatabaseError",
+    "RouterOptionError",
+    "ShardKeyError",
+]
 
 
 class MultiDBRoutersError(Exception):
     """Base class of the errors this library raises on purpose."""
+
+
+class RouterOptionError(MultiDBRoutersError, ImproperlyConfigured):
+    """A router (or its replica set, shards, freshness strategy) was given a bad option."""
 
 
 class ShardKeyError(MultiDBRoutersError, LookupError):
@@ -21,3 +39,16 @@ class ShardKeyError(MultiDBRoutersError, LookupError):
 
 class ReadOnlyDatabaseError(MultiDBRoutersError, DatabaseError):
     """A statement would have written to a database that must never be written."""
+
+
+class MergedQueryError(MultiDBRoutersError, DatabaseError):
+    """A source of a merged query failed; ``label`` names it, ``__cause__`` is the error."""
+
+    def __init__(self, label: str, error: BaseException) -> None:
+        super().__init__(f"The query on {label} failed: {type(error).__name__}: {error}")
+        self.label = label
+        self.error = error
+
+
+class MoveError(MultiDBRoutersError):
+    """Rows cannot be moved without losing or overwriting data; nothing unsafe was done."""

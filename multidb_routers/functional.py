@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import BaseRouter, RouteDescription
 from .scope import LabelMap
+from .exceptions import RouterOptionError
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -34,13 +35,13 @@ class FunctionalRouter(BaseRouter):
         """Validate ``routes`` and index it by label."""
         routes = self.routes
         if not isinstance(routes, Mapping):
-            raise TypeError(
+            raise RouterOptionError(
                 f"{type(self).__name__} routes must be a dict of label -> alias, "
                 f"such as {{'reviews': 'reviews'}}, not {routes!r}."
             )
         for label, alias in routes.items():
             if not isinstance(alias, str) or not alias:
-                raise TypeError(
+                raise RouterOptionError(
                     f"{type(self).__name__} routes[{label!r}] must be a database alias "
                     f"(a non-empty string), not {alias!r}."
                 )

@@ -42,7 +42,7 @@ __all__ = [
     "is_write",
 ]
 
-_lifted: ContextVar[frozenset[str]] = ContextVar("multidb_routers_lifted", default=frozenset())
+_lifted: ContextVar[frozenset[str]] = ContextVar("multidb_routers.lifted", default=frozenset())
 
 # Comments and quoted text, removed before looking at keywords: a keyword inside a
 # string literal or a quoted identifier says nothing about what the statement does.

@@ -66,7 +66,7 @@ from django.db.models.query import (
 )
 from django.db.models.utils import create_namedtuple_class
 
-from .exceptions import MultiDBRoutersError
+from .exceptions import MergedQueryError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -79,15 +79,6 @@ R = TypeVar("R")
 
 MAX_GET_RESULTS = 21  # as Django's QuerySet.get()
 _KEY_PREFIX = "_merge_key_"
-
-
-class MergedQueryError(MultiDBRoutersError, DatabaseError):
-    """A source of a merged query failed; ``label`` names it, ``__cause__`` is the error."""
-
-    def __init__(self, label: str, error: BaseException) -> None:
-        super().__init__(f"The query on {label} failed: {type(error).__name__}: {error}")
-        self.label = label
-        self.error = error
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from .exceptions import RouterOptionError
+
 if TYPE_CHECKING:
     from django.db.models import Model
 
@@ -23,16 +25,16 @@ def validate_labels(labels: object, *, option: str) -> tuple[str, ...]:
     A label is an app label (``"reviews"``) or a model label (``"legacy.Customer"``).
     """
     if isinstance(labels, str):
-        raise TypeError(
+        raise RouterOptionError(
             f"{option} must be a list of app or model labels, not the string {labels!r}: "
             f"write {option}=[{labels!r}]."
         )
     if not isinstance(labels, Iterable):
-        raise TypeError(f"{option} must be a list of app or model labels, not {labels!r}.")
+        raise RouterOptionError(f"{option} must be a list of app or model labels, not {labels!r}.")
     result = tuple(labels)
     for label in result:
         if not isinstance(label, str) or not label or label.count(".") > 1:
-            raise TypeError(
+            raise RouterOptionError(
                 f"{option} holds {label!r}, which is neither an app label ('reviews') "
                 "nor a model label ('legacy.Customer')."
             )

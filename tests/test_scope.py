@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
+from multidb_routers.exceptions import RouterOptionError
 from multidb_routers.scope import LabelMap, Scope
 from tests.testapps.functional_app.models import Book, FeaturedBook, Shelf
 from tests.testapps.legacy_app.models import Customer, Note
@@ -61,13 +62,13 @@ def test_for_migration_prefers_the_model_hint() -> None:
 
 
 @pytest.mark.parametrize("labels", ["reviews", 3, ["a.b.c"], [""], [None]])
-def test_bad_labels_raise_type_error_naming_the_option(labels: object) -> None:
-    with pytest.raises(TypeError, match="apps"):
+def test_bad_labels_are_refused_naming_the_option(labels: object) -> None:
+    with pytest.raises(RouterOptionError, match="apps"):
         Scope(labels, option="apps")  # type: ignore[arg-type]
 
 
 def test_string_instead_of_list_suggests_the_fix() -> None:
-    with pytest.raises(TypeError, match=r"write apps=\['reviews'\]"):
+    with pytest.raises(RouterOptionError, match=r"write apps=\['reviews'\]"):
         Scope("reviews")  # type: ignore[arg-type]
 
 

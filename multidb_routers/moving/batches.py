@@ -22,8 +22,8 @@ from django.core.management.color import no_style
 from django.db import IntegrityError, connections, transaction
 from django.db.models import ForeignObjectRel
 
+from ..exceptions import MoveError
 from .checksum import Checksum, content_fields, row_digest
-from .exceptions import MoveError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence

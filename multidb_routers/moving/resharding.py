@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from ..exceptions import MoveError
 from .batches import Mover, chunks, remove_state
 from .checksum import Checksum, queryset_checksum, row_digest
-from .exceptions import MoveError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

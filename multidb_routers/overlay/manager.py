@@ -143,6 +143,8 @@ class OverlayManager(models.Manager[M]):
     the other routers send them; only ``base()`` and ``local()`` need the router.
     """
 
+    merges_overlay = True  # read by the router: a model with this manager is MERGED
+
     def contribute_to_class(self, cls: type[M], name: str) -> None:  # type: ignore[override]
         """Connect the copy-up, tombstone and primary-key hooks for the model.
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import router as connection_router
 
 from ..base import BaseRouter, RouteDescription
-from ..exceptions import ReadOnlyDatabaseError
+from ..exceptions import ReadOnlyDatabaseError, RouterOptionError
 from ..scope import LabelMap, Scope
 
 if TYPE_CHECKING:
@@ -34,9 +34,9 @@ class Kind(enum.Enum):
 
 
 def _is_merged(model: type[Model]) -> bool:
-    from .manager import OverlayManager
-
-    return any(isinstance(manager, OverlayManager) for manager in model._meta.managers)
+    # OverlayManager says so itself (``merges_overlay``): the manager module depends on
+    # this one, never the other way round.
+    return any(getattr(manager, "merges_overlay", False) for manager in model._meta.managers)
 
 
 class OverlayRouter(BaseRouter):
@@ -65,14 +65,14 @@ class OverlayRouter(BaseRouter):
         for option in ("base", "overlay"):
             value = getattr(self, option)
             if not isinstance(value, str) or not value:
-                raise TypeError(
+                raise RouterOptionError(
                     f"{type(self).__name__} {option} must be a database alias "
                     f"(a non-empty string), not {value!r}."
                 )
         self.base_alias: str = self.base  # type: ignore[assignment]
         self.overlay_alias: str = self.overlay  # type: ignore[assignment]
         if self.replace is None:
-            raise TypeError(
+            raise RouterOptionError(
                 f"{type(self).__name__} replace must be a list of labels (or empty), not None."
             )
         self._scope = Scope(self.apps, option="apps")

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Protocol
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError, connections
 
+from ..exceptions import RouterOptionError
+from .connections import user_transaction_open
 from .state import Pin
 
 if TYPE_CHECKING:
@@ -180,7 +182,7 @@ class LsnFreshness:
             if value is None and option == "max_lag_seconds":
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{option} must be a number of seconds (>= 0), not {value!r}.")
+                raise RouterOptionError(f"{option} must be a number of seconds (>= 0), not {value!r}.")
         #: Seconds a replica's position is reused before it is asked again.
         self.cache_seconds: float = float(cache_seconds)
         #: Replicas further behind than this many seconds serve no read (``None``: no limit).
@@ -204,8 +206,6 @@ class LsnFreshness:
         connection = connections[primary]
         if connection.vendor != "postgresql":
             return Pin(until=until)
-        from .replica_set import user_transaction_open
-
         if user_transaction_open(connection):
             return Pin(until=until)  # the write commits later, at a position unknown now
         try:
@@ -295,14 +295,14 @@ def get_freshness(
             max_lag_seconds=max_lag_seconds,
         )
     if lsn_options:
-        raise ValueError(
+        raise RouterOptionError(
             f"{', '.join(lsn_options)} only apply to freshness='lsn', not {freshness!r}; "
             "configure a strategy instance yourself."
         )
     if freshness is None or freshness == "time":
         return TimeFreshness()
     if isinstance(freshness, str):
-        raise ValueError(
+        raise RouterOptionError(
             f"freshness must be one of {', '.join(map(repr, FRESHNESS_NAMES))} or a "
             f"strategy instance, not {freshness!r}."
         )
@@ -310,7 +310,7 @@ def get_freshness(
         callable(getattr(freshness, "make_pin", None))
         and callable(getattr(freshness, "fresh_replicas", None))
     ):
-        raise TypeError(
+        raise RouterOptionError(
             "freshness must be 'time', 'lsn' or an object with make_pin() and "
             f"fresh_replicas() (see multidb_routers.replication.freshness.Freshness), not {freshness!r}."
         )

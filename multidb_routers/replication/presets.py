@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from ..exceptions import RouterOptionError
 from .router import PrimaryReplicaRouter
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class MultipleMasterSlave(ConventionRouter):
         aliases = database_aliases()
         masters = [alias for alias in aliases if alias.startswith("master")]
         if not masters:
-            raise ImproperlyConfigured(
+            raise RouterOptionError(
                 f"{type(self).__name__} sends writes to the DATABASES aliases whose name "
                 "starts with 'master', and there is none (DATABASES has: "
                 f"{', '.join(aliases) or 'no database'}). Rename the writable aliases."

@@ -11,90 +11,33 @@ import random
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from contextvars import ContextVar
 from itertools import accumulate
-from threading import get_ident
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 
 from ..conf import conf
+from .connections import cached_connection, drop_if_dead, user_transaction_open
 from .freshness import get_freshness
 from .state import context_pins, pin_context, primary_forced, request_state
+from ..exceptions import RouterOptionError
 
 if TYPE_CHECKING:
-    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models import Model
 
     from .freshness import Freshness
     from .state import Pin, RequestState
 
-__all__ = ["ReplicaSet", "user_transaction_open"]
+__all__ = ["ReplicaSet"]
 
 logger = logging.getLogger("multidb_routers")
-
-# connections[alias] costs about as much as the rest of a routing decision, so the
-# wrappers are remembered per context, tagged with the thread (a context copied into
-# another thread must not use this thread's connections). Django hands out the same
-# wrapper for a given thread and context, so a remembered one is never stale; the
-# mapping is replaced, never mutated, so tasks that copied the context stay apart.
-_wrappers: ContextVar[tuple[int, Mapping[str, BaseDatabaseWrapper]]] = ContextVar(
-    "multidb_routers.wrappers", default=(0, MappingProxyType({}))
-)
-
-
-def _connection(alias: str) -> BaseDatabaseWrapper:
-    thread, known = _wrappers.get()
-    if thread == get_ident():
-        connection = known.get(alias)
-        if connection is not None:
-            return connection
-    else:
-        known = {}
-    connection = connections[alias]
-    _wrappers.set((get_ident(), MappingProxyType({**known, alias: connection})))
-    return connection
-
-
-def user_transaction_open(connection: BaseDatabaseWrapper) -> bool:
-    """True when code (not Django's ``TestCase``) holds a transaction open on ``connection``.
-
-    The atomic blocks ``TestCase`` wraps each test in are ignored, so that tests can
-    still observe where reads go.
-    """
-    if connection.in_atomic_block:
-        blocks: list[Any] = connection.atomic_blocks
-        return not blocks or not getattr(blocks[-1], "_from_testcase", False)
-    # set_autocommit(False) by hand; before the first connection autocommit reads False too.
-    return not connection.autocommit and connection.connection is not None
-
-
-def _drop_if_dead(connection: BaseDatabaseWrapper) -> None:
-    """Close an open connection whose server is gone, so that the caller reopens it.
-
-    This is Django's own check, run before a replica is chosen instead of at its first
-    query (where a failure would reach the caller): with ``CONN_HEALTH_CHECKS = True``,
-    ``close_if_health_check_failed()`` asks ``is_usable()`` once per request, and the
-    query that follows skips its own check. A connection that failed since its last
-    commit (``errors_occurred``, which Django only checks when a request ends) is checked
-    the same way, once per failure.
-    """
-    if connection.errors_occurred:
-        if connection.is_usable():
-            connection.errors_occurred = False
-            connection.health_check_done = True  # type: ignore[attr-defined]
-        else:
-            connection.close()
-        return
-    connection.close_if_health_check_failed()
-
 
 def _validate_replicas(replicas: object, *, option: str = "replicas") -> dict[str, float]:
     kind = "replica" if option == "replicas" else option
     if isinstance(replicas, str) or not isinstance(replicas, (Sequence, Mapping)):
-        raise TypeError(
+        raise RouterOptionError(
             f"{option} must be a list of database aliases or a dict of alias -> weight, "
             f"such as ['{kind}'] or {{'{kind}1': 3, '{kind}2': 1}}, not {replicas!r}."
         )
@@ -103,12 +46,12 @@ def _validate_replicas(replicas: object, *, option: str = "replicas") -> dict[st
     else:
         weights = dict.fromkeys(replicas, 1.0)
         if len(weights) != len(replicas):
-            raise ValueError(f"{option} lists an alias more than once: {list(replicas)!r}.")
+            raise RouterOptionError(f"{option} lists an alias more than once: {list(replicas)!r}.")
     for alias, weight in weights.items():
         if not isinstance(alias, str) or not alias:
-            raise TypeError(f"{option} holds {alias!r}, which is not a database alias.")
+            raise RouterOptionError(f"{option} holds {alias!r}, which is not a database alias.")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
-            raise ValueError(
+            raise RouterOptionError(
                 f"The weight of {kind} {alias!r} must be a positive number, not {weight!r}."
             )
     return {alias: float(weight) for alias, weight in weights.items()}
@@ -117,16 +60,16 @@ def _validate_replicas(replicas: object, *, option: str = "replicas") -> dict[st
 def _validate_primaries(primary: object) -> dict[str, float]:
     if isinstance(primary, str):
         if not primary:
-            raise TypeError("primary must be a database alias, not ''.")
+            raise RouterOptionError("primary must be a database alias, not ''.")
         return {primary: 1.0}
     if not isinstance(primary, (Sequence, Mapping)):
-        raise TypeError(
+        raise RouterOptionError(
             "primary must be a database alias, a list of aliases or a dict of alias -> "
             f"weight, not {primary!r}."
         )
     weights = _validate_replicas(primary, option="primary")
     if not weights:
-        raise ValueError("primary names no database alias: give at least one.")
+        raise RouterOptionError("primary names no database alias: give at least one.")
     return weights
 
 
@@ -134,7 +77,7 @@ def _validate_seconds(value: object, *, option: str, allow_none: bool) -> float 
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{option} must be a number of seconds (>= 0), not {value!r}.")
+        raise RouterOptionError(f"{option} must be a number of seconds (>= 0), not {value!r}.")
     return float(value)
 
 
@@ -203,7 +146,7 @@ class ReplicaSet:
         weights = _validate_replicas(replicas)
         for alias in primary_weights:
             if alias in weights:
-                raise ValueError(f"{alias!r} cannot be both the primary and one of its replicas.")
+                raise RouterOptionError(f"{alias!r} cannot be both the primary and one of its replicas.")
         primaries = tuple(primary_weights)
         #: The (first) primary's alias: every write, and every read that must be fresh.
         self.primary: str = primaries[0]
@@ -283,7 +226,7 @@ class ReplicaSet:
             replicas = self.freshness.fresh_replicas(self.replicas, pin)
             if not replicas:
                 return primary
-        if user_transaction_open(_connection(primary)):
+        if user_transaction_open(cached_connection(primary)):
             return primary
         if state is None:
             return self._choose(replicas)
@@ -301,7 +244,7 @@ class ReplicaSet:
         # read_alias() with several primaries: the same rules, "the primary" being the
         # one this reader must see (its transaction, its write, its pin).
         for alias in self.primaries:
-            if user_transaction_open(_connection(alias)):
+            if user_transaction_open(cached_connection(alias)):
                 return alias
         state = request_state()
         fresh, pin = self._fresh_primary(state)
@@ -378,7 +321,7 @@ class ReplicaSet:
     # Health.
 
     def _usable(self, alias: str) -> bool:
-        connection = _connection(alias)
+        connection = cached_connection(alias)
         try:
             if connection.connection is None:
                 connection.ensure_connection()
@@ -387,7 +330,7 @@ class ReplicaSet:
                 connection.errors_occurred
                 or (connection.health_check_enabled and not connection.health_check_done)  # type: ignore[attr-defined]
             ) and not connection.in_atomic_block:
-                _drop_if_dead(connection)
+                drop_if_dead(connection)
                 if connection.connection is None:
                     connection.ensure_connection()
         except SynchronousOnlyOperation:

@@ -1,11 +1,32 @@
-"""Hash-based sharding: the router, a shard-aware manager, fan-out queries, shard-safe ids."""
+"""Hash-based sharding: the router, a shard-aware manager, fan-out queries, shard-safe ids.
+
+The names below are imported on first use (PEP 562): the router does not pull in the
+manager or the merged querysets of the fan-out.
+"""
 
 from __future__ import annotations
 
-from .fanout import across_shards
-from .ids import IdGenerator, id_datetime, new_id
-from .manager import ShardedManager, ShardedQuerySet, on_shard
-from .router import ShardRouter, find_shard_router, shard_router_for
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .fanout import across_shards
+    from .ids import IdGenerator, id_datetime, new_id
+    from .manager import ShardedManager, ShardedQuerySet, on_shard
+    from .router import ShardRouter, find_shard_router, shard_router_for
+
+_EXPORTS = {
+    "IdGenerator": "multidb_routers.sharding.ids",
+    "ShardRouter": "multidb_routers.sharding.router",
+    "ShardedManager": "multidb_routers.sharding.manager",
+    "ShardedQuerySet": "multidb_routers.sharding.manager",
+    "across_shards": "multidb_routers.sharding.fanout",
+    "find_shard_router": "multidb_routers.sharding.router",
+    "id_datetime": "multidb_routers.sharding.ids",
+    "new_id": "multidb_routers.sharding.ids",
+    "on_shard": "multidb_routers.sharding.manager",
+    "shard_router_for": "multidb_routers.sharding.router",
+}
 
 __all__ = [
     "IdGenerator",
@@ -19,3 +40,18 @@ __all__ = [
     "on_shard",
     "shard_router_for",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access (PEP 562)."""
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

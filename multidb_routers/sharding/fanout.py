@@ -23,7 +23,7 @@ def across_shards(
     queryset's ordering, ``[a:b]`` fetching at most ``b`` rows per shard, ``count()``,
     ``exists()``, ``get()``, ``aggregate()``, ``values()``/``values_list()``. Shards are
     queried concurrently; a failing shard raises
-    :class:`~multidb_routers.merge.MergedQueryError` naming it.
+    :class:`~multidb_routers.exceptions.MergedQueryError` naming it.
 
     When no ``ShardRouter`` covers the model, the one source is ``queryset`` itself, so
     code written for sharded settings runs unchanged without sharding.

@@ -161,6 +161,8 @@ class ShardedManager(models.Manager[M]):
     takes a subclass of :class:`ShardedQuerySet`.
     """
 
+    routes_by_shard_key = True  # read by the router's check of the models
+
     _queryset_class: type[ShardedQuerySet[Any]] = ShardedQuerySet
 
     @classmethod

@@ -12,7 +12,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import router as connection_router
 
 from ..base import BaseRouter, RouteDescription
-from ..exceptions import ShardKeyError
+from ..exceptions import RouterOptionError, ShardKeyError
 from ..scope import LabelMap, Scope
 from .hashing import STRATEGIES, StrategyFunc, key_bytes
 from .shards import Shard, parse_shards
@@ -27,7 +27,7 @@ ShardKey = Union[str, Callable[[Any], Any]]  # noqa: UP007 (a runtime alias on P
 
 
 # The shard chosen with ShardRouter.use_shard() for queries that carry no hint.
-_chosen_shard: ContextVar[str | None] = ContextVar("multidb_routers_chosen_shard", default=None)
+_chosen_shard: ContextVar[str | None] = ContextVar("multidb_routers.chosen_shard", default=None)
 
 
 def chosen_shard() -> str | None:
@@ -97,7 +97,7 @@ class ShardRouter(BaseRouter):
         strategy = self.strategy
         if isinstance(strategy, str):
             if strategy not in STRATEGIES:
-                raise ImproperlyConfigured(
+                raise RouterOptionError(
                     f"{type(self).__name__} strategy={strategy!r} is unknown; use one of "
                     f"{', '.join(map(repr, STRATEGIES))} or a callable "
                     "(key_bytes, shards) -> alias."
@@ -106,14 +106,14 @@ class ShardRouter(BaseRouter):
         elif callable(strategy):
             self._strategy = strategy
         else:
-            raise TypeError(
+            raise RouterOptionError(
                 f"{type(self).__name__} strategy must be a strategy name or a callable, "
                 f"not {strategy!r}."
             )
 
     def _validate_key(self, key: object, *, option: str) -> None:
         if not (callable(key) or (isinstance(key, str) and key)):
-            raise TypeError(
+            raise RouterOptionError(
                 f"{type(self).__name__} {option} must be a field name or a callable taking "
                 f"the instance, not {key!r}."
             )
@@ -125,10 +125,10 @@ class ShardRouter(BaseRouter):
         if key is None:
             raise ShardKeyError("None is no shard key: a row needs its key before it is routed.")
         if not self.shards:
-            raise ImproperlyConfigured(f"{type(self).__name__} has no shards.")
+            raise RouterOptionError(f"{type(self).__name__} has no shards.")
         alias = self._strategy(key_bytes(key), self.shards)
         if alias not in self._by_alias:
-            raise ImproperlyConfigured(
+            raise RouterOptionError(
                 f"{type(self).__name__} strategy {self.strategy!r} returned {alias!r}, "
                 f"which is none of the shards {list(self.shards)}."
             )
@@ -324,8 +324,6 @@ class ShardRouter(BaseRouter):
     def _check_models(self, name: str) -> list[CheckMessage]:
         from django.apps import apps
 
-        from .manager import ShardedManager
-
         messages: list[CheckMessage] = []
         for model in apps.get_models():
             if not self._scope.covers(model) or model._meta.proxy:
@@ -346,7 +344,8 @@ class ShardRouter(BaseRouter):
                             id="multidb_routers.E020",
                         )
                     )
-            if not isinstance(model._default_manager, ShardedManager):
+            # ShardedManager says so itself: the manager module depends on this one.
+            if not getattr(model._default_manager, "routes_by_shard_key", False):
                 messages.append(
                     Warning(
                         f"{model._meta.label} is sharded by {name} but its default manager is "

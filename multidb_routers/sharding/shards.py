@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ..exceptions import RouterOptionError
 from ..replication.replica_set import ReplicaSet
 
 __all__ = ["Shard", "parse_shards"]
@@ -56,7 +57,7 @@ def parse_shards(entries: object, *, owner: str) -> tuple[Shard, ...]:
     aliases or a dict alias -> weight).
     """
     if isinstance(entries, (str, Mapping)) or not isinstance(entries, Sequence):
-        raise TypeError(
+        raise RouterOptionError(
             f"{owner} shards must be a list of aliases (or of "
             f"{{'primary': ..., 'replicas': [...]}} entries), not {entries!r}."
         )
@@ -68,10 +69,10 @@ def parse_shards(entries: object, *, owner: str) -> tuple[Shard, ...]:
         elif isinstance(entry, Mapping) and isinstance(entry.get("primary"), str):
             unknown = set(entry) - {"primary", "replicas"}
             if unknown:
-                raise TypeError(f"{where} has unknown keys {sorted(unknown)}.")
+                raise RouterOptionError(f"{where} has unknown keys {sorted(unknown)}.")
             shards.append(Shard(entry["primary"], entry.get("replicas")))
         else:
-            raise TypeError(
+            raise RouterOptionError(
                 f"{where} must be an alias or {{'primary': alias, 'replicas': [...]}}, "
                 f"not {entry!r}."
             )

@@ -7,6 +7,7 @@ from django.db import connections, router
 from django.test import override_settings
 
 from multidb_routers import FunctionalRouter
+from multidb_routers.exceptions import RouterOptionError
 from tests.testapps.functional_app.models import Book, FeaturedBook, Shelf, Tag
 from tests.testapps.legacy_app.models import Customer, Note
 
@@ -134,6 +135,6 @@ def test_subclass_by_dotted_path_in_settings() -> None:
         ({"auth": None}, r"routes\['auth'\] must be a database alias"),
     ],
 )
-def test_malformed_routes_raise_type_error(routes: object, message: str) -> None:
-    with pytest.raises(TypeError, match=message):
+def test_malformed_routes_are_refused_with_a_router_option_error(routes: object, message: str) -> None:
+    with pytest.raises(RouterOptionError, match=message):
         FunctionalRouter(routes=routes)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from django.db import connections
 
 from multidb_routers.moving.batches import Mover
 from multidb_routers.moving.checksum import encode_value, queryset_checksum
-from multidb_routers.moving.exceptions import MoveError
+from multidb_routers.exceptions import MoveError
 from tests.testapps.moving_app.models import Box, Label, Order, Parcel, Receipt
 
 if TYPE_CHECKING:

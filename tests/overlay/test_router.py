@@ -14,6 +14,7 @@ from django.test import override_settings
 
 from multidb_routers import FunctionalRouter, OverlayRouter, ReadOnlyDatabaseError
 from multidb_routers.base import RouteDescription
+from multidb_routers.exceptions import RouterOptionError
 from multidb_routers.models import Tombstone
 from multidb_routers.overlay import find_overlay_router
 from tests.testapps.functional_app.models import Book
@@ -171,7 +172,7 @@ def test_options_come_from_class_attributes_too() -> None:
     ],
 )
 def test_bad_options_are_refused(options: dict[str, object], message: str) -> None:
-    with pytest.raises(TypeError, match=message):
+    with pytest.raises(RouterOptionError, match=message):
         overlay_router(**options)
 
 

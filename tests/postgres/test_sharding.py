@@ -20,7 +20,7 @@ from django.db import connections
 from django.db.models import Avg, Count, Max, Min, Sum
 
 from multidb_routers import ShardRouter
-from multidb_routers.merge import MergedQueryError
+from multidb_routers.exceptions import MergedQueryError
 from multidb_routers.sharding import across_shards
 from tests.testapps.shard_app.models import Review
 

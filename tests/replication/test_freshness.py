@@ -14,6 +14,7 @@ from django.core.management.base import SystemCheckError
 from django.test import AsyncClient, Client, override_settings
 
 from multidb_routers import PrimaryReplicaRouter
+from multidb_routers.exceptions import RouterOptionError
 from multidb_routers.replication.freshness import (
     LsnFreshness,
     ReplicaPosition,
@@ -98,11 +99,11 @@ def test_a_standby_behind_that_replayed_no_commit_since_it_started_has_an_unknow
 @pytest.mark.parametrize(
     ("options", "error", "message"),
     [
-        ({"freshness": "wal"}, ValueError, "freshness must be one of 'time', 'lsn'"),
-        ({"freshness": 3}, TypeError, "freshness must be 'time', 'lsn' or an object"),
-        ({"max_lag_seconds": 1}, ValueError, "max_lag_seconds only apply to freshness='lsn'"),
-        ({"freshness": "lsn", "max_lag_seconds": -1}, ValueError, "max_lag_seconds must be"),
-        ({"freshness": "lsn", "lsn_cache_seconds": "1"}, ValueError, "cache_seconds must be"),
+        ({"freshness": "wal"}, RouterOptionError, "freshness must be one of 'time', 'lsn'"),
+        ({"freshness": 3}, RouterOptionError, "freshness must be 'time', 'lsn' or an object"),
+        ({"max_lag_seconds": 1}, RouterOptionError, "max_lag_seconds only apply to freshness='lsn'"),
+        ({"freshness": "lsn", "max_lag_seconds": -1}, RouterOptionError, "max_lag_seconds must be"),
+        ({"freshness": "lsn", "lsn_cache_seconds": "1"}, RouterOptionError, "cache_seconds must be"),
     ],
 )
 def test_bad_freshness_options_are_refused(

@@ -18,6 +18,7 @@ from django.test import Client, override_settings
 
 from multidb_routers import PrimaryReplicaRouter, use_primary
 from multidb_routers.conf import conf
+from multidb_routers.exceptions import RouterOptionError
 from multidb_routers.replication.freshness import TimeFreshness
 from multidb_routers.replication.middleware import loads_pins
 from multidb_routers.replication.state import Pin
@@ -299,12 +300,12 @@ def test_introspection_names_every_primary() -> None:
 @pytest.mark.parametrize(
     ("primary", "error", "message"),
     [
-        (["master-a", "master-a"], ValueError, "primary lists an alias more than once"),
-        (["master-a", "slave"], ValueError, "'slave' cannot be both the primary and one"),
-        ({"master-a": 1, "master-b": 0}, ValueError, "weight of primary 'master-b'"),
-        ([], ValueError, "primary names no database alias"),
-        ([1], TypeError, "primary holds 1"),
-        (1, TypeError, "primary must be a database alias, a list"),
+        (["master-a", "master-a"], RouterOptionError, "primary lists an alias more than once"),
+        (["master-a", "slave"], RouterOptionError, "'slave' cannot be both the primary and one"),
+        ({"master-a": 1, "master-b": 0}, RouterOptionError, "weight of primary 'master-b'"),
+        ([], RouterOptionError, "primary names no database alias"),
+        ([1], RouterOptionError, "primary holds 1"),
+        (1, RouterOptionError, "primary must be a database alias, a list"),
     ],
 )
 def test_bad_primaries_are_refused_with_a_message_naming_them(

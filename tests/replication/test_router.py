@@ -8,12 +8,12 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router, transaction
 from django.test import override_settings
 
 from multidb_routers import PrimaryReplicaRouter, use_primary
 from multidb_routers.base import RouteDescription
+from multidb_routers.exceptions import RouterOptionError
 from multidb_routers.replication.state import Pin
 from multidb_routers.replication.replica_set import ReplicaSet
 from tests.testapps.functional_app.models import Book
@@ -203,16 +203,16 @@ def test_a_subclass_is_configured_by_class_attributes_and_keywords_win() -> None
 @pytest.mark.parametrize(
     ("options", "error", "message"),
     [
-        ({"replicas": ["r"]}, ImproperlyConfigured, "needs primary"),
-        ({"primary": "p", "replicas": "r"}, TypeError, "list of database aliases"),
-        ({"primary": "p", "replicas": ["r", "r"]}, ValueError, "more than once"),
-        ({"primary": "p", "replicas": ["p"]}, ValueError, "both the primary and one"),
-        ({"primary": "p", "replicas": [""]}, TypeError, "not a database alias"),
-        ({"primary": "p", "replicas": {"r": 0}}, ValueError, "positive number"),
-        ({"primary": "", "replicas": ["r"]}, TypeError, "primary must be"),
-        ({"primary": "p", "replicas": ["r"], "pin_seconds": -1}, ValueError, "pin_seconds"),
-        ({"primary": "p", "replicas": ["r"], "recheck_seconds": "5"}, ValueError, "recheck"),
-        ({"primary": "p", "replicas": ["r"], "apps": "reviews"}, TypeError, "apps must"),
+        ({"replicas": ["r"]}, RouterOptionError, "needs primary"),
+        ({"primary": "p", "replicas": "r"}, RouterOptionError, "list of database aliases"),
+        ({"primary": "p", "replicas": ["r", "r"]}, RouterOptionError, "more than once"),
+        ({"primary": "p", "replicas": ["p"]}, RouterOptionError, "both the primary and one"),
+        ({"primary": "p", "replicas": [""]}, RouterOptionError, "not a database alias"),
+        ({"primary": "p", "replicas": {"r": 0}}, RouterOptionError, "positive number"),
+        ({"primary": "", "replicas": ["r"]}, RouterOptionError, "primary must be"),
+        ({"primary": "p", "replicas": ["r"], "pin_seconds": -1}, RouterOptionError, "pin_seconds"),
+        ({"primary": "p", "replicas": ["r"], "recheck_seconds": "5"}, RouterOptionError, "recheck"),
+        ({"primary": "p", "replicas": ["r"], "apps": "reviews"}, RouterOptionError, "apps must"),
     ],
 )
 def test_bad_options_are_refused_with_a_message_naming_them(

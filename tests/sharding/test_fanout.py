@@ -13,7 +13,8 @@ from django.db import connections, transaction
 from django.db.backends.signals import connection_created
 from django.db.models import Avg, Count, F, Max, Min, Q, StdDev, Sum
 
-from multidb_routers.merge import MergedQueryError, MergedQuerySet
+from multidb_routers.exceptions import MergedQueryError
+from multidb_routers.merge import MergedQuerySet
 from multidb_routers.sharding import across_shards, shard_router_for
 from tests.testapps.shard_app.models import OracleReview, Review
 

@@ -1,0 +1,77 @@
+"""The database connections a replica set reads through: cached per context, checked.
+
+Shared by :mod:`.replica_set` (which chooses a replica) and :mod:`.freshness` (which
+asks the primary where it stands), so that neither imports the other's module.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from threading import get_ident
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from django.db import connections
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+__all__ = ["cached_connection", "drop_if_dead", "user_transaction_open"]
+
+# connections[alias] costs about as much as the rest of a routing decision, so the
+# wrappers are remembered per context, tagged with the thread (a context copied into
+# another thread must not use this thread's connections). Django hands out the same
+# wrapper for a given thread and context, so a remembered one is never stale; the
+# mapping is replaced, never mutated, so tasks that copied the context stay apart.
+_wrappers: ContextVar[tuple[int, Mapping[str, BaseDatabaseWrapper]]] = ContextVar(
+    "multidb_routers.wrappers", default=(0, MappingProxyType({}))
+)
+
+
+def cached_connection(alias: str) -> BaseDatabaseWrapper:
+    """``connections[alias]``, remembered for this context and thread."""
+    thread, known = _wrappers.get()
+    if thread == get_ident():
+        connection = known.get(alias)
+        if connection is not None:
+            return connection
+    else:
+        known = {}
+    connection = connections[alias]
+    _wrappers.set((get_ident(), MappingProxyType({**known, alias: connection})))
+    return connection
+
+
+def user_transaction_open(connection: BaseDatabaseWrapper) -> bool:
+    """True when code (not Django's ``TestCase``) holds a transaction open on ``connection``.
+
+    The atomic blocks ``TestCase`` wraps each test in are ignored, so that tests can
+    still observe where reads go.
+    """
+    if connection.in_atomic_block:
+        blocks: list[Any] = connection.atomic_blocks
+        return not blocks or not getattr(blocks[-1], "_from_testcase", False)
+    # set_autocommit(False) by hand; before the first connection autocommit reads False too.
+    return not connection.autocommit and connection.connection is not None
+
+
+def drop_if_dead(connection: BaseDatabaseWrapper) -> None:
+    """Close an open connection whose server is gone, so that the caller reopens it.
+
+    This is Django's own check, run before a replica is chosen instead of at its first
+    query (where a failure would reach the caller): with ``CONN_HEALTH_CHECKS = True``,
+    ``close_if_health_check_failed()`` asks ``is_usable()`` once per request, and the
+    query that follows skips its own check. A connection that failed since its last
+    commit (``errors_occurred``, which Django only checks when a request ends) is checked
+    the same way, once per failure.
+    """
+    if connection.errors_occurred:
+        if connection.is_usable():
+            connection.errors_occurred = False
+            connection.health_check_done = True  # type: ignore[attr-defined]
+        else:
+            connection.close()
+        return
+    connection.close_if_health_check_failed()
