@@ -42,7 +42,11 @@ def configure(directory: Path, *, memory: bool) -> None:
     }
     settings.configure(
         DATABASES=databases,
-        INSTALLED_APPS=["django.contrib.contenttypes", "multidb_routers", "tests.testapps.moving_app"],
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "multidb_routers",
+            "tests.testapps.moving_app",
+        ],
         DATABASE_ROUTERS=[
             ShardRouter(shards=SHARDS, apps=["moving_app.Order"], shard_key="customer_id")
         ],

@@ -55,7 +55,11 @@ def configure_sharded_reviews(databases: dict[str, dict[str, Any]], shards: list
 
     settings.configure(
         DATABASES=databases,
-        INSTALLED_APPS=["django.contrib.contenttypes", "multidb_routers", "tests.testapps.shard_app"],
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "multidb_routers",
+            "tests.testapps.shard_app",
+        ],
         DATABASE_ROUTERS=[
             ShardRouter(
                 shards=shards,

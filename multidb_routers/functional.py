@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .base import BaseRouter, RouteDescription
-from .scope import LabelMap
 from .exceptions import RouterOptionError
+from .scope import LabelMap
 
 if TYPE_CHECKING:
     from django.db.models import Model

@@ -222,6 +222,10 @@ def _blocker(
     return execute(sql, params, many, context)
 
 
+#: The database-level read-only lock of each vendor that has one (set below).
+DATABASE_LOCKS = {"sqlite": "PRAGMA query_only", "postgresql": "default_transaction_read_only"}
+
+
 def _set_database_read_only(connection: BaseDatabaseWrapper, read_only: bool) -> None:
     """Switch the database-level lock of an open connection, bypassing the statement guard."""
     vendor = connection.vendor

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Any
 
-from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router as connection_router
 
@@ -16,12 +15,12 @@ from ..scope import LabelMap, Scope
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from django.core.checks import CheckMessage
     from django.db.models import Model
 
 __all__ = ["Kind", "OverlayRouter", "find_overlay_router", "router_for"]
 
 TOMBSTONE_LABEL = "multidb_routers.tombstone"
-_DATABASE_LOCKS = {"sqlite": "PRAGMA query_only", "postgresql": "default_transaction_read_only"}
 
 
 class Kind(enum.Enum):
@@ -203,6 +202,9 @@ class OverlayRouter(BaseRouter):
         """E030-E032, W030: see ``docs/checks.rst``."""
         from django.apps import apps as django_apps
         from django.conf import settings
+        from django.core.checks import Error, Warning
+
+        from ..guards import DATABASE_LOCKS
 
         messages: list[CheckMessage] = []
         if self.base_alias == self.overlay_alias:
@@ -251,7 +253,7 @@ class OverlayRouter(BaseRouter):
                         "database-level read-only lock here: only the statement guard "
                         "protects it, and a raw DB-API cursor bypasses that.",
                         hint="Connect to the base with a database user that has read-only "
-                        f"rights (locks known: {', '.join(_DATABASE_LOCKS.values())}).",
+                        f"rights (locks known: {', '.join(DATABASE_LOCKS.values())}).",
                         obj=self,
                         id="multidb_routers.W030",
                     )

@@ -182,7 +182,9 @@ class LsnFreshness:
             if value is None and option == "max_lag_seconds":
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise RouterOptionError(f"{option} must be a number of seconds (>= 0), not {value!r}.")
+                raise RouterOptionError(
+                    f"{option} must be a number of seconds (>= 0), not {value!r}."
+                )
         #: Seconds a replica's position is reused before it is asked again.
         self.cache_seconds: float = float(cache_seconds)
         #: Replicas further behind than this many seconds serve no read (``None``: no limit).
@@ -311,7 +313,7 @@ def get_freshness(
         and callable(getattr(freshness, "fresh_replicas", None))
     ):
         raise RouterOptionError(
-            "freshness must be 'time', 'lsn' or an object with make_pin() and "
-            f"fresh_replicas() (see multidb_routers.replication.freshness.Freshness), not {freshness!r}."
+            "freshness must be 'time', 'lsn' or an object with make_pin() and fresh_replicas() "
+            f"(see multidb_routers.replication.freshness.Freshness), not {freshness!r}."
         )
     return freshness

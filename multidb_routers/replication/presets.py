@@ -24,7 +24,6 @@ import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from ..exceptions import RouterOptionError

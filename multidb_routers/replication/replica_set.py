@@ -19,10 +19,10 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError
 
 from ..conf import conf
+from ..exceptions import RouterOptionError
 from .connections import cached_connection, drop_if_dead, user_transaction_open
 from .freshness import get_freshness
 from .state import context_pins, pin_context, primary_forced, request_state
-from ..exceptions import RouterOptionError
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["ReplicaSet"]
 
 logger = logging.getLogger("multidb_routers")
+
 
 def _validate_replicas(replicas: object, *, option: str = "replicas") -> dict[str, float]:
     kind = "replica" if option == "replicas" else option
@@ -146,7 +147,9 @@ class ReplicaSet:
         weights = _validate_replicas(replicas)
         for alias in primary_weights:
             if alias in weights:
-                raise RouterOptionError(f"{alias!r} cannot be both the primary and one of its replicas.")
+                raise RouterOptionError(
+                    f"{alias!r} cannot be both the primary and one of its replicas."
+                )
         primaries = tuple(primary_weights)
         #: The (first) primary's alias: every write, and every read that must be fresh.
         self.primary: str = primaries[0]

@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Union
 
-from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import router as connection_router
 
@@ -18,6 +17,7 @@ from .hashing import STRATEGIES, StrategyFunc, key_bytes
 from .shards import Shard, parse_shards
 
 if TYPE_CHECKING:
+    from django.core.checks import CheckMessage
     from django.db.models import Model
 
 __all__ = ["ShardKey", "ShardRouter", "chosen_shard", "find_shard_router", "shard_router_for"]
@@ -294,6 +294,8 @@ class ShardRouter(BaseRouter):
 
     def check_config(self, *, name: str, databases: Iterable[str]) -> list[CheckMessage]:
         """E020 key naming no field, E021 no shards, E022 duplicate alias, W020 plain manager."""
+        from django.core.checks import Error
+
         messages: list[CheckMessage] = []
         if not self.shard_config:
             messages.append(
@@ -323,6 +325,7 @@ class ShardRouter(BaseRouter):
 
     def _check_models(self, name: str) -> list[CheckMessage]:
         from django.apps import apps
+        from django.core.checks import Error, Warning
 
         messages: list[CheckMessage] = []
         for model in apps.get_models():

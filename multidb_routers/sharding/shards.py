@@ -1,8 +1,9 @@
 """The shards of a ShardRouter: each one a primary alias, optionally with replicas.
 
-A shard with replicas holds a :class:`~multidb_routers.replication.replica_set.ReplicaSet`, so its reads
-follow the same primary/replica rules as ``PrimaryReplicaRouter`` (pinning after a
-write, ``use_primary()``, open transactions, unreachable replicas left out).
+A shard with replicas holds a
+:class:`~multidb_routers.replication.replica_set.ReplicaSet`, so its reads follow the
+same primary/replica rules as ``PrimaryReplicaRouter`` (pinning after a write,
+``use_primary()``, open transactions, unreachable replicas left out).
 """
 
 from __future__ import annotations

@@ -135,6 +135,8 @@ def test_subclass_by_dotted_path_in_settings() -> None:
         ({"auth": None}, r"routes\['auth'\] must be a database alias"),
     ],
 )
-def test_malformed_routes_are_refused_with_a_router_option_error(routes: object, message: str) -> None:
+def test_malformed_routes_are_refused_with_a_router_option_error(
+    routes: object, message: str
+) -> None:
     with pytest.raises(RouterOptionError, match=message):
         FunctionalRouter(routes=routes)  # type: ignore[arg-type]

@@ -10,9 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
+from multidb_routers.exceptions import MoveError
 from multidb_routers.moving.batches import Mover
 from multidb_routers.moving.checksum import encode_value, queryset_checksum
-from multidb_routers.exceptions import MoveError
 from tests.testapps.moving_app.models import Box, Label, Order, Parcel, Receipt
 
 if TYPE_CHECKING:

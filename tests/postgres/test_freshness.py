@@ -22,7 +22,12 @@ from django.test import Client
 
 from multidb_routers import PrimaryReplicaRouter
 from multidb_routers.conf import conf
-from multidb_routers.replication.freshness import LsnFreshness, ReplicaPosition, parse_lsn, writes_committed
+from multidb_routers.replication.freshness import (
+    LsnFreshness,
+    ReplicaPosition,
+    parse_lsn,
+    writes_committed,
+)
 from multidb_routers.replication.middleware import loads_pins
 from multidb_routers.replication.state import Pin
 from tests.postgres import reviews as pg_reviews

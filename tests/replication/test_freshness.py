@@ -26,8 +26,8 @@ from multidb_routers.replication.freshness import (
     writes_committed,
 )
 from multidb_routers.replication.middleware import loads_pins
-from multidb_routers.replication.state import Pin, pin_context
 from multidb_routers.replication.replica_set import ReplicaSet
+from multidb_routers.replication.state import Pin, pin_context
 from tests.testapps.replica_app.models import Review
 
 REVIEWS = ["reviews", "reviews_replica1", "reviews_replica2"]
@@ -101,9 +101,17 @@ def test_a_standby_behind_that_replayed_no_commit_since_it_started_has_an_unknow
     [
         ({"freshness": "wal"}, RouterOptionError, "freshness must be one of 'time', 'lsn'"),
         ({"freshness": 3}, RouterOptionError, "freshness must be 'time', 'lsn' or an object"),
-        ({"max_lag_seconds": 1}, RouterOptionError, "max_lag_seconds only apply to freshness='lsn'"),
+        (
+            {"max_lag_seconds": 1},
+            RouterOptionError,
+            "max_lag_seconds only apply to freshness='lsn'",
+        ),
         ({"freshness": "lsn", "max_lag_seconds": -1}, RouterOptionError, "max_lag_seconds must be"),
-        ({"freshness": "lsn", "lsn_cache_seconds": "1"}, RouterOptionError, "cache_seconds must be"),
+        (
+            {"freshness": "lsn", "lsn_cache_seconds": "1"},
+            RouterOptionError,
+            "cache_seconds must be",
+        ),
     ],
 )
 def test_bad_freshness_options_are_refused(

@@ -185,7 +185,9 @@ def test_read_from_primaries_spreads_unpinned_reads_over_primaries_and_replicas(
 
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_a_client_that_wrote_reads_from_and_is_pinned_to_the_primary_it_wrote_to() -> None:
-    with override_settings(DATABASE_ROUTERS=[multi_router()], ROOT_URLCONF="tests.testapps.note_views"):
+    with override_settings(
+        DATABASE_ROUTERS=[multi_router()], ROOT_URLCONF="tests.testapps.note_views"
+    ):
         for number in range(6):
             client = Client()
             text = f"note {number}"
@@ -218,7 +220,9 @@ def test_a_request_that_wrote_reads_from_the_primary_it_wrote_to() -> None:
     for alias in PRIMARIES:
         Note.objects.using(alias).create(pk=1, text="old")
 
-    with override_settings(DATABASE_ROUTERS=[multi_router()], ROOT_URLCONF="tests.testapps.note_views"):
+    with override_settings(
+        DATABASE_ROUTERS=[multi_router()], ROOT_URLCONF="tests.testapps.note_views"
+    ):
         edits = [
             Client().post("/notes/1/edit/", {"text": f"edit {number}"}).json()
             for number in range(16)  # the written primary is chosen at random: see both

@@ -14,8 +14,8 @@ from django.test import override_settings
 from multidb_routers import PrimaryReplicaRouter, use_primary
 from multidb_routers.base import RouteDescription
 from multidb_routers.exceptions import RouterOptionError
-from multidb_routers.replication.state import Pin
 from multidb_routers.replication.replica_set import ReplicaSet
+from multidb_routers.replication.state import Pin
 from tests.testapps.functional_app.models import Book
 from tests.testapps.replica_app.models import Comment, Review
 

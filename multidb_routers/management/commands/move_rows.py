@@ -8,9 +8,9 @@ from django.conf import settings
 from django.core.exceptions import FieldError, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from multidb_routers.exceptions import MoveError
 from multidb_routers.management.arguments import add_batch_size_argument, model_from_label
 from multidb_routers.moving.batches import Mover, chunks, reset_sequences, table_exists
-from multidb_routers.exceptions import MoveError
 from multidb_routers.moving.progress import Progress
 
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from multidb_routers.exceptions import MoveError
 from multidb_routers.inspection import holding_aliases
 from multidb_routers.management.arguments import add_batch_size_argument, model_from_label
 from multidb_routers.moving.batches import Mover, chunks, table_exists
-from multidb_routers.exceptions import MoveError
 from multidb_routers.moving.progress import Progress
 from multidb_routers.moving.resharding import Scan, scan
 from multidb_routers.sharding.router import ShardRouter, shard_router_for
