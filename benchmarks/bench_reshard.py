@@ -107,10 +107,10 @@ def run_reshard() -> tuple[int, float]:
 
 def run_naive() -> tuple[int, float]:
     """Moved rows and seconds taken by a save(using=) + delete() loop over every row."""
-    from multidb_routers.sharding import shard_router_for
+    from multidb_routers.sharding import require_shard_router
     from tests.testapps.moving_app.models import Order
 
-    router = shard_router_for(Order)
+    router = require_shard_router(Order)
     moved = 0
     started = time.perf_counter()
     for alias in SHARDS:

@@ -65,7 +65,18 @@ __all__ = [
     "check_using",
 ]
 
-_SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
+#: The request methods that change nothing: the admin runs them outside a transaction.
+SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
+
+
+def collect_deleted(objs: Sequence[Any] | QuerySet[Any], alias: str) -> NestedObjects:
+    """What deleting ``objs`` would delete (and what protects them), collected on ``alias``.
+
+    Django's admin collects on the router's alias for the model, not the admin's.
+    """
+    collector = NestedObjects(using=alias, origin=objs)
+    collector.collect(objs)
+    return collector
 
 
 def check_using(admin_obj: MultiDBAdminMixin) -> list[CheckMessage]:
@@ -153,7 +164,7 @@ class MultiDBModelAdmin(MultiDBAdminMixin, _ModelAdmin):
 
     def _atomic(self, request: HttpRequest) -> AbstractContextManager[object]:
         # Django opens its transaction on the router's alias; the writes go to ours.
-        if request.method in _SAFE_METHODS:
+        if request.method in SAFE_METHODS:
             return nullcontext()
         return transaction.atomic(using=self._alias)
 
@@ -176,8 +187,7 @@ class MultiDBModelAdmin(MultiDBAdminMixin, _ModelAdmin):
 
         The same as Django's, which collects on the router's alias for the model.
         """
-        collector = NestedObjects(using=self._alias, origin=objs)
-        collector.collect(objs)
+        collector = collect_deleted(objs, self._alias)
         perms_needed: set[str] = set()
         site = self.admin_site
 
@@ -267,8 +277,7 @@ class _InlineFormOnAlias:
         """Django's check, with the related objects collected on ``using``."""
         if not self.cleaned_data.get(DELETION_FIELD_NAME, False) or self.instance._state.adding:
             return
-        collector = NestedObjects(using=self.using)
-        collector.collect([self.instance])
+        collector = collect_deleted([self.instance], self.using)
         if not collector.protected:
             return
         objs = [

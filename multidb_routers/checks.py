@@ -133,7 +133,7 @@ def check_overlapping_scopes(
     return warnings
 
 
-def _home(model: type[Model]) -> frozenset[str] | None:
+def _holding_aliases(model: type[Model]) -> frozenset[str] | None:
     """The aliases holding the model's rows, as the router chain decides; ``None`` if unknown."""
     for router in connection_router.routers:
         if isinstance(router, BaseRouter):
@@ -172,7 +172,7 @@ def check_relations(
                 continue
             if not (_claimed(model, routers) or _claimed(target, routers)):
                 continue
-            home, target_home = _home(model), _home(target)
+            home, target_home = _holding_aliases(model), _holding_aliases(target)
             if home is None or target_home is None or home & target_home:
                 continue
             errors.append(

@@ -138,6 +138,10 @@ class Scope:
         """True when the router serves this model."""
         return self._map is None or self._map.for_model(model) is not None
 
+    def covers_label(self, app_label: str, model_name: str | None = None) -> bool:
+        """True when the scope holds the app (or, given ``model_name``, that model)."""
+        return self._map is None or self._map.get(app_label, model_name) is not None
+
     def covers_migration(self, app_label: str, hints: Mapping[str, Any]) -> bool | None:
         """Whether a migration operation is in scope; ``None`` when it cannot be told."""
         if self._map is None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from multidb_routers import FunctionalRouter
+from multidb_routers import FunctionalRouter, OverlayRouter, PrimaryReplicaRouter, ShardRouter
 from multidb_routers.base import BaseRouter
 from multidb_routers.exceptions import RouterOptionError
 from tests.testapps.legacy_app.models import Note
@@ -55,3 +55,20 @@ def test_a_bare_router_describes_nothing_and_serves_no_model() -> None:
 def test_a_bare_router_takes_no_keyword_arguments() -> None:
     with pytest.raises(RouterOptionError, match="it accepts: none"):
         NothingRouter(apps=["x"])
+
+
+def test_every_router_keeps_its_options_as_given_and_parses_into_other_attributes() -> None:
+    shards = [{"primary": "a", "replicas": ["a_replica"]}, "b"]
+    routes = {"functional_app": "library"}
+    replicas = ["reviews_replica1"]
+    replace = ["overlay_app.Note"]
+    shard_router = ShardRouter(shards=shards, apps=["shard_app"])
+    routers = [
+        (shard_router, "shards", shards),
+        (FunctionalRouter(routes=routes), "routes", routes),
+        (PrimaryReplicaRouter(primary="reviews", replicas=replicas), "replicas", replicas),
+        (OverlayRouter(base="base", overlay="overlay", replace=replace), "replace", replace),
+    ]
+    for router, option, given in routers:
+        assert getattr(router, option) is given, (type(router).__name__, option)
+    assert shard_router.shard_aliases == ("a", "b")

@@ -65,7 +65,7 @@ def _disjoint_sources() -> list[QuerySet[Review]]:
     """Querysets that hold every review exactly once between them."""
     router = find_shard_router(Review)
     if router is not None:
-        return [Review.objects.on_shard(alias) for alias in router.shards]
+        return [Review.objects.on_shard(alias) for alias in router.shard_aliases]
     overlay = find_overlay_router(Review)
     if overlay is not None:
         hidden = shadowed_pks(Review, overlay)
@@ -100,7 +100,7 @@ def clear_reviews(using: str | None = None) -> None:
         Review.objects.using(using).all().delete()
         return
     router = find_shard_router(Review)
-    aliases = router.shards if router is not None else [None]
+    aliases = router.shard_aliases if router is not None else [None]
     for alias in aliases:
         Review.objects.using(alias).all().delete()
 

@@ -94,9 +94,7 @@ class BatchResult:
     """What moving one batch did."""
 
     copied: int = 0
-    already_there: int = 0
     deleted: int = 0
-    missing: int = 0
 
 
 @dataclass
@@ -214,13 +212,11 @@ class Mover:
         """
         result = BatchResult()
         rows = self.rows(source, pks)
-        result.missing = len(pks) - len(rows)
         equal, different = self.compare(source, target, list(rows))
         if different:
             raise self.conflict(different, target)
         if delete_source:
             self.refuse_dependents(source, list(rows))
-        result.already_there = len(equal)
         present = set(equal)
         to_copy = [pk for pk in rows if pk not in present]
         if to_copy:

@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .manager import OverlayManager
-    from .router import OverlayRouter, find_overlay_router
+    from .router import OverlayRouter, find_overlay_router, require_overlay_router
 
 _EXPORTS = {
     "OverlayManager": "multidb_routers.overlay.manager",
     "OverlayRouter": "multidb_routers.overlay.router",
     "find_overlay_router": "multidb_routers.overlay.router",
+    "require_overlay_router": "multidb_routers.overlay.router",
 }
 
-__all__ = ["OverlayManager", "OverlayRouter", "find_overlay_router"]
+__all__ = ["OverlayManager", "OverlayRouter", "find_overlay_router", "require_overlay_router"]
 
 
 def __getattr__(name: str) -> Any:

@@ -19,7 +19,7 @@ from django.db.models import Max
 from django.db.models.signals import class_prepared, post_delete, post_save, pre_save
 
 from ..merge import MergedQuerySet
-from .router import find_overlay_router, router_for
+from .router import find_overlay_router, require_overlay_router
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -109,7 +109,7 @@ class OverlayQuerySet(MergedQuerySet):
 
     def prepare_sources(self, querysets: Sequence[QuerySet[Any]]) -> Sequence[QuerySet[Any]]:
         """Hide the base rows the overlay shadows."""
-        router = router_for(self.model)
+        router = require_overlay_router(self.model)
         hidden = shadowed_pks(self.model, router)
         if not hidden:
             return querysets
@@ -170,11 +170,11 @@ class OverlayManager(models.Manager[M]):
 
     def base(self) -> QuerySet[M]:
         """The base's rows as the snapshot has them, without the overlay's changes."""
-        return models.QuerySet(self.model, using=router_for(self.model).base_alias)
+        return models.QuerySet(self.model, using=require_overlay_router(self.model).base_alias)
 
     def local(self) -> QuerySet[M]:
         """The overlay's rows: the changed and the added ones."""
-        return models.QuerySet(self.model, using=router_for(self.model).overlay_alias)
+        return models.QuerySet(self.model, using=require_overlay_router(self.model).overlay_alias)
 
     def create(self, **kwargs: Any) -> M:
         """Create a row in the overlay, with a primary key no base row has."""

@@ -10,7 +10,7 @@ from django.db import router as connection_router
 
 from ..base import BaseRouter, RouteDescription
 from ..exceptions import ReadOnlyDatabaseError, RouterOptionError
-from ..scope import LabelMap, Scope
+from ..scope import Scope
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from django.core.checks import CheckMessage
     from django.db.models import Model
 
-__all__ = ["Kind", "OverlayRouter", "find_overlay_router", "router_for"]
+__all__ = ["Kind", "OverlayRouter", "find_overlay_router", "require_overlay_router"]
 
 TOMBSTONE_LABEL = "multidb_routers.tombstone"
 
@@ -76,9 +76,6 @@ class OverlayRouter(BaseRouter):
             )
         self._scope = Scope(self.apps, option="apps")
         self._replace = Scope(self.replace, option="replace")
-        self._apps_map = (
-            None if self.apps is None else LabelMap(dict.fromkeys(self.apps, True), option="apps")
-        )
         self._kinds: dict[type[Model], Kind | None] = {}
 
     def kind(self, model: type[Model]) -> Kind | None:
@@ -217,10 +214,10 @@ class OverlayRouter(BaseRouter):
                     id="multidb_routers.E030",
                 )
             )
-        if self._apps_map is not None:
+        if not self._scope.everything:
             for label in self._replace.labels or ():
                 app_label, _, model_name = label.partition(".")
-                if self._apps_map.get(app_label, model_name or None):
+                if self._scope.covers_label(app_label, model_name or None):
                     continue
                 messages.append(
                     Error(
@@ -269,7 +266,7 @@ def find_overlay_router(model: type[Model]) -> OverlayRouter | None:
     return None
 
 
-def router_for(model: type[Model]) -> OverlayRouter:
+def require_overlay_router(model: type[Model]) -> OverlayRouter:
     """The first overlay router in ``DATABASE_ROUTERS`` whose scope covers the model.
 
     Raises ``ImproperlyConfigured`` when none does (see :func:`find_overlay_router`).

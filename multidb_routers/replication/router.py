@@ -104,11 +104,11 @@ class PrimaryReplicaRouter(BaseRouter):
     def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool | None:
         """Allow relations between objects of the primaries and the replicas."""
         aliases = self.replica_set.aliases
-        if self._home(obj1) in aliases and self._home(obj2) in aliases:
+        if self._alias_of(obj1) in aliases and self._alias_of(obj2) in aliases:
             return True
         return None
 
-    def _home(self, obj: Model) -> str | None:
+    def _alias_of(self, obj: Model) -> str | None:
         db = obj._state.db
         if db is None and self._covers(type(obj)):
             return self.replica_set.primary

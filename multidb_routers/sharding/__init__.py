@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .fanout import across_shards
     from .ids import IdGenerator, id_datetime, new_id
     from .manager import ShardedManager, ShardedQuerySet, on_shard
-    from .router import ShardRouter, find_shard_router, shard_router_for
+    from .router import ShardRouter, find_shard_router, require_shard_router
 
 _EXPORTS = {
     "IdGenerator": "multidb_routers.sharding.ids",
@@ -25,7 +25,7 @@ _EXPORTS = {
     "id_datetime": "multidb_routers.sharding.ids",
     "new_id": "multidb_routers.sharding.ids",
     "on_shard": "multidb_routers.sharding.manager",
-    "shard_router_for": "multidb_routers.sharding.router",
+    "require_shard_router": "multidb_routers.sharding.router",
 }
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
     "id_datetime",
     "new_id",
     "on_shard",
-    "shard_router_for",
+    "require_shard_router",
 ]
 
 

@@ -21,9 +21,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
 
+from ..admin import SAFE_METHODS
 from .fanout import across_shards
 from .manager import on_shard
-from .router import ShardRouter, chosen_shard, shard_router_for
+from .router import ShardRouter, chosen_shard, require_shard_router
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,7 +40,6 @@ else:
 __all__ = ["ShardFilter", "ShardedModelAdmin"]
 
 SHARD_PARAMETER = "shard"
-_SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
 
 
 class ShardFilter(admin.SimpleListFilter):
@@ -50,7 +50,7 @@ class ShardFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         """The router's shard aliases."""
-        return [(alias, alias) for alias in shard_router_for(model_admin.model).shards]
+        return [(alias, alias) for alias in require_shard_router(model_admin.model).shard_aliases]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Unchanged: the admin's queryset is already on the chosen shard."""
@@ -73,7 +73,7 @@ class ShardedModelAdmin(_ModelAdmin):
     @property
     def shard_router(self) -> ShardRouter:
         """The router sharding the model."""
-        return shard_router_for(self.model)
+        return require_shard_router(self.model)
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         """The shard filter first, then the admin's own filters."""
@@ -83,7 +83,11 @@ class ShardedModelAdmin(_ModelAdmin):
         """The admin's queryset on the shard being shown (the first one outside a view)."""
         chosen = chosen_shard()
         router = self.shard_router
-        alias = chosen if chosen is not None and chosen in router.shards else router.shards[0]
+        alias = (
+            chosen
+            if chosen is not None and chosen in router.shard_aliases
+            else router.shard_aliases[0]
+        )
         return on_shard(super().get_queryset(request), alias)
 
     def get_object(
@@ -105,16 +109,16 @@ class ShardedModelAdmin(_ModelAdmin):
             obj = self.get_object(request, object_id)
             if obj is not None and obj._state.db is not None:
                 return str(self.shard_router.shard(obj._state.db).alias)
-        first: str = self.shard_router.shards[0]
+        first: str = self.shard_router.shard_aliases[0]
         return first
 
     def _in_shard(self, request: HttpRequest, alias: str, all_shards: bool = False) -> ExitStack:
         stack = ExitStack()
         stack.enter_context(self.shard_router.use_shard(alias))
-        if request.method not in _SAFE_METHODS:
+        if request.method not in SAFE_METHODS:
             # A new row's shard is known only once the form is read: hold every shard's
             # transaction so that the row and its inlines commit (or roll back) together.
-            for shard in self.shard_router.shards if all_shards else [alias]:
+            for shard in self.shard_router.shard_aliases if all_shards else [alias]:
                 stack.enter_context(transaction.atomic(using=shard))
         return stack
 
@@ -123,8 +127,8 @@ class ShardedModelAdmin(_ModelAdmin):
     ) -> HttpResponse:
         """The changelist of the shard the filter chose (only the router's aliases)."""
         router = self.shard_router
-        alias = str(request.GET.get(SHARD_PARAMETER, router.shards[0]))
-        if alias not in router.shards:
+        alias = str(request.GET.get(SHARD_PARAMETER, router.shard_aliases[0]))
+        if alias not in router.shard_aliases:
             return HttpResponseRedirect(f"{request.path}?e=1")
         with self._in_shard(request, alias):
             return super().changelist_view(request, extra_context)

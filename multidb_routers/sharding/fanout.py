@@ -33,8 +33,8 @@ def across_shards(
         label = f"unsharded {queryset.model._meta.label}"
         return MergedQuerySet([queryset], labels=[label], concurrent=False)
     return MergedQuerySet(
-        [on_shard(queryset, alias) for alias in router.shards],
-        labels=[f"shard {alias!r}" for alias in router.shards],
+        [on_shard(queryset, alias) for alias in router.shard_aliases],
+        labels=[f"shard {alias!r}" for alias in router.shard_aliases],
         concurrent=concurrent,
         max_workers=max_workers,
     )

@@ -18,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from ..exceptions import ShardKeyError
-from .router import ShardRouter, find_shard_router, shard_router_for
+from .router import ShardRouter, find_shard_router
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -43,11 +43,6 @@ class ShardedQuerySet(models.QuerySet[M]):
     A plain ``QuerySet`` when no ``ShardRouter`` covers the model, except ``on_shard()``.
     """
 
-    @property
-    def router(self) -> ShardRouter:
-        """The ShardRouter that shards this model."""
-        return shard_router_for(self.model)
-
     def shard(self, key: object) -> ShardedQuerySet[M]:
         """The queryset on the shard holding the rows of ``key`` (``all()`` when unsharded)."""
         router = find_shard_router(self.model)
@@ -57,7 +52,7 @@ class ShardedQuerySet(models.QuerySet[M]):
         return on_shard(self, router.shard_for(key))
 
     def on_shard(self, alias: str) -> ShardedQuerySet[M]:
-        """The queryset on the shard named ``alias`` (one of ``router.shards``)."""
+        """The queryset on the shard named ``alias`` (one of ``router.shard_aliases``)."""
         router = find_shard_router(self.model)
         if router is None:
             meta = self.model._meta

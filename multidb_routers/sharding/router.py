@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from django.core.checks import CheckMessage
     from django.db.models import Model
 
-__all__ = ["ShardKey", "ShardRouter", "chosen_shard", "find_shard_router", "shard_router_for"]
+__all__ = ["ShardKey", "ShardRouter", "chosen_shard", "find_shard_router", "require_shard_router"]
 
 ShardKey = Union[str, Callable[[Any], Any]]  # noqa: UP007 (a runtime alias on Python 3.10)
 """A field name (``"product_id"``, ``"pk"``) or a callable taking the instance."""
@@ -76,9 +76,13 @@ class ShardRouter(BaseRouter):
     strategy: str | StrategyFunc = "jump"
 
     def configure(self) -> None:
-        """Validate the options; ``self.shards`` becomes the tuple of shard aliases."""
+        """Validate the options; the parsed shards go to ``shard_config`` and ``shard_aliases``.
+
+        ``shards`` stays the option as given.
+        """
         self.shard_config: tuple[Shard, ...] = parse_shards(self.shards, owner=type(self).__name__)
-        self.shards: tuple[str, ...] = tuple(shard.alias for shard in self.shard_config)
+        #: The shards' names (their primaries' aliases), in the order given.
+        self.shard_aliases: tuple[str, ...] = tuple(shard.alias for shard in self.shard_config)
         self._by_alias: dict[str, Shard] = {}
         for shard in self.shard_config:
             for alias in shard.aliases:
@@ -124,13 +128,13 @@ class ShardRouter(BaseRouter):
         """The alias of the shard holding the rows of ``key`` (the same in every process)."""
         if key is None:
             raise ShardKeyError("None is no shard key: a row needs its key before it is routed.")
-        if not self.shards:
+        if not self.shard_aliases:
             raise RouterOptionError(f"{type(self).__name__} has no shards.")
-        alias = self._strategy(key_bytes(key), self.shards)
+        alias = self._strategy(key_bytes(key), self.shard_aliases)
         if alias not in self._by_alias:
             raise RouterOptionError(
                 f"{type(self).__name__} strategy {self.strategy!r} returned {alias!r}, "
-                f"which is none of the shards {list(self.shards)}."
+                f"which is none of the shards {list(self.shard_aliases)}."
             )
         return alias
 
@@ -170,7 +174,7 @@ class ShardRouter(BaseRouter):
             return self._by_alias[alias]
         except KeyError:
             raise ValueError(
-                f"{alias!r} is no shard of this router; its shards are {list(self.shards)}."
+                f"{alias!r} is no shard of this router; its shards are {list(self.shard_aliases)}."
             ) from None
 
     def covers(self, model: type[Model]) -> bool:
@@ -229,9 +233,9 @@ class ShardRouter(BaseRouter):
         """Allow relations between objects on the same shard only."""
         if not (self._scope.covers(type(obj1)) or self._scope.covers(type(obj2))):
             return None
-        return self._home(obj1._state.db) == self._home(obj2._state.db)
+        return self._shard_primary(obj1._state.db) == self._shard_primary(obj2._state.db)
 
-    def _home(self, alias: str | None) -> str | None:
+    def _shard_primary(self, alias: str | None) -> str | None:
         shard = self._by_alias.get(alias) if alias is not None else None
         return shard.alias if shard is not None else alias
 
@@ -270,7 +274,7 @@ class ShardRouter(BaseRouter):
 
     def claimed_aliases(self, model: type[Model]) -> frozenset[str] | None:
         """Every shard's primary, for a sharded model."""
-        return frozenset(self.shards) if self._scope.covers(model) else None
+        return frozenset(self.shard_aliases) if self._scope.covers(model) else None
 
     def describe_route(self, model: type[Model]) -> RouteDescription | None:
         """Reads and writes go to the shard of the row's key."""
@@ -278,7 +282,7 @@ class ShardRouter(BaseRouter):
             return None
         spec = self.key_spec(model)
         key = spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
-        shards = ", ".join(self.shards)
+        shards = ", ".join(self.shard_aliases)
         has_replicas = any(shard.replicas for shard in self.shard_config)
         read = f"shard of {key} ({self.strategy_name} over {shards})"
         return RouteDescription(
@@ -370,7 +374,7 @@ def find_shard_router(model: type[Model]) -> ShardRouter | None:
     return None
 
 
-def shard_router_for(model: type[Model]) -> ShardRouter:
+def require_shard_router(model: type[Model]) -> ShardRouter:
     """The :class:`ShardRouter` of ``DATABASE_ROUTERS`` that shards ``model``.
 
     Raises ``ImproperlyConfigured`` when none does (see :func:`find_shard_router`).

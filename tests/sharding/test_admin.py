@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from django.urls import reverse
 
-from multidb_routers.sharding import shard_router_for
+from multidb_routers.sharding import require_shard_router
 from tests.testapps.shard_app.models import Review
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def reviews() -> list[Review]:
 
 @pytest.mark.usefixtures("reviews")
 def test_the_changelist_shows_one_shard_at_a_time(admin_client: Client) -> None:
-    router = shard_router_for(Review)
+    router = require_shard_router(Review)
     for alias in (None, "shard_2"):
         response = admin_client.get(_url("changelist"), {"shard": alias} if alias else {})
         shown = {review.product_id for review in response.context["cl"].result_list}
@@ -55,7 +55,7 @@ def test_add_saves_the_row_on_the_shard_of_its_key(admin_client: Client) -> None
     response = admin_client.post(_url("add"), {**data, "created_1": "10:00:00"})
     assert response.status_code == 302
     review = Review.objects.shard(11).get(author="new")
-    assert _holders(review.pk) == [shard_router_for(Review).shard_for(11)]
+    assert _holders(review.pk) == [require_shard_router(Review).shard_for(11)]
 
 
 def test_change_finds_the_row_on_its_shard_and_saves_it_there(

@@ -15,7 +15,7 @@ from django.db.models import Avg, Count, F, Max, Min, Q, StdDev, Sum
 
 from multidb_routers.exceptions import MergedQueryError
 from multidb_routers.merge import MergedQuerySet
-from multidb_routers.sharding import across_shards, shard_router_for
+from multidb_routers.sharding import across_shards, require_shard_router
 from tests.testapps.shard_app.models import OracleReview, Review
 
 SHARDS = ["shard_0", "shard_1", "shard_2", "shard_3"]
@@ -181,7 +181,7 @@ def test_get_finds_exactly_one_row_over_all_shards() -> None:
     oracle = OracleReview.objects.order_by("pk")[7]
     found = across_shards(Review.objects.all()).get(pk=oracle.pk)
     assert (found.pk, found.author) == (oracle.pk, oracle.author)
-    assert found._state.db == shard_router_for(Review).shard_for(oracle.product_id)
+    assert found._state.db == require_shard_router(Review).shard_for(oracle.product_id)
     with pytest.raises(Review.DoesNotExist):
         across_shards(Review.objects.all()).get(author="nobody")
     with pytest.raises(Review.MultipleObjectsReturned):

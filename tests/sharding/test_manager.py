@@ -20,7 +20,7 @@ from multidb_routers.sharding import (
     across_shards,
     find_shard_router,
     new_id,
-    shard_router_for,
+    require_shard_router,
 )
 from tests.testapps.shard_app.models import Event, OracleReview, Review
 
@@ -35,7 +35,7 @@ def _holders(model: type[Review] | type[Event], pk: int) -> list[str]:
 
 
 def test_create_writes_the_row_on_its_key_shard_only() -> None:
-    router = shard_router_for(Review)
+    router = require_shard_router(Review)
     for product_id in range(12):
         review = Review.objects.create(product_id=product_id, author="a", created=NOW)
         assert _holders(Review, review.pk) == [router.shard_for(product_id)]
@@ -43,7 +43,7 @@ def test_create_writes_the_row_on_its_key_shard_only() -> None:
 
 
 def test_create_of_a_model_sharded_by_pk_uses_the_generated_id() -> None:
-    router = shard_router_for(Event)
+    router = require_shard_router(Event)
     events = [Event.objects.create(name=str(n)) for n in range(12)]
     for event in events:
         assert _holders(Event, event.pk) == [router.shard_for(event.pk)]
@@ -53,7 +53,7 @@ def test_create_of_a_model_sharded_by_pk_uses_the_generated_id() -> None:
 def test_save_of_a_new_instance_routes_by_key_and_a_loaded_one_stays() -> None:
     review = Review(product_id=5, author="a", created=NOW)
     review.save()
-    home = shard_router_for(Review).shard_for(5)
+    home = require_shard_router(Review).shard_for(5)
     assert _holders(Review, review.pk) == [home]
     loaded = Review.objects.shard(5).get(pk=review.pk)
     loaded.author = "b"
@@ -65,7 +65,7 @@ def test_save_of_a_new_instance_routes_by_key_and_a_loaded_one_stays() -> None:
 def test_shard_gives_the_queryset_of_that_key_shard() -> None:
     for product_id in range(8):
         Review.objects.create(product_id=product_id, author="a", created=NOW)
-    router = shard_router_for(Review)
+    router = require_shard_router(Review)
     queryset = Review.objects.shard(3)
     assert queryset.db == router.shard_for(3)
     expected = {p for p in range(8) if router.shard_for(p) == router.shard_for(3)}
@@ -83,7 +83,7 @@ def test_get_or_create_and_update_or_create_route_by_the_key_lookup() -> None:
         product_id=9, author="a", defaults={"rating": 4}
     )
     assert (updated.pk, created) == (review.pk, False)
-    assert _holders(Review, review.pk) == [shard_router_for(Review).shard_for(9)]
+    assert _holders(Review, review.pk) == [require_shard_router(Review).shard_for(9)]
     assert Review.objects.shard(9).get(pk=review.pk).rating == 4
 
 
@@ -95,7 +95,7 @@ def test_update_or_create_uses_create_defaults_only_to_create() -> None:
         product_id=4, author="a", **options
     )
     assert (created.rating, was_created, updated.rating, was_created_again) == (5, True, 2, False)
-    assert _holders(Review, created.pk) == [shard_router_for(Review).shard_for(4)]
+    assert _holders(Review, created.pk) == [require_shard_router(Review).shard_for(4)]
 
 
 def test_get_or_create_of_a_model_sharded_by_pk_routes_by_the_pk_lookup() -> None:
@@ -103,7 +103,7 @@ def test_get_or_create_of_a_model_sharded_by_pk_routes_by_the_pk_lookup() -> Non
     event, created = Event.objects.get_or_create(pk=event_id, defaults={"name": "launch"})
     again, created_again = Event.objects.get_or_create(id=event_id)
     assert (created, created_again, again.name) == (True, False, "launch")
-    assert _holders(Event, event.pk) == [shard_router_for(Event).shard_for(event_id)]
+    assert _holders(Event, event.pk) == [require_shard_router(Event).shard_for(event_id)]
 
 
 def test_get_or_create_with_a_callable_key_routes_by_the_row_it_would_create() -> None:
@@ -125,7 +125,7 @@ def test_get_or_create_without_the_key_is_refused() -> None:
 
 
 def test_bulk_create_inserts_once_per_shard_each_row_on_its_shard() -> None:
-    router = shard_router_for(Review)
+    router = require_shard_router(Review)
     reviews = [Review(product_id=n, author="a", created=NOW) for n in range(40)]
     with ExitStack() as stack:
         contexts = [
@@ -185,11 +185,10 @@ def test_without_a_shard_router_shard_and_across_shards_read_the_one_database() 
 
 
 def test_find_shard_router_returns_the_router_sharding_the_model() -> None:
-    assert find_shard_router(Review) is shard_router_for(Review)
-    assert Review.objects.all().router is shard_router_for(Review)
+    assert find_shard_router(Review) is require_shard_router(Review)
     assert find_shard_router(OracleReview) is None
     with pytest.raises(ImproperlyConfigured, match=r"shards shard_app\.OracleReview"):
-        shard_router_for(OracleReview)
+        require_shard_router(OracleReview)
 
 
 class AuthoredQuerySet(ShardedQuerySet[Review]):
@@ -210,7 +209,9 @@ def test_from_queryset_keeps_the_custom_queryset_and_its_methods() -> None:
     assert isinstance(on_shard, AuthoredQuerySet)
     assert list(on_shard.by("b").values_list("author", flat=True)) == ["b"]
     assert list(manager.by("a").shard(7).values_list("author", flat=True)) == ["a"]
-    assert _holders(Review, on_shard.get(author="a").pk) == [shard_router_for(Review).shard_for(7)]
+    assert _holders(Review, on_shard.get(author="a").pk) == [
+        require_shard_router(Review).shard_for(7)
+    ]
 
 
 def test_from_queryset_refuses_a_queryset_that_is_no_sharded_queryset() -> None:

@@ -9,7 +9,7 @@ from django.db import router as django_router
 
 from multidb_routers import ShardKeyError, ShardRouter, use_primary
 from multidb_routers.exceptions import RouterOptionError
-from multidb_routers.sharding import shard_router_for
+from multidb_routers.sharding import require_shard_router
 from tests.testapps.shard_app.models import Event, OracleReview, Review
 
 SHARDS = ("shard_0", "shard_1", "shard_2", "shard_3")
@@ -18,7 +18,7 @@ NOW = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
 
 @pytest.fixture
 def router() -> ShardRouter:
-    return shard_router_for(Review)
+    return require_shard_router(Review)
 
 
 def _review(product_id: int | None = 7) -> Review:
@@ -26,7 +26,7 @@ def _review(product_id: int | None = 7) -> Review:
 
 
 def test_the_session_router_lists_its_shards(router: ShardRouter) -> None:
-    assert router.shards == SHARDS
+    assert router.shard_aliases == SHARDS
 
 
 def test_writes_go_to_the_shard_of_the_instance_key(router: ShardRouter) -> None:
@@ -143,7 +143,7 @@ def test_a_subclass_configures_the_router_with_class_attributes() -> None:
         apps = ["shard_app"]
         strategy = "modulo"
 
-    assert ProductShards().shards == ("a", "b")
+    assert ProductShards().shard_aliases == ("a", "b")
     assert ProductShards(strategy="rendezvous").strategy_name == "rendezvous"
 
 

@@ -15,7 +15,7 @@ from multidb_routers.management.arguments import add_batch_size_argument, model_
 from multidb_routers.moving.batches import Mover, chunks, table_exists
 from multidb_routers.moving.progress import Progress
 from multidb_routers.moving.resharding import Scan, scan
-from multidb_routers.sharding.router import ShardRouter, shard_router_for
+from multidb_routers.sharding.router import ShardRouter, require_shard_router
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -66,14 +66,14 @@ class Command(BaseCommand):
         """Scan, print the plan, move in batches, verify."""
         model = model_from_label(label)
         try:
-            router = shard_router_for(model)
+            router = require_shard_router(model)
             mover = Mover(model)
         except (ImproperlyConfigured, MoveError) as exc:
             raise CommandError(str(exc)) from exc
         aliases = self.aliases_to_scan(model, router, from_shards)
         name = model._meta.label
         self.stdout.write(
-            f"Resharding {name} over {', '.join(router.shards)} ({router.strategy_name}); "
+            f"Resharding {name} over {', '.join(router.shard_aliases)} ({router.strategy_name}); "
             f"scanning {', '.join(aliases)}."
         )
         before = self.scan(mover, router, aliases, batch_size)
@@ -98,7 +98,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--from-shards names {', '.join(map(repr, unknown))}, not in settings.DATABASES."
             )
-        aliases = list(dict.fromkeys([*router.shards, *extra]))
+        aliases = list(dict.fromkeys([*router.shard_aliases, *extra]))
         missing = [alias for alias in aliases if not table_exists(model, alias)]
         if missing:
             raise CommandError(

@@ -246,7 +246,7 @@ class Command(BaseCommand):
         for product in Product.objects.all():
             shard = router.shard_for(product.pk)
             per_shard[shard] = per_shard.get(shard, 0) + 1
-        spread = ", ".join(f"{shard}: {per_shard.get(shard, 0)}" for shard in router.shards)
+        spread = ", ".join(f"{shard}: {per_shard.get(shard, 0)}" for shard in router.shard_aliases)
         self.note(f"products per shard: {spread} (20 keys spread by chance)")
         with self.log.recording() as queries:
             total = across_shards(Review.objects.all()).count()
