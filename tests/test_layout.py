@@ -190,3 +190,50 @@ def test_the_package_lists_every_lazy_name_and_an_unknown_one_is_an_attribute_er
     assert set(multidb_routers.__all__) <= set(dir(multidb_routers))
     with pytest.raises(AttributeError, match="no_such_name"):
         multidb_routers.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "multidb_routers.FunctionalRouter",
+        "multidb_routers.PrimaryReplicaRouter",
+        "multidb_routers.ShardRouter",
+        "multidb_routers.OverlayRouter",
+        "multidb_routers.use_primary",
+        "multidb_routers.RouterOptionError",
+        "multidb_routers.middleware.PinningMiddleware",
+        "multidb_routers.presets.MasterSlave",
+        "multidb_routers.presets.MultipleMasterSlave",
+        "multidb_routers.presets.ReplicaRouter",
+        "multidb_routers.presets.PinningReplicaRouter",
+        "multidb_routers.admin.MultiDBModelAdmin",
+        "multidb_routers.sharding.ShardedManager",
+        "multidb_routers.sharding.across_shards",
+        "multidb_routers.sharding.find_shard_router",
+        "multidb_routers.sharding.require_shard_router",
+        "multidb_routers.overlay.OverlayManager",
+        "multidb_routers.overlay.find_overlay_router",
+        "multidb_routers.overlay.require_overlay_router",
+    ],
+)
+def test_the_public_import_paths_resolve(path: str) -> None:
+    from django.utils.module_loading import import_string
+
+    assert import_string(path).__name__ == path.rpartition(".")[2]
+
+
+def test_every_context_variable_is_named_multidb_routers_dot_something() -> None:
+    names = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) == "ContextVar"
+            ):
+                first = node.args[0]
+                assert isinstance(first, ast.Constant), (
+                    f"{path}: a ContextVar without a literal name"
+                )
+                names.append(first.value)
+    assert len(names) >= 5
+    assert [name for name in names if not name.startswith("multidb_routers.")] == []
