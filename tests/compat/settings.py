@@ -1,10 +1,11 @@
 """Settings for django-multidb-router's own test module, run against the compat layer.
 
-The same layout as that package's ``test_settings.py`` (``default`` and one replica
-named by ``REPLICA_DATABASES``), with its router and middleware named by their
+The layout of that package's ``test_settings.py`` (``default`` and one replica named
+by ``REPLICA_DATABASES``), with its router and middleware named by their
 django-multidb-router paths: ``run_upstream.py`` points ``multidb`` at
 ``multidb_routers.compat.multidb``, so these are the compat classes. multidb_routers is
-installed so that its system checks run on them before the tests.
+not in ``INSTALLED_APPS``: a project switches by changing import paths only
+(``settings_checked.py`` adds the app, so that its system checks run too).
 """
 
 from __future__ import annotations
@@ -21,6 +22,6 @@ DATABASES: dict[str, dict[str, Any]] = {
 }
 REPLICA_DATABASES = ["replica"]
 
-INSTALLED_APPS = ["multidb_routers"]
+INSTALLED_APPS: list[str] = []
 DATABASE_ROUTERS = ["multidb.PinningReplicaRouter"]
 MIDDLEWARE = ["multidb.middleware.PinningRouterMiddleware"]

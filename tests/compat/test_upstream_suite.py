@@ -86,17 +86,32 @@ def download_tests_module(directory: Path) -> Path:
     return target
 
 
-def test_django_multidb_router_own_suite_passes_against_the_compat_modules(
-    tmp_path: Path,
-) -> None:
-    """All 25 tests of django-multidb-router 0.11 pass with ``multidb`` aliased to compat."""
+@pytest.fixture(scope="module")
+def upstream_tests(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """django-multidb-router's ``multidb/tests.py``, fresh from the package index."""
     if os.environ.get("MULTIDB_ROUTERS_COMPAT_SUITE", "").strip() == "0":
         pytest.skip("MULTIDB_ROUTERS_COMPAT_SUITE=0: the compat tox environment runs this suite")
-    tests_py = download_tests_module(tmp_path)
+    return download_tests_module(tmp_path_factory.mktemp("upstream"))
+
+
+@pytest.mark.parametrize(
+    "settings_module",
+    [
+        # Import paths changed, nothing else: multidb_routers is not even installed.
+        "tests.compat.settings",
+        # multidb_routers installed: its system checks pass on the compat router first.
+        "tests.compat.settings_checked",
+    ],
+)
+def test_django_multidb_router_own_suite_passes_against_the_compat_modules(
+    upstream_tests: Path, settings_module: str, tmp_path: Path
+) -> None:
+    """All 25 tests of django-multidb-router 0.11 pass with ``multidb`` aliased to compat."""
+    tests_py = upstream_tests
     result_json = tmp_path / "result.json"
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.compat.settings",
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     done = subprocess.run(

@@ -82,12 +82,13 @@ def configured_replicas(*, warn: bool) -> list[str]:
             f"{name} must be a list of DATABASES aliases, such as ['replica'], not {value!r}."
         )
     aliases = list(value)
-    for alias in aliases:
-        if alias not in settings.DATABASES:
-            raise ImproperlyConfigured(
-                f"{name} names {alias!r}, which is not in DATABASES (DATABASES has: "
-                f"{', '.join(map(str, settings.DATABASES))}). Add it or fix the alias."
-            )
+    if warn:  # at the first read; a router built meanwhile leaves it to check E001
+        for alias in aliases:
+            if alias not in settings.DATABASES:
+                raise ImproperlyConfigured(
+                    f"{name} names {alias!r}, which is not in DATABASES (DATABASES has: "
+                    f"{', '.join(map(str, settings.DATABASES))}). Add it or fix the alias."
+                )
     if not aliases and warn:
         warnings.warn(
             "[multidb] No replica databases are configured, so reads go to "
@@ -104,6 +105,8 @@ def _mirror_default(aliases: list[str]) -> None:
     # MIRROR is set (then check E010 tells whether it is the right one). Django fills
     # in "MIRROR": None itself.
     for alias in aliases:
+        if alias not in settings.DATABASES:
+            continue
         test = settings.DATABASES[alias].setdefault("TEST", {})
         if not test.get("MIRROR"):
             test["MIRROR"] = DEFAULT_DB_ALIAS
