@@ -13,9 +13,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import unittest
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import unittest
 
 MODULE = "multidb_upstream_tests"
 
@@ -40,7 +42,8 @@ def main(tests_py: str, result_json: str) -> int:
 
     django.setup()
     spec = importlib.util.spec_from_file_location(MODULE, tests_py)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[MODULE] = module
     spec.loader.exec_module(module)

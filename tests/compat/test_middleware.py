@@ -135,7 +135,9 @@ def test_concurrent_async_requests_keep_their_own_pin() -> None:
     middleware = PinningRouterMiddleware(view)
 
     async def both() -> list[HttpResponse]:
-        return list(await asyncio.gather(middleware(factory.post("/")), middleware(factory.get("/"))))
+        return list(
+            await asyncio.gather(middleware(factory.post("/")), middleware(factory.get("/")))
+        )
 
     post, get = asyncio.run(both())
     assert post.content == b"pinned"

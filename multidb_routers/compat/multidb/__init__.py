@@ -64,10 +64,10 @@ def configured_replicas(*, warn: bool) -> list[str]:
     """
     name = "REPLICA_DATABASES"
     if hasattr(settings, "REPLICA_DATABASES"):
-        value: Any = settings.REPLICA_DATABASES
+        value: Any = getattr(settings, "REPLICA_DATABASES")  # noqa: B009  (not in the stubs)
     elif hasattr(settings, "SLAVE_DATABASES"):
         name = "SLAVE_DATABASES"
-        value = settings.SLAVE_DATABASES
+        value = getattr(settings, "SLAVE_DATABASES")  # noqa: B009
         if warn:
             warnings.warn(
                 "[multidb] The SLAVE_DATABASES setting is deprecated: rename it to "
@@ -223,7 +223,9 @@ class PinningReplicaRouter(ReplicaRouter):
         route = super().describe_route(model)
         if route is None or not self.replica_set.replicas:
             return route
-        return RouteDescription(read=f"{route.read}, {DEFAULT_DB_ALIAS} when pinned", write=route.write)
+        return RouteDescription(
+            read=f"{route.read}, {DEFAULT_DB_ALIAS} when pinned", write=route.write
+        )
 
 
 class DeprecationMixin:

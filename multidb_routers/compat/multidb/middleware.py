@@ -9,7 +9,7 @@ pinned before a switch stay pinned after it. Settings are read at each call.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -51,7 +51,10 @@ def pinning_cookie_httponly() -> bool:
     return bool(getattr(settings, "MULTIDB_PINNING_COOKIE_HTTPONLY", False))
 
 
-def pinning_cookie_samesite() -> str | None:
+SameSite = Literal["Lax", "Strict", "None"]
+
+
+def pinning_cookie_samesite() -> SameSite | None:
     """``MULTIDB_PINNING_COOKIE_SAMESITE``: ``"Lax"`` (default), ``"Strict"``, ``"None"``.
 
     ``None`` (or ``False``) leaves the attribute out of the cookie.
@@ -64,7 +67,7 @@ def pinning_cookie_samesite() -> str | None:
             f"MULTIDB_PINNING_COOKIE_SAMESITE must be one of {', '.join(_SAMESITE_VALUES)} "
             f"(or None to leave the attribute out), not {value!r}."
         )
-    return value
+    return cast("SameSite", value)
 
 
 def pinning_cookie_secure() -> bool:

@@ -44,7 +44,7 @@ _open_blocks: ContextVar[tuple[use_primary, ...]] = ContextVar(
 
 
 def this_thread_is_pinned() -> bool:
-    """Whether the current context sends its reads to the primary (also inside ``use_primary()``)."""
+    """Whether the current context's reads go to the primary (also in ``use_primary()``)."""
     return primary_forced()
 
 
