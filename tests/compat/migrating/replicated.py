@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from django.http import HttpRequest, HttpResponseBase
+from typing import TYPE_CHECKING
 
 from multidb_routers import PrimaryReplicaRouter, use_primary
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from django.http import HttpRequest, HttpResponseBase
 
 
 def admin_on_primary(
