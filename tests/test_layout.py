@@ -3,9 +3,10 @@
 The import graph is read from the source with :mod:`ast`. Every ``import`` statement
 counts, at module level and inside functions alike (a function-level import is still a
 dependency, only a later one), except those under ``if TYPE_CHECKING:``, which never run.
-Importing ``a.b.c`` also imports ``a.b`` first, so a module depends on its parent
-packages too; a package ``__init__`` that re-exports lazily (PEP 562 ``__getattr__``)
-therefore has to stay free of import statements of its submodules.
+Importing ``a.b.c`` also imports ``a.b`` first, so a module that imports ``a.b.c``
+depends on ``a.b`` too (a package ``__init__`` that imports much therefore makes every
+importer of its submodules pay for it); a package importing its own submodule is no
+cycle, since the submodule's parents are already being imported when it runs.
 """
 
 from __future__ import annotations
@@ -79,12 +80,19 @@ def import_graph() -> dict[str, set[str]]:
                 source = node.module or ""
             targets.add(source)
             targets.update(f"{source}.{alias.name}" for alias in node.names)
-        # Importing a.b.c runs a/__init__ and a/b/__init__ first.
-        parents = {name.rsplit(".", depth)[0] for depth in range(1, name.count(".") + 1)}
+        # Importing a.b.c runs a/__init__ and a/b/__init__ first, so the importer depends
+        # on those too; its own parent packages are already being imported when it runs.
+        reached = {parent for target in targets for parent in _parents(target)}
         graph[name] = {
-            target for target in targets | parents if target in modules and target != name
+            target
+            for target in targets | reached
+            if target in modules and target != name and target not in _parents(name)
         }
     return graph
+
+
+def _parents(name: str) -> set[str]:
+    return {name.rsplit(".", depth)[0] for depth in range(1, name.count(".") + 1)}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

@@ -7,7 +7,7 @@ by both; nothing public sets it without a block, hence this import.
 
 from __future__ import annotations
 
-from multidb_routers.pinning import _primary_forced, primary_forced
+from multidb_routers.replication.state import _primary_forced, primary_forced
 
 __all__ = ["primary_forced", "set_primary_forced"]
 

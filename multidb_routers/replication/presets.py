@@ -1,8 +1,9 @@
-"""Drop-in routers configured by naming convention only, for projects coming from others.
+"""Routers configured by naming convention only, for projects coming from others.
 
 Each preset is a :class:`~multidb_routers.PrimaryReplicaRouter` whose primaries and
-replicas come from settings instead of options, so that a project switches by changing
-one line in ``DATABASE_ROUTERS``:
+replicas come from the other project's settings instead of options. They read the same
+settings but behave as ``PrimaryReplicaRouter`` (not drop-in replacements; for
+django-multidb-router's own behaviour use :mod:`multidb_routers.compat.multidb`):
 
 * :class:`MasterSlave`: ``default`` is the primary, every other alias a replica; reads
   go to a random alias, the primary included (RestAuth's ``MasterSlave``).

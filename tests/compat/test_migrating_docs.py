@@ -21,7 +21,7 @@ import multidb_routers.compat.multidb.pinning as compat_pinning
 from multidb_routers import PrimaryReplicaRouter
 from multidb_routers.middleware import PinningMiddleware
 from tests.compat.migrating import replicated, step1_views, step2_views
-from tests.replica_app.models import Review
+from tests.testapps.replica_app.models import Review
 
 if TYPE_CHECKING:
     from collections.abc import Callable

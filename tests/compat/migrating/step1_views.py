@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from multidb_routers.compat.multidb.pinning import db_write, use_primary_db
-from tests.replica_app.models import Review
+from tests.testapps.replica_app.models import Review
 
 
 @db_write

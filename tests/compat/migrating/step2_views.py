@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from multidb_routers import use_primary
-from tests.replica_app.models import Review
+from tests.testapps.replica_app.models import Review
 
 
 def star(request: HttpRequest, pk: int) -> HttpResponse:
