@@ -99,7 +99,8 @@ def select_rows(model: type[Model], alias: str, filters: list[str]) -> QuerySet[
                 f"--filter {item!r} cannot select rows of {label} on {alias}: {reason}"
             )
     # A filter across a many-to-many relation can match a row more than once.
-    return manager.filter(**parsed).distinct()
+    selection: QuerySet[Any] = manager.filter(**parsed).distinct()
+    return selection
 
 
 class Command(BaseCommand):
