@@ -402,12 +402,15 @@ class ShardRouter(BaseRouter):
             spec = self.key_spec(model)
             if isinstance(spec, str) and spec != "pk":
                 try:
-                    model._meta.get_field(spec)
+                    found = model._meta.get_field(spec)
                 except FieldDoesNotExist:
+                    found = None
+                if found is None or not getattr(found, "concrete", False):
                     fields = ", ".join(f.name for f in model._meta.concrete_fields)
+                    what = "no field" if found is None else "no column (a relation's other side)"
                     messages.append(
                         Error(
-                            f"{name} shards {model._meta.label} by {spec!r}, which is no field "
+                            f"{name} shards {model._meta.label} by {spec!r}, which is {what} "
                             "of the model.",
                             hint=f"Set shard_key to one of its fields ({fields}), 'pk', or a "
                             "callable taking the instance.",

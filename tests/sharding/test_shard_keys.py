@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db import router as django_router
 from django.test import override_settings
@@ -258,3 +259,13 @@ def test_the_key_field_is_looked_up_once_per_model(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(Review._meta, "get_field", refuse)
     assert router.shard_of(Review(product_id="7")) == router.shard_for(7)
+
+
+def test_a_shard_key_naming_a_relation_s_other_side_is_refused_by_check_and_router() -> None:
+    router = _router(**{"shard_app.Review": "ticket"})  # Ticket.review's reverse side
+    messages = router.check_config(name="router", databases=SHARDS)
+    errors = [m for m in messages if m.id == "multidb_routers.E020"]
+    assert len(errors) == 1
+    assert "shards shard_app.Review by 'ticket', which is no column" in errors[0].msg
+    with pytest.raises(ImproperlyConfigured, match="'ticket', which is no column"):
+        router.shard_for(1, Review)
