@@ -116,16 +116,12 @@ class ShardedQuerySet(models.QuerySet[M]):
             obj.save(force_insert=True, using=self.db)
             return obj
         obj = self.model(**kwargs)
-        target = self._write_queryset(router, router.shard_of(obj))
-        # Asked of the routers, as Django's own create() does: the shard's write pins
-        # later reads to its primary when the shard has replicas.
-        obj.save(force_insert=True, using=target.db)
+        # The shard router's own db_for_write, as save() would reach it: it records the
+        # write, which pins the shard's later reads to its primary (and sets the cookie).
+        using = router.db_for_write(self.model, shard=router.shard_of(obj))
+        self._for_write = True
+        obj.save(force_insert=True, using=using)
         return obj
-
-    def _write_queryset(self, router: ShardRouter, alias: str) -> ShardedQuerySet[M]:
-        target = on_shard(self, alias)
-        target._for_write = True
-        return target
 
     def _chosen_shard_router(self) -> ShardRouter | None:
         """The router when this queryset is on a shard chosen by hint (``shard``/``on_shard``)."""
