@@ -42,6 +42,8 @@ DATABASES: dict[str, dict[str, Any]] = {
     "shadow-1": _sqlite(TEST={"MIRROR": "default"}),
     # Sharding: four shards in use, a fifth to grow into.
     **{f"shard_{number}": _sqlite() for number in range(5)},
+    # A replica of shard_3, for the tests of a shard with replicas.
+    "shard_3_replica": _sqlite(TEST={"MIRROR": "shard_3"}),
     # Overlay.
     # The test runner must not migrate the read-only base (Django would record migrations).
     "base": _sqlite(TEST={"MIGRATE": False}),
@@ -88,7 +90,7 @@ DATABASE_ROUTERS = [
     ),
     ShardRouter(
         shards=[f"shard_{number}" for number in range(4)],  # shard_4 is for growth tests
-        apps=["shard_app.Review", "shard_app.Event"],
+        apps=["shard_app.Review", "shard_app.Event", "shard_app.Ticket"],
         shard_key={"shard_app.Review": "product_id"},
     ),
 ]

@@ -52,20 +52,22 @@ class Scan:
 def key_reader(
     router: ShardRouter, model: type[Model], fields: Sequence[str], alias: str
 ) -> Callable[[tuple[Any, ...]], object]:
-    """A function giving the shard key of a row read as ``fields`` values."""
-    spec = router.key_spec(model)
-    if callable(spec):
+    """A function giving the canonical shard key of a row read as ``fields`` values.
+
+    A field key goes through :meth:`ShardRouter.canonical_key`, as every write does, so a
+    row is placed by the same key whichever spelling wrote it.
+    """
+    field = router.key_field(model)
+    if field is None:
+        spec = router.key_spec(model)
         names = list(fields)
 
         def from_instance(row: tuple[Any, ...]) -> object:
-            return spec(model.from_db(alias, names, row))
+            return spec(model.from_db(alias, names, row))  # type: ignore[operator]
 
         return from_instance
-    attname = (
-        model._meta.pk.attname if spec == "pk" else model._meta.get_field(spec).attname  # type: ignore[union-attr]
-    )
-    index = list(fields).index(attname)
-    return lambda row: row[index]
+    index = list(fields).index(field.attname)
+    return lambda row: router.canonical_key(model, row[index])
 
 
 def scan(mover: Mover, router: ShardRouter, aliases: Sequence[str], batch_size: int) -> Scan:

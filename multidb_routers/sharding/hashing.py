@@ -6,15 +6,25 @@ Nothing here depends on Python's ``hash()``, which is salted per process
 Canonical encoding: a key is turned into its *text* before hashing, so ``1`` and ``"1"``
 are the same key (Django itself accepts ``product_id="1"`` for an integer field, and a key
 read from a URL is a string). ``int`` keys are written in decimal, ``UUID`` keys in their
-lowercase hyphenated form, ``str`` keys as they are (UTF-8), ``bytes`` keys as they are.
-``bool`` and other types are refused rather than guessed at.
+lowercase hyphenated form, ``str`` keys as they are (UTF-8), ``bytes`` keys as they are,
+``Decimal`` keys in plain notation without trailing zeros (``Decimal("42.0")`` is ``42``),
+dates in ISO 8601 (an aware datetime converted to UTC first). ``bool``, ``float`` and other
+types are refused rather than guessed at.
+
+These are the rules for a key given as a Python value with no model to interpret it (a
+callable ``shard_key``'s result, ``ShardRouter.shard_for(key)`` without a model). A key
+of a field-named ``shard_key`` is first canonicalised by its model field (see
+:meth:`~multidb_routers.sharding.ShardRouter.canonical_key`), so ``" 42"`` and ``42`` for
+an integer field are one key.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Union
 
 __all__ = [
@@ -48,8 +58,19 @@ def key_bytes(key: object) -> bytes:
         return str(key).encode()
     if isinstance(key, bytes):
         return key
+    if isinstance(key, Decimal):
+        if not key.is_finite():
+            raise TypeError(f"A shard key cannot be {key!r}; use a finite number.")
+        return ("0" if key.is_zero() else format(key.normalize(), "f")).encode()
+    if isinstance(key, dt.datetime):
+        if key.tzinfo is not None and key.utcoffset() is not None:
+            key = key.astimezone(dt.timezone.utc)
+        return key.isoformat().encode()
+    if isinstance(key, dt.date):
+        return key.isoformat().encode()
     raise TypeError(
-        f"A shard key must be an int, str, UUID or bytes, not {type(key).__name__} ({key!r})."
+        "A shard key must be an int, str, UUID, Decimal, date, datetime or bytes, not "
+        f"{type(key).__name__} ({key!r})."
     )
 
 

@@ -44,12 +44,25 @@ class ShardedQuerySet(models.QuerySet[M]):
     """
 
     def shard(self, key: object) -> ShardedQuerySet[M]:
-        """The queryset on the shard holding the rows of ``key`` (``all()`` when unsharded)."""
+        """The rows of ``key``, read from (and written to) the shard holding them.
+
+        ``key`` is made canonical by the model's key field first (``" 42"`` is ``42`` for
+        an integer field) and the queryset is filtered on it: the shard also holds other
+        keys' rows, which ``shard(key)`` leaves out. With a callable ``shard_key`` there is
+        no field to filter on: the queryset is that key's shard, every row of it. When no
+        ``ShardRouter`` covers the model, ``all()``.
+        """
         router = find_shard_router(self.model)
         if router is None:
             clone: ShardedQuerySet[M] = self.all()
             return clone
-        return on_shard(self, router.shard_for(key))
+        model = self.model
+        canonical = router.canonical_key(model, key)
+        queryset = on_shard(self, router.shard_for(canonical))
+        field = router.key_field(model)
+        if field is not None:
+            queryset = queryset.filter(**{field.attname: canonical})
+        return queryset
 
     def on_shard(self, alias: str) -> ShardedQuerySet[M]:
         """The queryset on the shard named ``alias`` (one of ``router.shard_aliases``)."""
@@ -64,6 +77,16 @@ class ShardedQuerySet(models.QuerySet[M]):
         router.shard(alias)  # refuse an alias that is no shard
         return on_shard(self, alias)
 
+    def none(self) -> ShardedQuerySet[M]:
+        """An empty queryset that never asks for a shard (it runs no query)."""
+        clone: ShardedQuerySet[M] = super().none()
+        router = self._shard_router()
+        if router is not None and router.shard_aliases:
+            # Any shard will do: an empty queryset reads nothing, but Django still asks
+            # the routers for its database, and a keyless query would raise ShardKeyError.
+            clone._hints = {**clone._hints, "shard": router.shard_aliases[0]}  # type: ignore[attr-defined]
+        return clone
+
     def _shard_router(self) -> ShardRouter | None:
         """The router to route this queryset's writes by key; ``None`` when already chosen."""
         if self._db is not None or "shard" in self._hints:  # type: ignore[attr-defined]
@@ -71,35 +94,66 @@ class ShardedQuerySet(models.QuerySet[M]):
         return find_shard_router(self.model)
 
     def create(self, **kwargs: Any) -> M:
-        """Create a row on the shard of its key."""
+        """Create a row on the shard of its key.
+
+        On a queryset of a shard (``shard(key)``, ``on_shard(alias)``) the row must belong
+        to that shard: a row whose key maps to another shard raises :class:`ShardKeyError`
+        instead of being stored where no read by its key would look.
+        """
         router = self._shard_router()
         if router is None:
-            return super().create(**kwargs)
+            router = self._chosen_shard_router()
+            if router is None:
+                return super().create(**kwargs)
+            obj = self.model(**kwargs)
+            self._check_placement(router, [obj])
+            self._for_write = True
+            obj.save(force_insert=True, using=self.db)
+            return obj
         obj = self.model(**kwargs)
+        # The shard router's own db_for_write, as save() would reach it: it records the
+        # write, which pins the shard's later reads to its primary (and sets the cookie).
+        using = router.db_for_write(self.model, shard=router.shard_of(obj))
         self._for_write = True
-        obj.save(force_insert=True, using=router.shard_of(obj))
+        obj.save(force_insert=True, using=using)
         return obj
+
+    def _chosen_shard_router(self) -> ShardRouter | None:
+        """The router when this queryset is on a shard chosen by hint (``shard``/``on_shard``)."""
+        if self._db is not None or "shard" not in self._hints:  # type: ignore[attr-defined]
+            return None
+        return find_shard_router(self.model)
+
+    def _check_placement(self, router: ShardRouter, objs: Iterable[M]) -> None:
+        alias = self._hints["shard"]  # type: ignore[attr-defined]
+        for obj in objs:
+            home = router.shard_of(obj)
+            if home != alias:
+                label = self.model._meta.label
+                raise ShardKeyError(
+                    f"This {label} (shard key {router.key_of(obj)!r}) belongs on {home}, not on "
+                    f"the shard {alias} of this queryset; it would be stored where no read by "
+                    f"its key looks. Create it with {self.model._meta.object_name}.objects"
+                    ".create(...), which routes it by its key."
+                )
 
     def _lookup_shard(self, method: str, kwargs: dict[str, Any]) -> ShardedQuerySet[M]:
         router = self._shard_router()
         if router is None:
             return self
-        spec = router.key_spec(self.model)
+        field = router.key_field(self.model)
         meta = self.model._meta
-        if callable(spec):
+        if field is None:
             probe = self.model(**{k: v for k, v in kwargs.items() if "__" not in k})
             return on_shard(self, router.shard_of(probe))
-        if spec == "pk" or (meta.pk is not None and spec in {meta.pk.name, meta.pk.attname}):
-            assert meta.pk is not None
-            names = ["pk", meta.pk.name, meta.pk.attname]
+        spec = router.key_spec(self.model)
+        if field is meta.pk:
+            names = ["pk", field.name, field.attname]
         else:
-            field = meta.get_field(spec)
-            names = [field.name, getattr(field, "attname", field.name)]
+            names = [field.name, field.attname]
         for name in [*names, *(f"{name}__exact" for name in names)]:
             if name in kwargs:
-                key = kwargs[name]
-                key = key.pk if isinstance(key, models.Model) else key
-                return on_shard(self, router.shard_for(key))
+                return on_shard(self, router.shard_for(kwargs[name], self.model))
         raise ShardKeyError(
             f"{meta.label}.objects.{method}() needs the shard key {spec!r} among its lookups "
             f"to know the shard; got {sorted(kwargs)}. Pass {names[0]}=..., or call "
@@ -138,6 +192,9 @@ class ShardedQuerySet(models.QuerySet[M]):
         objs = list(objs)
         router = self._shard_router()
         if router is None:
+            chosen = self._chosen_shard_router()
+            if chosen is not None:
+                self._check_placement(chosen, objs)
             return super().bulk_create(objs, *args, **kwargs)
         groups: dict[str, list[M]] = {}
         for obj in objs:

@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Union
 
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
+from django.db import models
 from django.db import router as connection_router
 
 from ..base import BaseRouter, RouteDescription
@@ -18,7 +19,7 @@ from .shards import Shard, parse_shards
 
 if TYPE_CHECKING:
     from django.core.checks import CheckMessage
-    from django.db.models import Model
+    from django.db.models import Field, Model
 
 __all__ = ["ShardKey", "ShardRouter", "chosen_shard", "find_shard_router", "require_shard_router"]
 
@@ -40,7 +41,7 @@ def _fixes(model: type[Model]) -> str:
     return (
         f"Choose the shard: {name}.objects.shard(key) for the rows of one key, "
         f"across_shards({name}.objects.all()) to query every shard, or "
-        f"{name}.objects.using(router.shard_for(key)) with the ShardRouter of "
+        f"{name}.objects.using(router.shard_for(key, {name})) with the ShardRouter of "
         "DATABASE_ROUTERS."
     )
 
@@ -88,6 +89,9 @@ class ShardRouter(BaseRouter):
             for alias in shard.aliases:
                 self._by_alias.setdefault(alias, shard)
         self._scope = Scope(self.apps, option="apps")
+        # The key field of each model, found on first use (models are not loaded yet when
+        # the settings build the router); None for a callable key.
+        self._key_fields: dict[type[Model], Field[Any, Any] | None] = {}
         key = self.shard_key
         if isinstance(key, Mapping):
             for label, value in key.items():
@@ -124,8 +128,16 @@ class ShardRouter(BaseRouter):
 
     # Keys and shards.
 
-    def shard_for(self, key: object) -> str:
-        """The alias of the shard holding the rows of ``key`` (the same in every process)."""
+    def shard_for(self, key: object, model: type[Model] | None = None) -> str:
+        """The alias of the shard holding the rows of ``key`` (the same in every process).
+
+        With ``model``, the key is first made canonical by the model's key field
+        (:meth:`canonical_key`): ``" 42"``, ``"42"`` and ``42`` for an integer field are
+        one key. Without it, or with a callable ``shard_key``, the key is hashed by the
+        canonical text of its Python value (:func:`~multidb_routers.sharding.hashing.key_bytes`).
+        """
+        if model is not None:
+            key = self.canonical_key(model, key)
         if key is None:
             raise ShardKeyError("None is no shard key: a row needs its key before it is routed.")
         if not self.shard_aliases:
@@ -146,21 +158,78 @@ class ShardRouter(BaseRouter):
                 return spec
         return self._default_key
 
-    def key_of(self, instance: Model) -> object:
-        """The shard key of an instance; :class:`ShardKeyError` when it has none yet."""
-        model = type(instance)
+    def key_field(self, model: type[Model]) -> Field[Any, Any] | None:
+        """The field holding the model's shard key; ``None`` for a callable ``shard_key``."""
+        try:
+            return self._key_fields[model]
+        except KeyError:
+            pass
         spec = self.key_spec(model)
+        field: Field[Any, Any] | None
         if callable(spec):
-            key = spec(instance)
+            field = None
         elif spec == "pk":
-            key = instance.pk
+            field = model._meta.pk
         else:
-            key = getattr(instance, model._meta.get_field(spec).attname)  # type: ignore[union-attr]
+            try:
+                found = model._meta.get_field(spec)
+            except FieldDoesNotExist:
+                raise RouterOptionError(
+                    f"{type(self).__name__} shards {model._meta.label} by {spec!r}, which is no "
+                    "field of the model (check multidb_routers.E020)."
+                ) from None
+            if not isinstance(found, models.Field) or not found.concrete:
+                raise RouterOptionError(
+                    f"{type(self).__name__} shards {model._meta.label} by {spec!r}, which is "
+                    "no column of the model: name a concrete field or a foreign key."
+                )
+            field = found
+        self._key_fields[model] = field
+        return field
+
+    def canonical_key(self, model: type[Model], key: object) -> object:
+        """``key`` as the model's key field stores it: ``to_python()``, then ``get_prep_value()``.
+
+        Every spelling Django stores as the same value becomes the same key (``" 42"`` and
+        ``42`` for an integer field; an upper-case, brace or hex UUID; a date as text); a
+        related instance gives the value of the column pointing to it. A value the field
+        rejects raises :class:`ShardKeyError` naming the model, field and value. A callable
+        ``shard_key`` has no field: its keys are returned unchanged.
+        """
+        field = self.key_field(model)
+        if field is None or key is None:
+            return key
+        given = key
+        if isinstance(key, models.Model):
+            if field.is_relation and isinstance(key, field.related_model):  # type: ignore[arg-type]
+                key = getattr(key, field.target_field.attname)  # type: ignore[attr-defined]
+            elif isinstance(key, model):
+                key = getattr(key, field.attname)
+        try:
+            value = field.get_prep_value(field.to_python(key))
+        except (ValidationError, TypeError, ValueError, ArithmeticError) as exc:
+            reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            raise ShardKeyError(
+                f"{given!r} is no valid shard key of {model._meta.label}: its key field "
+                f"{field.name!r} ({type(field).__name__}) rejects it ({reason}). Pass a value "
+                "that field stores."
+            ) from exc
+        return value
+
+    def key_of(self, instance: Model) -> object:
+        """The canonical shard key of an instance; :class:`ShardKeyError` when it has none yet."""
+        model = type(instance)
+        field = self.key_field(model)
+        if field is None:
+            spec = self.key_spec(model)
+            key = spec(instance)  # type: ignore[operator]
+        else:
+            key = self.canonical_key(model, getattr(instance, field.attname))
         if key is None:
             raise ShardKeyError(
-                f"This {model._meta.label} has no shard key yet ({spec!r} is None), so its "
-                f"shard cannot be known. Set the key before saving (for a primary key, use a "
-                f"default such as multidb_routers.sharding.new_id). {_fixes(model)}"
+                f"This {model._meta.label} has no shard key yet ({self.key_spec(model)!r} is "
+                "None), so its shard cannot be known. Set the key before saving (for a primary "
+                f"key, use a default such as multidb_routers.sharding.new_id). {_fixes(model)}"
             )
         return key
 
@@ -338,12 +407,15 @@ class ShardRouter(BaseRouter):
             spec = self.key_spec(model)
             if isinstance(spec, str) and spec != "pk":
                 try:
-                    model._meta.get_field(spec)
+                    found = model._meta.get_field(spec)
                 except FieldDoesNotExist:
+                    found = None
+                if found is None or not getattr(found, "concrete", False):
                     fields = ", ".join(f.name for f in model._meta.concrete_fields)
+                    what = "no field" if found is None else "no column (a relation's other side)"
                     messages.append(
                         Error(
-                            f"{name} shards {model._meta.label} by {spec!r}, which is no field "
+                            f"{name} shards {model._meta.label} by {spec!r}, which is {what} "
                             "of the model.",
                             hint=f"Set shard_key to one of its fields ({fields}), 'pk', or a "
                             "callable taking the instance.",

@@ -23,6 +23,7 @@ from multidb_routers.compat.multidb import (
     get_slave,
 )
 from multidb_routers.compat.multidb.pinning import pin_this_thread, unpin_this_thread
+from multidb_routers.exceptions import RouterOptionError
 
 # Aliases of tests/settings.py that already mirror a primary in tests.
 REPLICAS = ["shadow-1", "slave"]
@@ -137,7 +138,7 @@ def test_the_routers_are_primary_replica_routers_the_checks_understand() -> None
 
 @override_settings(REPLICA_DATABASES=["shadow-1"])
 def test_the_routers_take_no_arguments() -> None:
-    with pytest.raises(TypeError, match="got unexpected keyword argument 'apps'"):
+    with pytest.raises(RouterOptionError, match="got unexpected keyword argument 'apps'"):
         ReplicaRouter(apps=["replica_app"])
 
 

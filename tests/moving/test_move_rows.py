@@ -415,3 +415,82 @@ def test_progress_is_drawn_on_a_terminal_only() -> None:
 def test_bad_arguments_are_refused(args: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         run(*args)
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("name__regex=(", r"--filter 'name__regex=\(' .*regular expression.*missing \)"),
+        ("name__iregex=[a-", r"--filter 'name__iregex=\[a-' .*regular expression"),
+        ("name__nolookup=x", r"--filter 'name__nolookup=x' .*Unsupported lookup 'nolookup'"),
+        ("colour=red", r"--filter 'colour=red' .*Cannot resolve keyword 'colour'"),
+        ("pieces=abc", r"--filter 'pieces=abc' .*expected a number but got 'abc'"),
+        ("pieces__gte=1.5x", r"--filter 'pieces__gte=1\.5x' .*expected a number"),
+        ("sent_at=yesterday", r"--filter 'sent_at=yesterday' .*invalid format"),
+        ("weight=heavy", r"--filter 'weight=heavy' .*decimal number"),
+        ("pieces__in=1,x", r"--filter 'pieces__in=1,x' .*expected a number but got 'x'"),
+        ("pieces__isnull=maybe", r"--filter 'pieces__isnull=maybe'.*true or false"),
+        ("pieces__range=1", r"--filter 'pieces__range=1'.*two values"),
+        ("labels__name__regex=(", r"--filter 'labels__name__regex=\(' .*regular expression"),
+    ],
+)
+def test_a_filter_that_cannot_run_is_refused_naming_it_before_anything_moves(
+    item: str, message: str
+) -> None:
+    make_parcels(6)
+    with pytest.raises(CommandError, match=message):
+        run("moving_app.Parcel", "--from", SOURCE, "--to", TARGET, "--filter", item)
+    assert not Parcel.objects.using(TARGET).exists()
+    assert Parcel.objects.using(SOURCE).count() == 6
+
+
+def test_list_range_and_isnull_filters_take_their_values_as_written() -> None:
+    make_parcels(12)
+
+    lines = run(
+        "moving_app.Parcel",
+        "--from",
+        SOURCE,
+        "--to",
+        TARGET,
+        "--filter",
+        "pieces__in=1, 2,12",
+        "--filter",
+        "sent_at__isnull=False",
+        "--filter",
+        "weight__range=0,1.25",
+    )
+
+    assert lines[0] == f"Copying 2 rows of moving_app.Parcel from {SOURCE} to {TARGET}."
+    assert sorted(Parcel.objects.using(TARGET).values_list("pieces", flat=True)) == [1, 2]
+
+
+def test_a_filter_across_many_to_many_copies_each_row_once() -> None:
+    parcels = make_parcels(6)
+    both = {p.pk for p in parcels if p.pk % 3 == 2}  # the parcels with both labels
+
+    lines = run("moving_app.Parcel", "--from", SOURCE, "--to", TARGET, "--filter", "labels__in=1,2")
+
+    with_labels = {p.pk for p in parcels if p.pk % 3}
+    assert both
+    assert both < with_labels
+    assert (
+        lines[0]
+        == f"Copying {len(with_labels)} rows of moving_app.Parcel from {SOURCE} to {TARGET}."
+    )
+    assert set(Parcel.objects.using(TARGET).values_list("pk", flat=True)) == with_labels
+
+
+def test_a_lookup_given_twice_is_refused() -> None:
+    with pytest.raises(CommandError, match="repeats the lookup 'pieces'"):
+        run(
+            "moving_app.Parcel",
+            "--from",
+            SOURCE,
+            "--to",
+            TARGET,
+            "--filter",
+            "pieces=1",
+            "--filter",
+            "pieces=2",
+        )

@@ -407,3 +407,30 @@ def test_bad_arguments_are_refused(args: list[str], message: str) -> None:
         call_command("reshard", *args, stdout=StringIO(), stderr=StringIO())
 
     assert str(failure.value) == message
+
+
+BY_TOTAL = ShardRouter(shards=SHARDS, apps=["moving_app.Order"], shard_key="total")
+BY_TIME = ShardRouter(shards=SHARDS, apps=["moving_app.Order"], shard_key="placed_at")
+
+
+@pytest.mark.parametrize("router", [BY_TOTAL, BY_TIME], ids=["decimal key", "datetime key"])
+def test_rows_written_with_any_spelling_of_their_key_are_found_on_their_shard(
+    router: ShardRouter,
+) -> None:
+    paris = datetime.timezone(datetime.timedelta(hours=2))
+    for n in range(1, 41):
+        order = Order(
+            id=n,
+            customer_id=n,
+            total=f" {n}.50" if n % 2 else Decimal(f"{n}.000"),  # read back as 1.50, 2.00
+            placed_at=datetime.datetime(2024, 1, 1, 10, n, tzinfo=paris),  # read back in UTC
+        )
+        Order.objects.using(router.shard_of(order)).bulk_create([order])
+    before = layout()
+    assert len(set(before.values())) > 1
+
+    with override_settings(DATABASE_ROUTERS=[router]):
+        lines = reshard()
+
+    assert "0 rows (0.0%) are not on their shard." in lines
+    assert layout() == before

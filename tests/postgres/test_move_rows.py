@@ -9,7 +9,7 @@ from io import StringIO
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections
 
 from multidb_routers.moving.checksum import queryset_checksum
@@ -107,3 +107,25 @@ def test_floats_dates_times_durations_uuids_and_json_have_equal_checksums_on_pos
         f"Verified moving_app.Reading: 40 rows on {TARGET}, checksum {sqlite_sum.hexdigest} "
         f"as on {SOURCE} before."
     )
+
+
+def test_a_bad_regex_filter_on_postgresql_is_a_command_error_and_the_connection_stays_usable() -> (
+    None
+):
+    Parcel.objects.using(TARGET).create(name="parcel", weight=Decimal(1))
+
+    with pytest.raises(CommandError, match=r"--filter 'name__regex=\(' .*regular expression"):
+        call_command(
+            "move_rows",
+            "moving_app.Parcel",
+            "--from",
+            TARGET,
+            "--to",
+            SOURCE,
+            "--filter",
+            "name__regex=(",
+            stdout=StringIO(),
+        )
+
+    assert Parcel.objects.using(TARGET).count() == 1
+    assert not Parcel.objects.using(SOURCE).exists()

@@ -121,6 +121,22 @@ def test_writes_land_on_the_shard_of_their_key(router: ShardRouter) -> None:
     assert Review.objects.shard(3).get(author="fay").id == extra.id
 
 
+def test_every_spelling_of_a_key_finds_and_updates_the_one_row(router: ShardRouter) -> None:
+    key = next(k for k in range(100) if router.shard_for(f" {k}") != router.shard_for(k))
+    first, created = Review.objects.get_or_create(
+        product_id=f" {key}", author="ann", defaults={"created": START}
+    )
+    spellings = [key, str(key), f"{key} ", Decimal(key), f"+{key}"]
+    found = [Review.objects.get_or_create(product_id=s, author="ann")[0].pk for s in spellings]
+    Review.objects.update_or_create(product_id=str(key), author="ann", defaults={"rating": 5})
+
+    assert created
+    assert set(found) == {first.pk}
+    assert _rows(router.shard_for(key)) == {(first.pk, key)}
+    assert Review.objects.shard(f" {key}").get().rating == 5
+    assert all(not _rows(alias) for alias in SHARDS if alias != router.shard_for(key))
+
+
 @pytest.mark.parametrize(
     "ordering",
     [("-created",), ("rating",), ("-rating", "author"), ("author", "-created"), ("-price",)],

@@ -223,7 +223,7 @@ def test_inside_a_transaction_the_fan_out_sees_its_uncommitted_rows() -> None:
     connection_created.connect(record)
     try:
         with transaction.atomic(using="shard_0"):
-            Review.objects.on_shard("shard_0").create(product_id=1, author="a", created=START)
+            Review.objects.on_shard("shard_0").create(product_id=5, author="a", created=START)
             assert across_shards(Review.objects.all()).count() == 1
     finally:
         connection_created.disconnect(record)

@@ -53,7 +53,7 @@ def test_no_instance_and_no_shard_raises_naming_the_model_and_the_fixes(method: 
         getattr(django_router, method)(Review)
     message = str(excinfo.value)
     assert "shard_app.Review" in message
-    for fix in ("Review.objects.shard(key)", "across_shards(", "router.shard_for(key)"):
+    for fix in ("Review.objects.shard(key)", "across_shards(", "router.shard_for(key, Review)"):
         assert fix in message
 
 

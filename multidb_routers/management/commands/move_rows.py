@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import FieldError, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, connections, transaction
 
 from multidb_routers.exceptions import MoveError
 from multidb_routers.management.arguments import add_batch_size_argument, model_from_label
@@ -14,18 +16,91 @@ from multidb_routers.moving.batches import Mover, chunks, reset_sequences, table
 from multidb_routers.moving.progress import Progress
 
 if TYPE_CHECKING:
+    from django.db.models import Model, QuerySet
+
     from multidb_routers.moving.checksum import Checksum
 
 
-def parse_filters(filters: list[str]) -> dict[str, str]:
-    """``["field=value", ...]`` as lookup keyword arguments."""
-    parsed: dict[str, str] = {}
+_TRUE = frozenset(("true", "1", "yes"))
+_FALSE = frozenset(("false", "0", "no"))
+
+
+def parse_filters(filters: list[str]) -> dict[str, Any]:
+    """``["field=value", ...]`` as lookup keyword arguments.
+
+    ``__in`` takes comma-separated values, ``__range`` two of them, ``__isnull`` true or
+    false; every other value is passed as written (Django converts it for the field).
+    """
+    parsed: dict[str, Any] = {}
     for item in filters:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise CommandError(f"--filter {item!r} is not of the form field=value.")
-        parsed[name] = value
+        if name in parsed:
+            raise CommandError(
+                f"--filter {item!r} repeats the lookup {name!r}; give each lookup once."
+            )
+        lookup = name.rpartition("__")[2] if "__" in name else ""
+        if lookup in ("in", "range"):
+            values = [part.strip() for part in value.split(",")]
+            if lookup == "range" and len(values) != 2:
+                raise CommandError(
+                    f"--filter {item!r}: a range takes two values separated by a comma "
+                    f"({name}=low,high)."
+                )
+            parsed[name] = values
+        elif lookup == "isnull":
+            if value.strip().lower() not in _TRUE | _FALSE:
+                raise CommandError(f"--filter {item!r}: isnull takes true or false.")
+            parsed[name] = value.strip().lower() in _TRUE
+        else:
+            parsed[name] = value
     return parsed
+
+
+def _regex_error(name: str, value: object, alias: str) -> str | None:
+    """Why ``value`` is no regular expression, for a regex lookup on SQLite.
+
+    SQLite runs ``REGEXP`` through Python's ``re``, whose error reaches the caller only as
+    "user-defined function raised exception"; compiling it first names the problem.
+    """
+    lookup = name.rpartition("__")[2]
+    if lookup not in ("regex", "iregex") or connections[alias].vendor != "sqlite":
+        return None
+    try:
+        re.compile(str(value))
+    except re.error as exc:
+        return f"{value!r} is not a valid regular expression: {exc}"
+    return None
+
+
+def select_rows(model: type[Model], alias: str, filters: list[str]) -> QuerySet[Any]:
+    """The rows of ``model`` on ``alias`` that ``filters`` select, each filter run first.
+
+    Every filter is tried alone on ``alias`` (an ``EXISTS`` query) before anything is
+    read or moved, so a bad field, lookup, value or pattern stops the command with a
+    :class:`CommandError` naming the filter, never a database traceback.
+    """
+    parsed = parse_filters(filters)
+    label = model._meta.label
+    manager = model._base_manager.using(alias)
+    for item, (name, value) in zip(filters, parsed.items(), strict=True):
+        reason = _regex_error(name, value, alias)
+        if reason is None:
+            try:
+                with transaction.atomic(using=alias):
+                    manager.filter(**{name: value}).exists()
+            except ValidationError as exc:
+                reason = "; ".join(exc.messages)
+            except (FieldError, ValueError, TypeError, DatabaseError) as exc:
+                reason = str(exc)
+        if reason is not None:
+            raise CommandError(
+                f"--filter {item!r} cannot select rows of {label} on {alias}: {reason}"
+            )
+    # A filter across a many-to-many relation can match a row more than once.
+    selection: QuerySet[Any] = manager.filter(**parsed).distinct()
+    return selection
 
 
 class Command(BaseCommand):
@@ -49,7 +124,8 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="FIELD=VALUE",
-            help="Only rows matching this lookup (repeatable; lookups such as id__gte work).",
+            help="Only rows matching this lookup (repeatable; lookups such as id__gte work; "
+            "__in takes comma-separated values, __range two, __isnull true or false).",
         )
         parser.add_argument(
             "--delete-source",
@@ -77,11 +153,8 @@ class Command(BaseCommand):
         except MoveError as exc:
             raise CommandError(str(exc)) from exc
         self.check_aliases(mover, source, target)
-        try:
-            selection = model._base_manager.using(source).filter(**parse_filters(filters))
-            pks = list(selection.order_by("pk").values_list("pk", flat=True))
-        except (FieldError, ValidationError, ValueError) as exc:
-            raise CommandError(str(exc)) from exc
+        selection = select_rows(model, source, filters)
+        pks = list(selection.order_by("pk").values_list("pk", flat=True))
         name = model._meta.label
         before = mover.checksums(source, pks, batch_size)
         equal = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 
 from multidb_routers.sharding import ShardedManager, new_id
@@ -51,3 +53,18 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Ticket(models.Model):
+    """Sharded by its UUID primary key; a date and a review to shard by in other tests."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    day = models.DateField(null=True, blank=True)
+    review = models.ForeignKey(
+        Review, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False
+    )
+
+    objects = ShardedManager["Ticket"]()
+
+    def __str__(self) -> str:
+        return str(self.id)
