@@ -14,7 +14,16 @@ from .base import BaseRouter, RouteDescription
 if TYPE_CHECKING:
     from django.db.models import Model
 
-__all__ = ["ModelRoute", "holding_aliases", "model_route", "read_only_aliases"]
+__all__ = [
+    "ModelRoute",
+    "holding_aliases",
+    "model_route",
+    "read_only_aliases",
+    "skipped_aliases",
+]
+
+#: What ``ENGINE`` is for a placeholder entry such as ``"default": {}``.
+NO_ENGINE = frozenset(("", "django.db.backends.dummy"))
 
 
 @dataclass(frozen=True)
@@ -46,9 +55,25 @@ def read_only_aliases() -> dict[str, str]:
     return reasons
 
 
+def skipped_aliases() -> dict[str, str]:
+    """Aliases that cannot hold tables, each with the reason: read-only ones and placeholders.
+
+    A placeholder is an entry without an ``ENGINE`` (``"default": {}``, Django's dummy
+    backend), as in configurations whose routers never use ``default``.
+    """
+    reasons = {
+        alias: "no ENGINE (a placeholder entry)"
+        for alias, config in settings.DATABASES.items()
+        if (config.get("ENGINE") or "") in NO_ENGINE
+    }
+    for alias, reason in read_only_aliases().items():
+        reasons.setdefault(alias, reason)
+    return reasons
+
+
 def holding_aliases() -> list[str]:
     """The aliases of ``DATABASES`` that can hold tables, in settings order."""
-    skipped = read_only_aliases()
+    skipped = skipped_aliases()
     return [alias for alias in settings.DATABASES if alias not in skipped]
 
 
