@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.apps import apps
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -27,7 +29,41 @@ if TYPE_CHECKING:
     from django.core.checks import CheckMessage
     from django.db.models import Model
 
-__all__ = ["BaseRouter", "RouteDescription"]
+__all__ = ["BaseRouter", "RouteDescription", "check_app_installed"]
+
+APP = "multidb_routers"
+ROUTER_METHODS = ("db_for_read", "db_for_write", "allow_relation", "allow_migrate")
+
+
+def _not_installed(router: object) -> str:
+    return (
+        f"DATABASE_ROUTERS uses {type(router).__name__}, but {APP!r} is not in "
+        "INSTALLED_APPS: without it the library's system checks, its management commands "
+        "(routing, migrate_all, reshard, ...), the read-only guard of an overlay base and "
+        f"the overlay's Tombstone table are missing. Add {APP!r} to INSTALLED_APPS."
+    )
+
+
+def check_app_installed(app_configs: object = None, **kwargs: Any) -> list[CheckMessage]:
+    """E005: a router of the library is configured but the app is not installed.
+
+    Registered by the first router made, so it runs even when the app (which registers
+    every other check) is missing.
+    """
+    if apps.is_installed(APP):
+        return []
+    from django.db import router as connection_router
+
+    users = [r for r in connection_router.routers if isinstance(r, BaseRouter)]
+    if not users:
+        return []
+    return [
+        checks.Error(
+            _not_installed(users[0]),
+            hint=f"Add {APP!r} to INSTALLED_APPS.",
+            id="multidb_routers.E005",
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -69,6 +105,29 @@ class BaseRouter:
                 f"{'/'.join(missing)} = ... as a class attribute of a subclass."
             )
         self.configure()
+        checks.register(check_app_installed)  # a set: registering again is a no-op
+        if apps.apps_ready:
+            self._verify_installed()
+        else:
+            # Made while settings load: check at the first routing call, then get out of
+            # the way (the instance attributes shadow the class's methods until then).
+            for method in ROUTER_METHODS:
+                if hasattr(type(self), method):
+                    self.__dict__[method] = self._first_call(method)
+
+    def _verify_installed(self) -> None:
+        if not apps.is_installed(APP):
+            raise ImproperlyConfigured(_not_installed(self))
+
+    def _first_call(self, method: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if apps.apps_ready:
+                self._verify_installed()
+                for name in ROUTER_METHODS:
+                    self.__dict__.pop(name, None)
+            return getattr(type(self), method)(self, *args, **kwargs)
+
+        return call
 
     def configure(self) -> None:
         """Validate the options and build the routing state from them."""
