@@ -22,6 +22,7 @@ class MultiDBRoutersConfig(AppConfig):
             router_checks.check_overlapping_scopes,
             router_checks.check_relations,
             router_checks.check_routers,
+            router_checks.check_stray_tables,
         ):
             checks.register(check, "multidb_routers")
 
