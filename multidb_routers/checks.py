@@ -70,6 +70,24 @@ def check_aliases(
     return errors
 
 
+def _label_hint(label: str, app_labels: set[str]) -> str:
+    """What to write instead of an unknown label: what is installed, never the label again."""
+    app_label, _, model_name = label.partition(".")
+    if app_label.lower() in app_labels:
+        config = next(c for c in apps.get_app_configs() if c.label.lower() == app_label.lower())
+        names = sorted(model.__name__ for model in config.get_models())
+        return (
+            f"{config.label} has no model {model_name!r}; its models are: "
+            f"{', '.join(names) or 'none'}."
+        )
+    installed = ", ".join(sorted(app_labels))
+    return (
+        f"No installed app has the label {app_label!r}: add the app to INSTALLED_APPS, or "
+        "use the label of an installed one (AppConfig.label, such as 'auth' for "
+        f"django.contrib.auth; installed: {installed})."
+    )
+
+
 def check_labels(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
@@ -87,13 +105,7 @@ def check_labels(
                 Error(
                     f"{router_name(index, router)} {option} names {label!r}, "
                     f"which is no installed {kind}.",
-                    hint=(
-                        "Use a model label such as 'legacy.Customer' (app label, dot, model name)"
-                        if kind == "model"
-                        else "Use an app label (AppConfig.label, such as 'auth' for "
-                        "django.contrib.auth)"
-                    )
-                    + " and make sure the app is in INSTALLED_APPS.",
+                    hint=_label_hint(label, app_labels),
                     obj=router,
                     id="multidb_routers.E002",
                 )
