@@ -184,7 +184,11 @@ def test_a_foreign_key_without_a_database_constraint_may_cross_aliases(
 @override_settings(
     DATABASE_ROUTERS=[
         FunctionalRouter(
-            routes={**EVERYTHING_ON_USERS, "legacy.Customer": "legacy", "legacy_app.Client": "legacy"}
+            routes={
+                **EVERYTHING_ON_USERS,
+                "legacy.Customer": "legacy",
+                "legacy_app.Client": "legacy",
+            }
         )
     ]
 )
