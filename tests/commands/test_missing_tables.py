@@ -155,3 +155,24 @@ def test_migrate_all_names_tables_recorded_but_missing(fresh_shard: None) -> Non
         call_command("migrate_all", "--plan", stdout=plan, stderr=problems)
         assert "Would migrate shard_4." in plan.getvalue()
         assert "shard_4 has no table for shard_app.Event, shard_app.Review" in problems.getvalue()
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_migrate_all_plan_reports_an_unreachable_alias_and_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import OperationalError
+
+    from multidb_routers.management.commands import migrate_all
+
+    def unreachable(alias: str) -> list[object]:
+        if alias == "users":
+            raise OperationalError("connection refused")
+        return []
+
+    monkeypatch.setattr(migrate_all, "find_missing_tables", unreachable)
+    out, err = StringIO(), StringIO()
+    call_command("migrate_all", "--plan", stdout=out, stderr=err)
+
+    assert "Could not look for missing tables on users: connection refused" in err.getvalue()
+    assert "Would migrate overlay." in out.getvalue()

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from multidb_routers.inspection import holding_aliases, skipped_aliases
 from multidb_routers.missing_tables import MissingTables, find_missing_tables
@@ -57,10 +58,15 @@ class Command(BaseCommand):
                     stdout=self.stdout,
                     stderr=self.stderr,
                 )
+            try:
+                found = find_missing_tables(alias)
+            except DatabaseError as exc:
+                if not plan:
+                    raise
+                self.stderr.write(f"Could not look for missing tables on {alias}: {exc}")
+                continue
             # After a migrate, only tables whose migrations are recorded can be missing.
-            missing.extend(
-                found for found in find_missing_tables(alias) if found.recorded or not plan
-            )
+            missing.extend(entry for entry in found if entry.recorded or not plan)
         if not missing:
             return
         report = "\n".join(found.describe() for found in missing)
