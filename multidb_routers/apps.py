@@ -29,3 +29,13 @@ class MultiDBRoutersConfig(AppConfig):
         from . import guards
 
         guards.install()
+
+        from django.conf import settings
+
+        from .base import BaseRouter
+
+        # Routers made while settings loaded wait for their first call to check that this
+        # app is installed; it is, so spare them that first detour.
+        for router in getattr(settings, "DATABASE_ROUTERS", ()):
+            if isinstance(router, BaseRouter):
+                router.verified_installed()

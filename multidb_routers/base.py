@@ -122,12 +122,16 @@ class BaseRouter:
     def _first_call(self, method: str) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
             if apps.apps_ready:
-                self._verify_installed()
-                for name in ROUTER_METHODS:
-                    self.__dict__.pop(name, None)
+                self.verified_installed()
             return getattr(type(self), method)(self, *args, **kwargs)
 
         return call
+
+    def verified_installed(self) -> None:
+        """Raise unless the app is installed; then route with the class's methods only."""
+        self._verify_installed()
+        for name in ROUTER_METHODS:
+            self.__dict__.pop(name, None)
 
     def configure(self) -> None:
         """Validate the options and build the routing state from them."""

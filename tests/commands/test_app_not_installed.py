@@ -63,6 +63,13 @@ def test_a_router_made_once_apps_are_ready_refuses_at_once() -> None:
         FunctionalRouter(routes={"legacy_app": "legacy"})
 
 
+def test_routers_of_the_settings_route_with_their_class_methods_from_the_start() -> None:
+    from django.conf import settings
+
+    for router in settings.DATABASE_ROUTERS:
+        assert not {"db_for_read", "db_for_write", "allow_migrate"} & set(vars(router))
+
+
 def test_the_first_routing_call_checks_once_then_leaves_the_hot_path_alone() -> None:
     router = FunctionalRouter(routes={"legacy_app": "legacy"})
 
