@@ -22,9 +22,20 @@ class MultiDBRoutersConfig(AppConfig):
             router_checks.check_overlapping_scopes,
             router_checks.check_relations,
             router_checks.check_routers,
+            router_checks.check_stray_tables,
         ):
             checks.register(check, "multidb_routers")
 
         from . import guards
 
         guards.install()
+
+        from django.conf import settings
+
+        from .base import BaseRouter
+
+        # Routers made while settings loaded wait for their first call to check that this
+        # app is installed; it is, so spare them that first detour.
+        for router in getattr(settings, "DATABASE_ROUTERS", ()):
+            if isinstance(router, BaseRouter):
+                router.verified_installed()

@@ -19,6 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+
 from .exceptions import RouterOptionError
 
 if TYPE_CHECKING:
@@ -27,7 +30,42 @@ if TYPE_CHECKING:
     from django.core.checks import CheckMessage
     from django.db.models import Model
 
-__all__ = ["BaseRouter", "RouteDescription"]
+__all__ = ["BaseRouter", "RouteDescription", "check_app_installed"]
+
+APP = "multidb_routers"
+ROUTER_METHODS = ("db_for_read", "db_for_write", "allow_relation", "allow_migrate")
+
+
+def _not_installed(router: object) -> str:
+    return (
+        f"DATABASE_ROUTERS uses {type(router).__name__}, but {APP!r} is not in "
+        "INSTALLED_APPS: without it the library's system checks, its management commands "
+        "(routing, migrate_all, reshard, ...), the read-only guard of an overlay base and "
+        f"the overlay's Tombstone table are missing. Add {APP!r} to INSTALLED_APPS."
+    )
+
+
+def check_app_installed(app_configs: object = None, **kwargs: Any) -> list[CheckMessage]:
+    """E005: a router of the library is configured but the app is not installed.
+
+    Registered by the first router made, so it runs even when the app (which registers
+    every other check) is missing.
+    """
+    if apps.is_installed(APP):
+        return []
+    from django.core import checks
+    from django.db import router as connection_router
+
+    users = [r for r in connection_router.routers if isinstance(r, BaseRouter) and r.requires_app]
+    if not users:
+        return []
+    return [
+        checks.Error(
+            _not_installed(users[0]),
+            hint=f"Add {APP!r} to INSTALLED_APPS.",
+            id="multidb_routers.E005",
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -48,6 +86,9 @@ class BaseRouter:
 
     options: ClassVar[tuple[str, ...]] = ()
     required_options: ClassVar[tuple[str, ...]] = ()
+    #: False for routers that work without ``multidb_routers`` in ``INSTALLED_APPS``
+    #: (the compatibility routers, whose users changed import paths only).
+    requires_app: ClassVar[bool] = True
 
     def __init__(self, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs).difference(self.options))
@@ -69,6 +110,37 @@ class BaseRouter:
                 f"{'/'.join(missing)} = ... as a class attribute of a subclass."
             )
         self.configure()
+        if not self.requires_app:
+            return
+        from django.core import checks  # not at import: settings import the routers
+
+        checks.register(check_app_installed)  # a set: registering again is a no-op
+        if apps.apps_ready:
+            self._verify_installed()
+        else:
+            # Made while settings load: check at the first routing call, then get out of
+            # the way (the instance attributes shadow the class's methods until then).
+            for method in ROUTER_METHODS:
+                if hasattr(type(self), method):
+                    self.__dict__[method] = self._first_call(method)
+
+    def _verify_installed(self) -> None:
+        if not apps.is_installed(APP):
+            raise ImproperlyConfigured(_not_installed(self))
+
+    def _first_call(self, method: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if apps.apps_ready:
+                self.verified_installed()
+            return getattr(type(self), method)(self, *args, **kwargs)
+
+        return call
+
+    def verified_installed(self) -> None:
+        """Raise unless the app is installed; then route with the class's methods only."""
+        self._verify_installed()
+        for name in ROUTER_METHODS:
+            self.__dict__.pop(name, None)
 
     def configure(self) -> None:
         """Validate the options and build the routing state from them."""

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
-from django.db import DEFAULT_DB_ALIAS
 from django.db import router as connection_router
 
 from .base import BaseRouter
+from .inspection import alias_holdings, home_aliases
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -31,6 +31,7 @@ __all__ = [
     "check_overlapping_scopes",
     "check_relations",
     "check_routers",
+    "check_stray_tables",
     "library_routers",
     "router_name",
 ]
@@ -69,6 +70,24 @@ def check_aliases(
     return errors
 
 
+def _label_hint(label: str, app_labels: set[str]) -> str:
+    """What to write instead of an unknown label: what is installed, never the label again."""
+    app_label, _, model_name = label.partition(".")
+    if app_label.lower() in app_labels:
+        config = next(c for c in apps.get_app_configs() if c.label.lower() == app_label.lower())
+        names = sorted(model.__name__ for model in config.get_models())
+        return (
+            f"{config.label} has no model {model_name!r}; its models are: "
+            f"{', '.join(names) or 'none'}."
+        )
+    installed = ", ".join(sorted(app_labels))
+    return (
+        f"No installed app has the label {app_label!r}: add the app to INSTALLED_APPS, or "
+        "use the label of an installed one (AppConfig.label, such as 'auth' for "
+        f"django.contrib.auth; installed: {installed})."
+    )
+
+
 def check_labels(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
@@ -86,13 +105,7 @@ def check_labels(
                 Error(
                     f"{router_name(index, router)} {option} names {label!r}, "
                     f"which is no installed {kind}.",
-                    hint=(
-                        "Use a model label such as 'legacy.Customer' (app label, dot, model name)"
-                        if kind == "model"
-                        else "Use an app label (AppConfig.label, such as 'auth' for "
-                        "django.contrib.auth)"
-                    )
-                    + " and make sure the app is in INSTALLED_APPS.",
+                    hint=_label_hint(label, app_labels),
                     obj=router,
                     id="multidb_routers.E002",
                 )
@@ -133,26 +146,6 @@ def check_overlapping_scopes(
     return warnings
 
 
-def _holding_aliases(model: type[Model]) -> frozenset[str] | None:
-    """The aliases holding the model's rows, as the router chain decides; ``None`` if unknown."""
-    for router in connection_router.routers:
-        if isinstance(router, BaseRouter):
-            aliases = router.claimed_aliases(model)
-            if aliases is not None:
-                return aliases
-            continue
-        method = getattr(router, "db_for_write", None)
-        if method is None:
-            continue
-        try:
-            alias = method(model)
-        except Exception:  # a custom router that needs an instance: its home is unknown
-            return None
-        if alias is not None:
-            return frozenset((alias,))
-    return frozenset((DEFAULT_DB_ALIAS,))
-
-
 def _claimed(model: type[Model], routers: list[tuple[int, BaseRouter]]) -> bool:
     return any(router.claimed_aliases(model) is not None for _, router in routers)
 
@@ -172,7 +165,7 @@ def check_relations(
                 continue
             if not (_claimed(model, routers) or _claimed(target, routers)):
                 continue
-            home, target_home = _holding_aliases(model), _holding_aliases(target)
+            home, target_home = home_aliases(model), home_aliases(target)
             if home is None or target_home is None or home & target_home:
                 continue
             errors.append(
@@ -199,3 +192,42 @@ def check_routers(
     for index, router in library_routers():
         messages.extend(router.check_config(name=router_name(index, router), databases=databases))
     return messages
+
+
+def _listing(labels: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(labels[:limit])
+    return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
+
+
+def check_stray_tables(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W002: an alias a router writes to also receives tables of models nobody routes there."""
+    dedicated: dict[str, tuple[int, BaseRouter]] = {}
+    for index, router in library_routers():
+        for alias in sorted(router.aliases() - router.read_only_aliases()):
+            dedicated.setdefault(alias, (index, router))
+    warnings: list[CheckMessage] = []
+    for holding in alias_holdings():
+        if not holding.stray or holding.alias not in dedicated:
+            continue
+        index, router = dedicated[holding.alias]
+        role = "the primary" if hasattr(router, "replica_set") else "an alias"
+        fix = (
+            f"Pass exclusive=True to {type(router).__name__} to keep {holding.alias} to its "
+            "own models"
+            if "exclusive" in router.options
+            else "Find the router in DATABASE_ROUTERS that lets them migrate there (routing "
+            "--by-alias shows them)"
+        )
+        warnings.append(
+            Warning(
+                f"{holding.alias}, {role} of {router_name(index, router)}, will also receive "
+                f"the tables of {len(holding.stray)} models that no router sends there "
+                f"({_listing(holding.stray)}): migrate creates them, nothing reads them.",
+                hint=f"{fix}, or route those models to {holding.alias} explicitly.",
+                obj=router,
+                id="multidb_routers.W002",
+            )
+        )
+    return warnings

@@ -83,7 +83,10 @@ DATABASE_ROUTERS = [
         }
     ),
     PrimaryReplicaRouter(
-        primary="reviews", replicas=["reviews_replica1", "reviews_replica2"], apps=["replica_app"]
+        primary="reviews",
+        replicas=["reviews_replica1", "reviews_replica2"],
+        apps=["replica_app"],
+        exclusive=True,  # reviews holds replica_app only (else W002)
     ),
     OverlayRouter(
         base="base", overlay="overlay", apps=["overlay_app"], replace=["overlay_app.Note"]

@@ -179,3 +179,25 @@ def test_a_foreign_key_without_a_database_constraint_may_cross_aliases(
     call_command("check", fail_level="WARNING", stdout=out)
 
     assert "no issues" in out.getvalue()
+
+
+@override_settings(
+    DATABASE_ROUTERS=[
+        FunctionalRouter(
+            routes={
+                **EVERYTHING_ON_USERS,
+                "legacy.Customer": "legacy",
+                "legacy_app.Client": "legacy",
+            }
+        )
+    ]
+)
+def test_an_unknown_label_gets_a_hint_naming_what_is_installed_not_the_label_again() -> None:
+    output = check_output()
+    hints = [line for line in output.splitlines() if "HINT" in line]
+
+    assert len(hints) == 2
+    assert "'legacy.Customer'" not in hints[0]
+    assert "No installed app has the label 'legacy'" in hints[0]
+    assert "legacy_app" in hints[0]  # the installed labels, to pick from
+    assert "legacy_app has no model 'Client'; its models are: Customer, Note" in hints[1]

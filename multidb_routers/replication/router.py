@@ -53,6 +53,7 @@ class PrimaryReplicaRouter(BaseRouter):
         "freshness",
         "lsn_cache_seconds",
         "max_lag_seconds",
+        "exclusive",
     )
     required_options: ClassVar[tuple[str, ...]] = ("primary", "replicas")
 
@@ -66,11 +67,16 @@ class PrimaryReplicaRouter(BaseRouter):
     max_lag_seconds: float | None = None
     read_from_primaries: bool = False
     pin_writes: bool = True
+    exclusive: bool = False
 
     def configure(self) -> None:
         """Validate the options into a :class:`ReplicaSet` and a :class:`Scope`."""
         assert self.primary is not None  # required_options
         assert self.replicas is not None
+        if not isinstance(self.exclusive, bool):
+            raise TypeError(
+                f"{type(self).__name__} exclusive must be True or False, not {self.exclusive!r}."
+            )
         #: The primary, its replicas, their health and the read decision.
         self.replica_set = ReplicaSet(
             self.primary,
@@ -117,7 +123,7 @@ class PrimaryReplicaRouter(BaseRouter):
     def allow_migrate(
         self, db: str, app_label: str, model_name: str | None = None, **hints: Any
     ) -> bool | None:
-        """Never on a replica; scoped models on the primaries only."""
+        """Never on a replica; scoped models on the primaries (with ``exclusive``, nothing else)."""
         replica_set = self.replica_set
         if db in replica_set.replicas:
             return False
@@ -128,6 +134,8 @@ class PrimaryReplicaRouter(BaseRouter):
             return None
         if covered:
             return db in replica_set.primary_weights
+        if self.exclusive and db in replica_set.primary_weights:
+            return False
         return None
 
     # Introspection.

@@ -51,7 +51,7 @@ urlpatterns = pg_reviews.urlpatterns
 
 def _route(settings: Any, **options: Any) -> PrimaryReplicaRouter:
     replica_router = PrimaryReplicaRouter(
-        primary=PRIMARY, replicas=[STANDBY], apps=["replica_app"], **options
+        primary=PRIMARY, replicas=[STANDBY], apps=["replica_app"], exclusive=True, **options
     )
     settings.DATABASE_ROUTERS = [replica_router]
     settings.MIDDLEWARE = ["multidb_routers.middleware.PinningMiddleware"]

@@ -9,7 +9,7 @@ requests read them from the primary for ``pin_seconds``, stale replicas or not.
 
 from __future__ import annotations
 
-from multidb_routers import FunctionalRouter, PrimaryReplicaRouter
+from multidb_routers import PrimaryReplicaRouter
 
 from .base import *  # noqa: F403
 from .base import MIDDLEWARE, sqlite
@@ -26,9 +26,8 @@ DATABASES = {
 }
 
 DATABASE_ROUTERS = [
-    PrimaryReplicaRouter(primary="reviews", replicas=REPLICAS, apps=["reviews"]),
-    # Keeps every other model (products, Django's apps) off the reviews databases.
-    FunctionalRouter(routes={"reviews": "reviews"}),
+    # exclusive: every other model (products, Django's apps) stays off the reviews databases.
+    PrimaryReplicaRouter(primary="reviews", replicas=REPLICAS, apps=["reviews"], exclusive=True),
 ]
 
 MIDDLEWARE = [*MIDDLEWARE, "multidb_routers.middleware.PinningMiddleware"]

@@ -165,6 +165,7 @@ class ReplicaRouter(_ReplicaPreset):
     """
 
     options: ClassVar[tuple[str, ...]] = ()
+    requires_app: ClassVar[bool] = False
 
     def convention(self) -> tuple[str, list[str]]:
         """``default``, and ``REPLICA_DATABASES`` (or ``SLAVE_DATABASES``)."""

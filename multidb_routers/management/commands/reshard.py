@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from multidb_routers.exceptions import MoveError
 from multidb_routers.inspection import holding_aliases
 from multidb_routers.management.arguments import add_batch_size_argument, model_from_label
+from multidb_routers.missing_tables import find_missing_tables
 from multidb_routers.moving.batches import Mover, chunks, table_exists
 from multidb_routers.moving.progress import Progress
 from multidb_routers.moving.resharding import Scan, scan
@@ -101,8 +102,14 @@ class Command(BaseCommand):
         aliases = list(dict.fromkeys([*router.shard_aliases, *extra]))
         missing = [alias for alias in aliases if not table_exists(model, alias)]
         if missing:
+            explained = [
+                found.describe()
+                for alias in missing
+                for found in find_missing_tables(alias, [model])
+            ]
             raise CommandError(
-                f"The table of {model._meta.label} does not exist on {', '.join(missing)}; "
+                " ".join(explained)
+                or f"The table of {model._meta.label} does not exist on {', '.join(missing)}; "
                 f"run manage.py migrate --database {missing[0]} first."
             )
         for alias in holding_aliases():

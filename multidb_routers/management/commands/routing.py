@@ -7,7 +7,7 @@ from typing import Any
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from multidb_routers.inspection import ModelRoute, model_route
+from multidb_routers.inspection import ModelRoute, alias_holdings, model_route
 
 HEADERS = ("Model", "Router", "Read", "Write", "Migrates on")
 
@@ -28,9 +28,15 @@ class Command(BaseCommand):
             metavar="app_label[.ModelName]",
             help="Only these apps or models.",
         )
+        parser.add_argument(
+            "--by-alias",
+            action="store_true",
+            help="Also list, for each alias, the models whose tables migrate creates there "
+            "(the default without labels).",
+        )
 
-    def handle(self, *args: Any, labels: list[str], **options: Any) -> None:
-        """Print the table."""
+    def handle(self, *args: Any, labels: list[str], by_alias: bool, **options: Any) -> None:
+        """Print the table, then (without labels or with ``--by-alias``) the aliases."""
         models = apps.get_models(include_auto_created=True)
         if labels:
             wanted = {label.lower() for label in labels}
@@ -47,6 +53,22 @@ class Command(BaseCommand):
             ]
         routes = sorted((model_route(model) for model in models), key=lambda route: route.label)
         self._print_table(routes)
+        if by_alias or not labels:
+            self._print_aliases(models)
+
+    def _print_aliases(self, models: list[Any]) -> None:
+        self.stdout.write("")
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(
+                "Tables per alias (models whose migrations create a table there):"
+            )
+        )
+        for holding in alias_holdings(models):
+            self.stdout.write(f"  {holding.alias}: {', '.join(holding.models) or '-'}")
+            if holding.stray:
+                self.stdout.write(
+                    "    not routed there (tables nothing reads): " + ", ".join(holding.stray)
+                )
 
     def _print_table(self, routes: list[ModelRoute]) -> None:
         rows = [HEADERS] + [

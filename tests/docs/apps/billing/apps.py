@@ -1,0 +1,13 @@
+"""App config: the label the docs use."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class Config(AppConfig):
+    """The docs' ``billing`` app."""
+
+    name = "tests.docs.apps.billing"
+    label = "billing"
+    default_auto_field = "django.db.models.BigAutoField"
