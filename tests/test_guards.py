@@ -11,6 +11,7 @@ from django.test import override_settings
 
 from multidb_routers import FunctionalRouter, ReadOnlyDatabaseError
 from multidb_routers.guards import allow_writes, guarded_aliases, install, is_write
+from multidb_routers.statements import is_write_sql
 from tests.overlay_app.models import Product, Supplier
 from tests.overlay_app.snapshot import SUPPLIERS, digest, snapshot_as_base
 
@@ -129,10 +130,19 @@ def test_the_database_itself_refuses_writes_that_bypass_django(base_file: Path) 
     connection = connections["base"]
     connection.ensure_connection()
 
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        connection.connection.execute("DELETE FROM overlay_app_supplier")
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+    raw = connection.connection
+
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        raw.execute("DELETE FROM overlay_app_supplier")
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
         connection.cursor().executescript("DELETE FROM overlay_app_supplier;")
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        raw.execute("PRAGMA query_only = OFF")
+    # Below the authorizer, the file itself is open read-only.
+    raw.set_authorizer(lambda *args: sqlite3.SQLITE_OK)
+    raw.execute("PRAGMA query_only = OFF")
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        raw.execute("DELETE FROM overlay_app_supplier")
 
 
 def test_allow_writes_lifts_both_locks_only_inside_the_block(base_file: Path) -> None:
@@ -218,8 +228,10 @@ def test_guarded_aliases_follow_the_routers_setting() -> None:
         ('ROLLBACK TO SAVEPOINT "s1_x1"', False),
         ("SHOW timezone", False),
         ("(SELECT 1) UNION (SELECT 2)", False),
-        ("SELECT $body$ DELETE FROM t $body$", False),
-        ("SELECT E'it\\'s; DELETE FROM t'", False),
+        # Without a connection every engine's reading must agree: SQLite has no dollar
+        # quotes and no E'' strings, so these hide nothing from it.
+        ("SELECT $body$ DELETE FROM t $body$", True),
+        ("SELECT E'it\\'s; DELETE FROM t'", True),
         (b"SELECT 1", False),
         (b"DELETE FROM t", True),
         (object(), True),
@@ -233,6 +245,70 @@ def test_guarded_aliases_follow_the_routers_setting() -> None:
 )
 def test_statement_classification(sql: object, write: bool) -> None:
     assert is_write(sql) is write
+
+
+@pytest.mark.parametrize(
+    ("sql", "write"),
+    [
+        ("SELECT $$delete$$", False),
+        ("SELECT $body$ DELETE FROM t $body$", False),
+        ("SELECT E'it\\'s; DELETE FROM t'", False),
+        ("SELECT 'C:\\path'", False),  # read alike with standard_conforming_strings on or off
+        ("SELECT 'a\\'", True),  # unterminated if standard_conforming_strings is off
+        ("SELECT 1 AS a$q$; COMMIT; BEGIN READ WRITE; DELETE FROM t; SELECT 1 AS b$q$", True),
+        ("SELECT 'x\\'; DELETE FROM t; --'", True),
+        ("SET standard_conforming_strings = off", True),
+        ("SELECT pg_catalog.set_config('default_transaction_read_only', 'off', false)", True),
+        ('SET "default_transaction_read_only" = off', True),
+        ("SET SESSION default_transaction_read_only = off", True),
+        ('SET U&"d\\0065fault_transaction_read_only" = off', True),
+        ("SET LOCAL transaction_read_only = off", True),
+        ("SET TRANSACTION READ WRITE", True),
+        ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", False),
+        ("SET statement_timeout = 1000", False),
+        ("SET LOCAL TIME ZONE 'UTC'", False),
+        ("SET myext.setting = 1", True),
+        ("SELECT setval('t_id_seq', 10)", True),
+        ('SELECT "setval"(\'t_id_seq\', 10)', True),
+        ("SELECT nextval('t_id_seq')", True),
+        ("SELECT lo_create(0)", True),
+        ("SELECT lo_import('/etc/passwd')", True),
+        ("SELECT my_volatile_function()", False),  # cannot be classified: the role stops it
+        ("SELECT count(*), lower(name) FROM t", False),
+        ("SELECT * FROM t WHERE name = $1", False),
+        ("DO $$ BEGIN DELETE FROM t; END $$", True),
+    ],
+)
+def test_postgresql_statement_classification(sql: str, write: bool) -> None:
+    assert is_write_sql(sql, "postgresql") is write
+
+
+@pytest.mark.parametrize(
+    ("sql", "write"),
+    [
+        ('PRAGMA "query_only" = 0', True),
+        ("PRAGMA [query_only] = 0", True),
+        ("PRAGMA `query_only` = 0", True),
+        ('PRAGMA "user_version" = 77', True),
+        ('PRAGMA main."user_version" = 77', True),
+        ("PRAGMA journal_mode = WAL", True),
+        ("PRAGMA writable_schema = ON", True),
+        ("PRAGMA wal_checkpoint", True),
+        ("PRAGMA optimize", True),
+        ("PRAGMA journal_mode", False),
+        ('PRAGMA "foreign_keys" = ON', False),
+        ("WITH x AS (SELECT CAST(1 AS E'\\')) INSERT INTO t (v) SELECT 'x' -- ')", True),
+        ("SELECT E'\\'; DELETE FROM t; --'", True),
+        ("SELECT $a$; DELETE FROM t; SELECT $a$", True),
+        ("SELECT 'it''s' FROM [select]", False),
+        ('SELECT "name" AS "update" FROM t', False),
+        ("SELECT load_extension('x')", True),
+        ("ATTACH DATABASE 'x' AS y", True),
+        ("SELECT $$delete$$", False),  # one parameter name on SQLite
+    ],
+)
+def test_sqlite_statement_classification(sql: str, write: bool) -> None:
+    assert is_write_sql(sql, "sqlite") is write
 
 
 def test_psycopg_composed_statements_are_classified() -> None:
