@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["Kind", "OverlayRouter", "find_overlay_router", "router_for"]
 
 TOMBSTONE_LABEL = "multidb_routers.tombstone"
-_DATABASE_LOCKS = {"sqlite": "PRAGMA query_only", "postgresql": "default_transaction_read_only"}
 
 
 class Kind(enum.Enum):
@@ -200,7 +199,7 @@ class OverlayRouter(BaseRouter):
         return RouteDescription(read=base, write=f"refused ({base} is read-only)")
 
     def check_config(self, *, name: str, databases: Iterable[str]) -> list[CheckMessage]:
-        """E030-E032, W030: see ``docs/checks.rst``."""
+        """E030-E032, W030: see ``docs/checks.rst`` (E033 is a database check: ``checks.py``)."""
         from django.apps import apps as django_apps
         from django.conf import settings
 
@@ -251,7 +250,8 @@ class OverlayRouter(BaseRouter):
                         "database-level read-only lock here: only the statement guard "
                         "protects it, and a raw DB-API cursor bypasses that.",
                         hint="Connect to the base with a database user that has read-only "
-                        f"rights (locks known: {', '.join(_DATABASE_LOCKS.values())}).",
+                        "rights (walls known: SQLite's read-only open, and a PostgreSQL "
+                        "role without write privileges, verified by E033).",
                         obj=self,
                         id="multidb_routers.W030",
                     )

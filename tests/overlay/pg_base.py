@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 ROLE_SQL = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "overlay_readonly_role.sql"
 
@@ -39,3 +40,9 @@ def drop_snapshot(host: str, port: str, database: str, role: str) -> None:
     with _connect(host, port, "postgres") as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def connect_as_owner(names: dict[str, str], connection: Any):  # type: ignore[no-untyped-def]
+    """A superuser connection to the snapshot database of ``connection`` (the base)."""
+    params = connection.settings_dict
+    return _connect(params["HOST"], params["PORT"], names["database"])

@@ -14,6 +14,7 @@ import copy
 import hashlib
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -236,30 +237,104 @@ PG_ATTEMPTS: list[list[str]] = [
 ]
 
 
-def _pg_dump(info: ClusterInfo, server: str, dbname: str) -> str:
-    binary = Path(info.bindir) / "pg_dump"
-    done = subprocess.run(
-        [str(binary), "-h", info.host, "-p", str(info.ports[server]), "-U", "postgres", dbname],
+def _supports_restrict_key(binary: Path) -> bool:
+    done = subprocess.run([str(binary), "--help"], capture_output=True, text=True, check=True)
+    return "--restrict-key" in done.stdout
+
+
+def _pg_state(info: ClusterInfo, server: str, dbname: str, *extra: str) -> tuple[str, int]:
+    """The SHA-256 of a full ``pg_dump`` of ``dbname`` and its count of large objects."""
+    import psycopg
+
+    binary = Path(info.bindir) / "pg_dump"  # the cluster's own PostgreSQL install
+    port = str(info.ports[server])
+    restrict = ["--restrict-key=overlay"] if _supports_restrict_key(binary) else []
+    dump = subprocess.run(
+        [str(binary), "-h", info.host, "-p", port, "-U", "postgres", *restrict, *extra, dbname],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
-    )
-    return done.stdout
+    ).stdout
+    assert "CREATE TABLE public.t" in dump
+    with psycopg.connect(
+        host=info.host, port=port, user="postgres", dbname=dbname, autocommit=True
+    ) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
+    assert row is not None
+    return hashlib.sha256(dump.encode()).hexdigest(), int(row[0])
+
+
+def _through_django(how: str) -> Callable[[str], Any]:
+    cursor = connections["base"].cursor()
+    if how == "execute":
+        return cursor.execute
+    return lambda sql: cursor.executemany(sql, [[]])
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("statements", PG_ATTEMPTS, ids=lambda s: " / ".join(s)[:70])
+@pytest.mark.parametrize("how", ["execute", "executemany"])
+def test_no_statement_sent_through_django_changes_a_postgresql_base(
+    pg_base: dict[str, str], pg_info: ClusterInfo, statements: list[str], how: str
+) -> None:
+    before = _pg_state(pg_info, "primary", pg_base["database"])
+
+    _run_all(_through_django(how), statements)
+
+    connections["base"].close()
+    assert _pg_state(pg_info, "primary", pg_base["database"]) == before
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("statements", PG_ATTEMPTS, ids=lambda s: " / ".join(s)[:70])
+def test_raw_db_api_statements_change_no_data_of_a_postgresql_base(
+    pg_base: dict[str, str], pg_info: ClusterInfo, statements: list[str]
+) -> None:
+    """Below the guard, the role refuses every write but large objects (docs/overlay.rst).
+
+    PostgreSQL lets every role create large objects; only the role default
+    ``default_transaction_read_only`` refuses it, and a raw ``SET`` lifts that. A hot
+    standby as base refuses them too (next test).
+    """
+    before = _pg_state(pg_info, "primary", pg_base["database"], "--no-blobs")
+    connection = connections["base"]
+    connection.ensure_connection()
+
+    _run_all(lambda sql: connection.connection.execute(sql), statements)
+
+    connection.close()
+    assert _pg_state(pg_info, "primary", pg_base["database"], "--no-blobs")[0] == before[0]
 
 
 @pytest.fixture
-def pg_base(pg_info: ClusterInfo, django_db_blocker: DjangoDbBlocker) -> Iterator[dict[str, str]]:
-    """A snapshot database on the primary server, connected as ``base`` by a read-only role."""
+def standby_base(
+    pg_info: ClusterInfo, django_db_blocker: DjangoDbBlocker
+) -> Iterator[dict[str, str]]:
+    """A snapshot database read from the lagging hot standby, connected as a superuser."""
+    import psycopg
+
     from tests.overlay.pg_base import create_snapshot, drop_snapshot
 
     token = uuid.uuid4().hex[:8]
     names = {"database": f"snapshot_{token}", "role": f"reader_{token}"}
-    port = str(pg_info.ports["primary"])
-    create_snapshot(pg_info.host, port, names["database"], names["role"])
+    primary_port = str(pg_info.ports["primary"])
+    create_snapshot(pg_info.host, primary_port, names["database"], names["role"])
+    port = str(pg_info.ports["standby"])
+    deadline = time.monotonic() + 30
+    while True:  # the standby replays the new database after its apply delay
+        try:
+            with psycopg.connect(
+                host=pg_info.host, port=port, user="postgres", dbname=names["database"]
+            ) as conn:
+                if conn.execute("SELECT to_regprocedure('add_row()')").fetchone() != (None,):
+                    break
+        except psycopg.OperationalError:
+            pass
+        assert time.monotonic() < deadline, "the standby never replayed the snapshot"
+        time.sleep(0.1)
     server = connections["pg_primary"]
     settings_dict = copy.deepcopy(server.settings_dict)
-    settings_dict.update(NAME=names["database"], USER=names["role"], HOST=pg_info.host, PORT=port)
+    settings_dict.update(NAME=names["database"], USER="postgres", HOST=pg_info.host, PORT=port)
     connection = type(server)(settings_dict, alias="base")
     original, connections["base"] = connections["base"], connection
     try:
@@ -268,37 +343,20 @@ def pg_base(pg_info: ClusterInfo, django_db_blocker: DjangoDbBlocker) -> Iterato
     finally:
         connection.close()
         connections["base"] = original
-        drop_snapshot(pg_info.host, port, names["database"], names["role"])
-
-
-def _pg_state(info: ClusterInfo, dbname: str) -> tuple[str, int]:
-    import psycopg
-
-    dump = _pg_dump(info, "primary", dbname)
-    with psycopg.connect(
-        host=info.host, port=info.ports["primary"], user="postgres", dbname=dbname, autocommit=True
-    ) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
-    assert row is not None
-    return hashlib.sha256(dump.encode()).hexdigest(), int(row[0])
+        drop_snapshot(pg_info.host, primary_port, names["database"], names["role"])
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("statements", PG_ATTEMPTS, ids=lambda s: " / ".join(s)[:70])
-@pytest.mark.parametrize("how", ["execute", "executemany"])
-def test_no_statement_sent_to_a_postgresql_base_changes_it(
-    pg_base: dict[str, str], pg_info: ClusterInfo, statements: list[str], how: str
+def test_a_hot_standby_base_refuses_every_statement_even_raw_ones_of_a_superuser(
+    standby_base: dict[str, str], pg_info: ClusterInfo
 ) -> None:
-    before = _pg_state(pg_info, pg_base["database"])
-    assert "INSERT" not in before[0]  # sanity: a digest, not the dump
+    before = _pg_state(pg_info, "standby", standby_base["database"])
     connection = connections["base"]
-    cursor = connection.cursor()
-    run: Callable[[str], Any] = (
-        cursor.execute if how == "execute" else lambda sql: cursor.executemany(sql, [[]])
-    )
 
-    _run_all(run, statements)
-    _run_all(lambda sql: connection.connection.execute(sql), statements)
+    for statements in PG_ATTEMPTS:
+        _run_all(_through_django("execute"), statements)
+        connection.ensure_connection()
+        _run_all(lambda sql: connection.connection.execute(sql), statements)
+        connection.close()
 
-    connection.close()
-    assert _pg_state(pg_info, pg_base["database"]) == before
+    assert _pg_state(pg_info, "standby", standby_base["database"]) == before
