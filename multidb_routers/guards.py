@@ -231,7 +231,8 @@ def allow_writes(alias: str) -> Iterator[None]:
         raise TransactionManagementError(
             f"allow_writes({alias!r}) cannot start inside a transaction on {alias!r} "
             "(atomic() or AUTOCOMMIT off): it reopens the connection, which would end your "
-            "transaction. Enter allow_writes() first, then atomic() inside it."
+            "transaction. Commit or roll back first, then enter allow_writes() and open "
+            "atomic() inside it."
         )
     token = _lifted.set(_lifted.get() | {alias})
     try:

@@ -357,7 +357,7 @@ def test_allow_writes_refuses_to_start_in_a_transaction_of_a_connection_without_
     try:
         with django_db_blocker.unblock():
             connection.ensure_connection()
-            with pytest.raises(TransactionManagementError, match="commit or roll back"):
+            with pytest.raises(TransactionManagementError, match="Commit or roll back first"):
                 with allow_writes("base"):
                     pass  # pragma: no cover
     finally:
