@@ -50,6 +50,7 @@ __all__ = [
     "guarded_aliases",
     "install",
     "is_write",
+    "writes_allowed",
 ]
 
 _lifted: ContextVar[frozenset[str]] = ContextVar(
@@ -201,6 +202,11 @@ def install() -> None:
     for connection in connections.all(initialized_only=True):
         if connection.connection is not None:
             _on_connection_created(type(connection), connection)
+
+
+def writes_allowed(alias: str) -> bool:
+    """Whether :func:`allow_writes` lifted the guard on ``alias`` in the current context."""
+    return alias in _lifted.get()
 
 
 def _relock(connection: BaseDatabaseWrapper) -> None:

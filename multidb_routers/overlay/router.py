@@ -139,13 +139,26 @@ class OverlayRouter(BaseRouter):
     def allow_migrate(
         self, db: str, app_label: str, model_name: str | None = None, **hints: Any
     ) -> bool | None:
-        """Never migrate the base; the overlay holds the scoped models and the tombstones."""
-        if db == self.base_alias:
-            return False
-        if f"{app_label}.{model_name}".lower() == TOMBSTONE_LABEL:
-            return db == self.overlay_alias
+        """Never migrate the base; the overlay holds the scoped models and the tombstones.
+
+        Inside :func:`~multidb_routers.guards.allow_writes` on the base (loading a
+        snapshot), the base accepts the models read from it: the scoped ones that are not
+        replaced, so that ``migrate`` and ``loaddata`` with ``database=<base>`` work there.
+        """
+        is_tombstone = f"{app_label}.{model_name}".lower() == TOMBSTONE_LABEL
         if model_name is not None:
             hints["model_name"] = model_name
+        if db == self.base_alias:
+            from ..guards import writes_allowed
+
+            if is_tombstone or not writes_allowed(db):
+                return False
+            replaced = bool(self._replace.labels) and self._replace.covers_migration(
+                app_label, hints
+            )
+            return bool(self._scope.covers_migration(app_label, hints)) and not replaced
+        if is_tombstone:
+            return db == self.overlay_alias
         covered = self._scope.covers_migration(app_label, hints)
         if not covered and self._replace.labels:
             replaced = self._replace.covers_migration(app_label, hints)
