@@ -168,7 +168,7 @@ def _reopen(connection: BaseDatabaseWrapper) -> None:
     previous = connection.connection
     connection.connection = connection.get_new_connection(connection.get_connection_params())
     previous.close()
-    connection._set_autocommit(connection.autocommit)
+    connection.set_autocommit(connection.autocommit)  # applied to the new DB-API connection
 
 
 def guard_connection(connection: BaseDatabaseWrapper) -> None:
@@ -182,9 +182,9 @@ def guard_connection(connection: BaseDatabaseWrapper) -> None:
     if connection.vendor != "sqlite":
         return  # PostgreSQL: the base's role is the wall (check E033); others: W030
     read_only = _is_guarded(connection.alias)
-    if not sqlite_lock.is_in_memory(connection.settings_dict["NAME"]):
-        if _open_read_only_from_now_on(connection) and read_only:
-            _reopen(connection)
+    in_memory = sqlite_lock.is_in_memory(connection.settings_dict["NAME"])
+    if not in_memory and _open_read_only_from_now_on(connection) and read_only:
+        _reopen(connection)
     sqlite_lock.lock(connection, read_only, _attach_authorizer)
 
 

@@ -24,22 +24,30 @@ _COMMON_TAIL = r"""
     | (?P<word>[^\W\d][\w$]*)
     | (?P<punct>[();=.,])
 """
-_POSTGRESQL = r"""
+_POSTGRESQL = (
+    r"""
       (?P<skip>--[^\n]*|/\*.*?\*/)
     | (?P<bad>[Uu]&['"])
     | (?P<string>(?<![\w$])[Ee]'(?:[^'\\]|\\.|'')*'|{plain})
     | (?P<skip2>(?<![\w$])\$(?P<tag>(?:[^\W\d]\w*)?)\$.*?\$(?P=tag)\$)
     | (?P<quoted>"(?:[^"]|"")*")
-""" + _COMMON_TAIL + r"""
+"""
+    + _COMMON_TAIL
+    + r"""
     | (?P<bad2>['"]|/\*|(?<![\w$])\$(?:[^\W\d]\w*)?\$)
 """
-_SQLITE = r"""
+)
+_SQLITE = (
+    r"""
       (?P<skip>--[^\n]*|/\*.*?\*/)
     | (?P<string>'(?:[^']|'')*')
     | (?P<quoted>"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\])
-""" + _COMMON_TAIL + r"""
+"""
+    + _COMMON_TAIL
+    + r"""
     | (?P<bad>['"`\[]|/\*)
 """
+)
 _FLAGS = re.DOTALL | re.VERBOSE
 _LEXERS = {
     "sqlite": (re.compile(_SQLITE, _FLAGS),),

@@ -143,7 +143,7 @@ class OverlayQuerySet(MergedQuerySet):
         if self.is_sliced:
             raise TypeError("Cannot call delete() on a merged queryset once it is sliced.")
         label = self.model._meta.label
-        total, per_model = 0, {}
+        total, per_model = 0, dict[str, int]()
         for instance in list(self):
             count, counts = instance.delete()
             if not counts.get(label):  # a base row: hidden by its tombstone, still one row
@@ -167,7 +167,7 @@ class OverlayQuerySet(MergedQuerySet):
                 first = next_pk(self.model, router)
                 for offset, instance in enumerate(missing):
                     instance.pk = first + offset
-        local = models.QuerySet(self.model, using=router.overlay_alias)
+        local: QuerySet[Any] = models.QuerySet(self.model, using=router.overlay_alias)
         created = local.bulk_create(instances, **kwargs)
         keys = [str(instance.pk) for instance in instances]
         _tombstones(self.model, router).filter(object_pk__in=keys).delete()

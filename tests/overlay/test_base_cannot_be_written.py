@@ -10,6 +10,7 @@ that nothing was written.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import os
@@ -52,7 +53,7 @@ SQLITE_ATTEMPTS: list[list[str]] = [
     ],
     ["SELECT E'\\'; DELETE FROM overlay_app_supplier; --'"],
     ["PRAGMA main.user_version(7)"],
-    ["PRAGMA main.\"user_version\" = 7"],
+    ['PRAGMA main."user_version" = 7'],
     ["PRAGMA application_id = 5"],
     ["PRAGMA page_size = 512", "VACUUM"],
     ["PRAGMA auto_vacuum = FULL", "VACUUM"],
@@ -100,10 +101,9 @@ ATTACH_ATTEMPTS: list[str] = [
 
 def _run_all(run: Callable[[str], Any], statements: list[str]) -> None:
     for statement in statements:
-        try:
+        # Refusals are expected; the bytes are what counts.
+        with contextlib.suppress(Exception):
             run(statement)
-        except Exception:  # noqa: BLE001 (refusals are expected; the bytes are what counts)
-            pass
 
 
 @pytest.fixture

@@ -37,8 +37,13 @@ def test_using_base_reads_the_snapshot_only_and_using_overlay_the_overlay_only(
     base = cheap.using("base")
     local = cheap.using("overlay")
 
-    assert type(base) is models.QuerySet and base.db == "base"
-    assert sorted(base.values_list("name", "price")) == [("bucket", 15), ("chisel", 30), ("drill", 90)]
+    assert type(base) is models.QuerySet
+    assert base.db == "base"
+    assert sorted(base.values_list("name", "price")) == [
+        ("bucket", 15),
+        ("chisel", 30),
+        ("drill", 90),
+    ]
     assert sorted(local.values_list("name", "price")) == [("anvil", 99), ("easel", 60)]
     with pytest.raises(ReadOnlyDatabaseError):
         base.update(price=1)
@@ -66,7 +71,11 @@ def test_bulk_create_creates_in_the_overlay_with_keys_no_base_row_has(base_file:
     Product.objects.get(name="bucket").delete()  # a tombstone for key 2
 
     created = Product.objects.bulk_create(
-        [Product(name="easel", price=60), Product(name="file", price=5), Product(pk=2, name="pail", price=9)]
+        [
+            Product(name="easel", price=60),
+            Product(name="file", price=5),
+            Product(pk=2, name="pail", price=9),
+        ]
     )
 
     assert [product.pk for product in created] == [8, 9, 2]
