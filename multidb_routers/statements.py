@@ -243,13 +243,21 @@ def _is_read_statement(tokens: Sequence[str]) -> bool:
     return False
 
 
-@lru_cache(maxsize=4096)
+_CACHED_LENGTH = 4096  # longer statements are classified afresh, not kept in memory
+
+
 def is_write_sql(sql: str, dialect: str) -> bool:
     """True unless every reading of ``sql`` in ``dialect`` is certainly read-only.
 
     ``dialect`` is ``"sqlite"``, ``"postgresql"`` or ``"other"`` (every lexer must agree).
     Cached: the ORM sends the same statement text over and over with other parameters.
     """
+    if len(sql) > _CACHED_LENGTH:
+        return _classify(sql, dialect)
+    return _cached_classify(sql, dialect)
+
+
+def _classify(sql: str, dialect: str) -> bool:
     for lexer in _LEXERS.get(dialect, _LEXERS["other"]):
         statements = _statements(sql, lexer)
         if statements is None:
@@ -258,3 +266,6 @@ def is_write_sql(sql: str, dialect: str) -> bool:
             if _calls_write_function(statement) or not _is_read_statement(statement):
                 return True
     return False
+
+
+_cached_classify = lru_cache(maxsize=4096)(_classify)
