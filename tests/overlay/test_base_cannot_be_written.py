@@ -360,3 +360,35 @@ def test_a_hot_standby_base_refuses_every_statement_even_raw_ones_of_a_superuser
         connection.close()
 
     assert _pg_state(pg_info, "standby", standby_base["database"]) == before
+
+
+def test_other_files_can_still_be_attached_and_written(
+    base_file: Path, tmp_path: Path, django_db_blocker: DjangoDbBlocker
+) -> None:
+    other = tmp_path / "scratch.sqlite3"
+    with django_db_blocker.unblock():
+        cursor = connections["overlay"].cursor()
+        cursor.execute(f"ATTACH DATABASE '{other}' AS scratch")
+        cursor.execute("CREATE TABLE scratch.t (x integer)")
+        cursor.execute("INSERT INTO scratch.t VALUES (1)")
+        cursor.execute("SELECT x FROM scratch.t")
+        assert cursor.fetchall() == [(1,)]
+        cursor.execute("DETACH DATABASE scratch")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("/srv/snap.sqlite3", "file:///srv/snap.sqlite3?mode=ro"),
+        ("/srv/a b.sqlite3", "file:///srv/a%20b.sqlite3?mode=ro"),
+        (
+            "file:/srv/snap.sqlite3?mode=rwc&cache=shared",
+            "file:///srv/snap.sqlite3?cache=shared&mode=ro",
+        ),
+        ("FILE:/srv/snap.sqlite3", "file:///srv/snap.sqlite3?mode=ro"),
+    ],
+)
+def test_a_base_name_becomes_a_read_only_uri(name: str, expected: str) -> None:
+    from multidb_routers.sqlite_lock import readonly_name
+
+    assert readonly_name(name) == expected
