@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from ..checks import library_routers, router_name
 from .router import OverlayRouter
@@ -182,7 +182,20 @@ def check_base_is_read_only(
         connection = connections[alias]
         if connection.vendor != "postgresql":
             continue
-        found = base_write_privileges(connection)
+        try:
+            found = base_write_privileges(connection)
+        except DatabaseError as exc:
+            messages.append(
+                Error(
+                    f"{router_name(index, router)} base {alias!r} could not be asked "
+                    f"whether its PostgreSQL role can write: {type(exc).__name__}: {exc}",
+                    hint=f"Make {alias!r} reachable (DATABASES[{alias!r}]), then run "
+                    f"manage.py check --database {alias} again.",
+                    obj=router,
+                    id="multidb_routers.E033",
+                )
+            )
+            continue
         if found:
             messages.append(
                 Error(

@@ -83,3 +83,19 @@ def test_each_write_privilege_is_named_and_the_hint_s_sql_removes_it(
         owner.execute(error.hint.split("run: ", 1)[1])  # type: ignore[union-attr]
     connections["base"].close()
     assert base_write_privileges(connections["base"]) == []
+
+
+def test_an_unreachable_base_fails_the_check_saying_so(pg_base: dict[str, str]) -> None:
+    connection = connections["base"]
+    settings_dict = copy.deepcopy(connection.settings_dict)
+    settings_dict["NAME"] = "no_such_database"
+    unreachable = type(connection)(settings_dict, alias="base")
+    connections["base"] = unreachable
+    try:
+        [error] = check_base_is_read_only(databases=["base"])
+    finally:
+        unreachable.close()
+        connections["base"] = connection
+    assert error.id == "multidb_routers.E033"
+    assert "could not be asked" in error.msg
+    assert "no_such_database" in error.msg
