@@ -48,6 +48,7 @@ _READ_ACTIONS = frozenset(
     }
 )
 _WRITE_FUNCTIONS = frozenset({"load_extension", "writefile", "edit"})
+_COMPANIONS = ("-journal", "-wal", "-shm")
 
 
 def _split_uri(name: str) -> tuple[str, dict[str, list[str]]] | None:
@@ -114,7 +115,11 @@ def make_attach_authorizer(
             return _OK
         if arg1 is None:  # the file name is an expression or a parameter: cannot tell
             return _DENY
-        return _DENY if database_key(arg1) in keys else _OK
+        names = [arg1]
+        # A database written at the base's journal path would be replayed into the base
+        # as a hot journal by the next writable open.
+        names += [arg1[: -len(suffix)] for suffix in _COMPANIONS if arg1.endswith(suffix)]
+        return _DENY if any(database_key(name) in keys for name in names) else _OK
 
     return authorizer
 

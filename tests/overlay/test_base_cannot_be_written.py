@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from tests.overlay_app.snapshot import digest, snapshot_as_base
 
@@ -96,6 +96,8 @@ ATTACH_ATTEMPTS: list[str] = [
     "ATTACH DATABASE '{quoted}' AS b",
     "ATTACH DATABASE '{head}' || '{tail}' AS b",
     "ATTACH DATABASE (SELECT '{path}') AS b",
+    "ATTACH DATABASE '{path}-journal' AS b",
+    "ATTACH DATABASE '{path}-wal' AS b",
 ]
 
 
@@ -392,3 +394,13 @@ def test_a_base_name_becomes_a_read_only_uri(name: str, expected: str) -> None:
     from multidb_routers.sqlite_lock import readonly_name
 
     assert readonly_name(name) == expected
+
+
+@pytest.mark.parametrize("suffix", ["", "-journal", "-wal", "-shm"])
+def test_attaching_the_base_or_its_journal_files_is_refused_by_the_authorizer(
+    base_file: Path, django_db_blocker: DjangoDbBlocker, suffix: str
+) -> None:
+    with django_db_blocker.unblock():
+        cursor = connections["overlay"].cursor()
+        with pytest.raises(DatabaseError, match="not authorized"):
+            cursor.execute(f"ATTACH DATABASE '{base_file}{suffix}' AS b")
