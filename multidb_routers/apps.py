@@ -26,6 +26,11 @@ class MultiDBRoutersConfig(AppConfig):
         ):
             checks.register(check, "multidb_routers")
 
+        from .overlay.checks import check_base_is_read_only
+
+        # A database check: it connects (manage.py check --database ALIAS, migrate).
+        checks.register(check_base_is_read_only, "multidb_routers", checks.Tags.database)
+
         from . import guards
 
         guards.install()

@@ -1,36 +1,46 @@
 """A read-only guard for database connections that must never be written.
 
 Routers name the aliases to guard through a ``guarded_aliases()`` method (the
-:class:`~multidb_routers.OverlayRouter` guards its ``base``). Each time Django opens a
-connection for such an alias, two locks go on:
+:class:`~multidb_routers.OverlayRouter` guards its ``base``). The promise is kept by the
+database, where no statement can lift it:
 
-* the database itself refuses writes for the session (SQLite ``PRAGMA query_only``,
-  PostgreSQL ``default_transaction_read_only``), which also covers a raw DB-API cursor
-  that bypasses Django;
-* every statement sent through Django (ORM or ``connection.cursor()``) is classified
-  first, and a write raises :class:`~multidb_routers.exceptions.ReadOnlyDatabaseError`
-  before it reaches the database.
+* SQLite: the base file is opened read-only (a ``file:...?mode=ro`` URI) and its
+  connection gets an authorizer refusing every action but reading (see
+  :mod:`multidb_routers.sqlite_lock`); every SQLite connection refuses to ``ATTACH`` a
+  guarded file;
+* PostgreSQL: the base connects as a role without write privileges, or to a hot standby;
+  check ``multidb_routers.E033`` verifies it (no session ``SET`` is relied on: a statement
+  could undo it, and a transaction pooler would leak it to other clients).
 
-The only way around both is :func:`allow_writes`, meant for loading a snapshot into the
-base and nothing else. Which aliases are guarded is read from ``DATABASE_ROUTERS`` at
-call time; whether the guard is lifted is per execution context (a ``ContextVar``).
+On top of that, every statement sent through Django (ORM or ``connection.cursor()``) is
+classified first (:mod:`multidb_routers.statements`), and a write raises
+:class:`~multidb_routers.exceptions.ReadOnlyDatabaseError` before it reaches the
+database: an early, clear error, not the wall.
+
+The only way around the SQLite locks is :func:`allow_writes`, meant for loading a snapshot
+into the base and nothing else. Which aliases are guarded is read from
+``DATABASE_ROUTERS`` once and cached until Django's ``setting_changed`` says it changed;
+whether the guard is lifted is per execution context (a ``ContextVar``).
 """
 
 from __future__ import annotations
 
-import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from django.core.signals import setting_changed
 from django.db import connections
 from django.db import router as connection_router
 from django.db.backends.signals import connection_created
+from django.db.transaction import TransactionManagementError
 
+from . import sqlite_lock
 from .exceptions import ReadOnlyDatabaseError
+from .statements import is_write_sql
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterator
 
     from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -40,133 +50,15 @@ __all__ = [
     "guarded_aliases",
     "install",
     "is_write",
+    "writes_allowed",
 ]
 
-_lifted: ContextVar[frozenset[str]] = ContextVar("multidb_routers.lifted", default=frozenset())
-
-# Comments and quoted text, removed before looking at keywords: a keyword inside a
-# string literal or a quoted identifier says nothing about what the statement does.
-_NOISE = re.compile(
-    r"""
-      --[^\n]*
-    | /\*.*?\*/
-    | (?<![\w$])[Ee]'(?:[^'\\]|\\.|'')*'
-    | '(?:[^']|'')*'
-    | "(?:[^"]|"")*"
-    | `(?:[^`]|``)*`
-    | \[[^\]]*\]
-    | \$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)\$
-    """,
-    re.DOTALL | re.VERBOSE,
+_lifted: ContextVar[frozenset[str]] = ContextVar(
+    "multidb_routers.guards.lifted", default=frozenset()
 )
-_TOKEN = re.compile(r"[A-Za-z_][\w$]*|[();=.]")
-_UNPARSED = re.compile(r"['\"`]|/\*|\$[A-Za-z_]*\$")
-
-_READ_STARTS = frozenset({"SELECT", "WITH", "VALUES", "SHOW", "TABLE"})
-# Found anywhere in a SELECT/WITH statement, these make it a write (a data-modifying
-# CTE, SELECT ... INTO, SELECT ... FOR UPDATE).
-_WRITE_WORDS = frozenset(
-    {"INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "INTO", "CREATE", "DROP", "ALTER", "TRUNCATE"}
-)
-_TRANSACTION_CONTROL = frozenset(
-    {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "START", "ABORT"}
-)
-# A SET statement naming one of these could lift the database-level lock or change role.
-_UNSAFE_SET_WORDS = frozenset(
-    {
-        "TRANSACTION",
-        "CHARACTERISTICS",
-        "DEFAULT_TRANSACTION_READ_ONLY",
-        "TRANSACTION_READ_ONLY",
-        "ROLE",
-        "AUTHORIZATION",
-    }
-)
-_EXPLAIN_OPTIONS = frozenset({"ANALYZE", "ANALYSE", "VERBOSE", "QUERY", "PLAN"})
-# PRAGMAs that only change this connection's behaviour, never the database file.
-# ``query_only`` is deliberately absent: setting it is how the lock would be lifted.
-_CONNECTION_PRAGMAS = frozenset(
-    {
-        "AUTOMATIC_INDEX",
-        "BUSY_TIMEOUT",
-        "CACHE_SIZE",
-        "CASE_SENSITIVE_LIKE",
-        "DEFER_FOREIGN_KEYS",
-        "FOREIGN_KEYS",
-        "LEGACY_ALTER_TABLE",
-        "RECURSIVE_TRIGGERS",
-        "TEMP_STORE",
-    }
-)
-# PRAGMAs whose parenthesised argument names what to read, not a value to set.
-_READ_PRAGMAS_WITH_ARGUMENT = frozenset(
-    {
-        "FOREIGN_KEY_CHECK",
-        "FOREIGN_KEY_LIST",
-        "INDEX_INFO",
-        "INDEX_LIST",
-        "INDEX_XINFO",
-        "INTEGRITY_CHECK",
-        "QUICK_CHECK",
-        "TABLE_INFO",
-        "TABLE_LIST",
-        "TABLE_XINFO",
-    }
-)
-
-
-def _statements(sql: str) -> list[list[str]] | None:
-    """The statements of ``sql`` as upper-case keyword tokens; ``None`` if it cannot be read."""
-    cleaned = _NOISE.sub(" ? ", sql)
-    if _UNPARSED.search(cleaned):
-        return None  # an unterminated literal or comment: refuse to guess
-    statements: list[list[str]] = [[]]
-    for token in _TOKEN.findall(cleaned):
-        if token == ";":
-            statements.append([])
-        else:
-            statements[-1].append(token.upper())
-    return [statement for statement in statements if statement]
-
-
-def _is_read_pragma(tokens: Sequence[str]) -> bool:
-    rest = list(tokens[1:])
-    if len(rest) >= 3 and rest[1] == ".":  # PRAGMA schema.name
-        rest = rest[2:]
-    if not rest:
-        return False  # no pragma named: incomplete, so not certainly a read
-    name, value = rest[0], rest[1:]
-    if not value:
-        return True
-    if name in _CONNECTION_PRAGMAS:
-        return True
-    return value[0] == "(" and name in _READ_PRAGMAS_WITH_ARGUMENT
-
-
-def _is_read_statement(tokens: Sequence[str]) -> bool:
-    start = 0
-    while start < len(tokens) and tokens[start] == "(":
-        start += 1
-    tokens = tokens[start:]
-    if not tokens:
-        return False  # nothing after "(" or EXPLAIN: incomplete, so not certainly a read
-    first = tokens[0]
-    if first in _READ_STARTS:
-        return _WRITE_WORDS.isdisjoint(tokens)
-    if first == "EXPLAIN":
-        rest = list(tokens[1:])
-        if rest and rest[0] == "(":
-            rest = rest[rest.index(")") + 1 :] if ")" in rest else []
-        while rest and rest[0] in _EXPLAIN_OPTIONS:
-            rest = rest[1:]
-        return _is_read_statement(rest)
-    if first in _TRANSACTION_CONTROL:
-        return "WRITE" not in tokens
-    if first == "SET":
-        return _UNSAFE_SET_WORDS.isdisjoint(tokens)
-    if first == "PRAGMA":
-        return _is_read_pragma(tokens)
-    return False
+_guarded: frozenset[str] | None = None
+_DIALECTS = frozenset({"sqlite", "postgresql"})
+_RO_PATCHED = "_multidb_routers_read_only_open"
 
 
 def is_write(sql: object, *, connection: BaseDatabaseWrapper | None = None) -> bool:
@@ -174,8 +66,10 @@ def is_write(sql: object, *, connection: BaseDatabaseWrapper | None = None) -> b
 
     Reads are ``SELECT``, ``VALUES``, ``WITH`` without a data-modifying part,
     ``EXPLAIN`` of a read, ``SHOW``, reading ``PRAGMA``\\s, transaction control and
-    session ``SET``\\s. Anything else, and anything that cannot be parsed, is a write.
-    Keywords in comments, string literals and quoted identifiers are ignored.
+    ``SET``\\s of presentation settings (time zone, date style...). Anything else, a call
+    of a function known to write (``setval``, ``set_config``, ``lo_create``...), and
+    anything that cannot be lexed with certainty, is a write. The statement is lexed as
+    ``connection``'s engine would (every known engine must agree when none is given).
     """
     if isinstance(sql, bytes):
         sql = sql.decode("utf-8", errors="replace")
@@ -184,20 +78,28 @@ def is_write(sql: object, *, connection: BaseDatabaseWrapper | None = None) -> b
         sql = sql.as_string(raw)
     if not isinstance(sql, str):
         return True
-    statements = _statements(sql)
-    if statements is None:
-        return True
-    return not all(_is_read_statement(statement) for statement in statements)
+    vendor = connection.vendor if connection is not None else "other"
+    return is_write_sql(sql, vendor if vendor in _DIALECTS else "other")
 
 
 def guarded_aliases() -> frozenset[str]:
-    """The aliases the routers in ``DATABASE_ROUTERS`` want guarded against writes."""
-    aliases: set[str] = set()
-    for router in connection_router.routers:
-        method = getattr(router, "guarded_aliases", None)
-        if callable(method):
-            aliases.update(method())
-    return frozenset(aliases)
+    """The aliases the routers in ``DATABASE_ROUTERS`` want guarded against writes (cached)."""
+    global _guarded
+    if _guarded is None:
+        aliases: set[str] = set()
+        for router in connection_router.routers:
+            method = getattr(router, "guarded_aliases", None)
+            if callable(method):
+                aliases.update(method())
+        _guarded = frozenset(aliases)
+    return _guarded
+
+
+def _forget_guarded_aliases(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed``: the routers (or the databases) changed, so may the guarded aliases."""
+    global _guarded
+    if setting in ("DATABASE_ROUTERS", "DATABASES"):
+        _guarded = None
 
 
 def _is_guarded(alias: str) -> bool:
@@ -212,75 +114,136 @@ def _blocker(
     context: dict[str, Any],
 ) -> Any:
     connection: BaseDatabaseWrapper = context["connection"]
-    if _is_guarded(connection.alias) and is_write(sql, connection=connection):
-        shown = sql if isinstance(sql, str) else repr(sql)
-        if len(shown) > 200:
-            shown = f"{shown[:200]}..."
-        raise ReadOnlyDatabaseError(
-            f"Refused to write to the read-only database {connection.alias!r}: {shown}"
-        )
+    alias = connection.alias
+    guarded = _guarded if _guarded is not None else guarded_aliases()
+    if alias in guarded and alias not in _lifted.get():
+        vendor = connection.vendor
+        if type(sql) is str and vendor in _DIALECTS:  # the common case, without detours
+            write = is_write_sql(sql, vendor)
+        else:
+            write = is_write(sql, connection=connection)
+        if write:
+            shown = sql if isinstance(sql, str) else repr(sql)
+            if len(shown) > 200:
+                shown = f"{shown[:200]}..."
+            raise ReadOnlyDatabaseError(
+                f"Refused to write to the read-only database {alias!r}: {shown}"
+            )
     return execute(sql, params, many, context)
 
 
-#: The database-level read-only lock of each vendor that has one (set below).
-DATABASE_LOCKS = {"sqlite": "PRAGMA query_only", "postgresql": "default_transaction_read_only"}
+def _guarded_sqlite_names() -> list[object]:
+    """The ``NAME`` of every guarded SQLite alias (as this thread's connections have it)."""
+    names: list[object] = []
+    for alias in guarded_aliases():
+        if alias in connections.settings:
+            connection = connections[alias]
+            if connection.vendor == "sqlite":
+                names.append(connection.settings_dict["NAME"])
+    return names
 
 
-def _set_database_read_only(connection: BaseDatabaseWrapper, read_only: bool) -> None:
-    """Switch the database-level lock of an open connection, bypassing the statement guard."""
-    vendor = connection.vendor
-    if vendor == "sqlite":
-        statement = f"PRAGMA query_only = {'ON' if read_only else 'OFF'}"
-    elif vendor == "postgresql":
-        statement = f"SET SESSION default_transaction_read_only = {'on' if read_only else 'off'}"
-    else:  # no database-level lock known: the statement guard alone protects it
-        return
-    raw = connection.connection
-    cursor = raw.cursor()
-    try:
-        cursor.execute(statement)
-    finally:
-        cursor.close()
-    if vendor == "postgresql" and not connection.get_autocommit():
-        raw.commit()  # a session SET inside a transaction would be undone by a rollback
+_attach_authorizer = sqlite_lock.make_attach_authorizer(_guarded_sqlite_names)
+
+
+def _open_read_only_from_now_on(connection: BaseDatabaseWrapper) -> bool:
+    """Make a SQLite base's wrapper open its file read-only; True if it was not doing so yet."""
+    if getattr(connection, _RO_PATCHED, False):
+        return False
+    original = connection.get_connection_params
+
+    def get_connection_params() -> dict[str, Any]:
+        params: dict[str, Any] = original()
+        if _is_guarded(connection.alias):
+            params["database"] = sqlite_lock.readonly_name(params["database"])
+        return params
+
+    connection.get_connection_params = get_connection_params  # type: ignore[method-assign]
+    setattr(connection, _RO_PATCHED, True)
+    return True
+
+
+def _reopen(connection: BaseDatabaseWrapper) -> None:
+    """Replace an open DB-API connection with one opened by the current parameters."""
+    previous = connection.connection
+    connection.connection = connection.get_new_connection(connection.get_connection_params())
+    previous.close()
+    connection.set_autocommit(connection.autocommit)  # applied to the new DB-API connection
 
 
 def guard_connection(connection: BaseDatabaseWrapper) -> None:
-    """Put both locks on an open connection (idempotent)."""
+    """Put the guard on an open connection of a guarded alias (idempotent).
+
+    SQLite: reopens a base file read-only if it was opened otherwise, and sets the base's
+    authorizer and ``PRAGMA query_only`` (unless lifted by :func:`allow_writes`).
+    """
     if _blocker not in connection.execute_wrappers:
         connection.execute_wrappers.insert(0, _blocker)
-    _set_database_read_only(connection, connection.alias not in _lifted.get())
+    if connection.vendor != "sqlite":
+        return  # PostgreSQL: the base's role is the wall (check E033); others: W030
+    read_only = _is_guarded(connection.alias)
+    in_memory = sqlite_lock.is_in_memory(connection.settings_dict["NAME"])
+    if not in_memory and _open_read_only_from_now_on(connection) and read_only:
+        _reopen(connection)
+    sqlite_lock.lock(connection, read_only, _attach_authorizer)
 
 
 def _on_connection_created(sender: object, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     if connection.alias in guarded_aliases():
         guard_connection(connection)
+    elif connection.vendor == "sqlite":
+        connection.connection.set_authorizer(_attach_authorizer)
 
 
 def install() -> None:
     """Guard every guarded alias's connection from now on (called by the app's ``ready()``)."""
     connection_created.connect(_on_connection_created, dispatch_uid="multidb_routers.guards")
-    aliases = guarded_aliases()
+    setting_changed.connect(_forget_guarded_aliases, dispatch_uid="multidb_routers.guards")
     for connection in connections.all(initialized_only=True):
-        if connection.alias in aliases and connection.connection is not None:
-            guard_connection(connection)
+        if connection.connection is not None:
+            _on_connection_created(type(connection), connection)
+
+
+def writes_allowed(alias: str) -> bool:
+    """Whether :func:`allow_writes` lifted the guard on ``alias`` in the current context."""
+    return alias in _lifted.get()
+
+
+def _relock(connection: BaseDatabaseWrapper) -> None:
+    """Bring an open SQLite connection's locks in line with the current lift."""
+    if connection.connection is None or connection.vendor != "sqlite":
+        return
+    if sqlite_lock.is_in_memory(connection.settings_dict["NAME"]):
+        sqlite_lock.lock(connection, _is_guarded(connection.alias), _attach_authorizer)
+    else:
+        connection.close()  # reopened on next use, read-only or not as the lift says
 
 
 @contextmanager
 def allow_writes(alias: str) -> Iterator[None]:
-    """Lift both locks on ``alias`` inside the block: only for loading a snapshot into a base.
+    """Lift the guard on ``alias`` inside the block: only for loading a snapshot into a base.
 
-    Application code must never need this; the merged manager and the overlay
-    router write to the overlay on their own. On PostgreSQL, enter it outside any
-    transaction: a transaction that already started read-only stays read-only.
+    Application code must never need this; the merged manager and the overlay router
+    write to the overlay on their own. It refuses to start inside a transaction on the
+    alias (``atomic()``, or a connection that is not in autocommit mode), because it
+    reopens the connection: commit or roll back first. On SQLite the base is reopened
+    writable inside the block and read-only after it. On PostgreSQL it lifts only the
+    statement guard: the base's role still cannot write (load snapshots as their owner).
     """
-    token = _lifted.set(_lifted.get() | {alias})
     connection = connections[alias]
+    if connection.in_atomic_block or (
+        connection.connection is not None and not connection.get_autocommit()
+    ):
+        raise TransactionManagementError(
+            f"allow_writes({alias!r}) cannot start inside a transaction on {alias!r} "
+            "(atomic() or AUTOCOMMIT off): it reopens the connection, which would end your "
+            "transaction. Commit or roll back first, then enter allow_writes() and open "
+            "atomic() inside it."
+        )
+    token = _lifted.set(_lifted.get() | {alias})
     try:
-        if connection.connection is not None and alias in guarded_aliases():
-            _set_database_read_only(connection, False)
+        _relock(connection)
         yield
     finally:
         _lifted.reset(token)
-        if connection.connection is not None and _is_guarded(alias):
-            _set_database_read_only(connection, True)
+        _relock(connection)

@@ -5,12 +5,14 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.db.backends.signals import connection_created
+from django.db.transaction import TransactionManagementError
 from django.test import override_settings
 
 from multidb_routers import FunctionalRouter, ReadOnlyDatabaseError
 from multidb_routers.guards import allow_writes, guarded_aliases, install, is_write
+from multidb_routers.statements import is_write_sql
 from tests.testapps.overlay_app.models import Product, Supplier
 from tests.testapps.overlay_app.snapshot import SUPPLIERS, digest, snapshot_as_base
 
@@ -129,10 +131,19 @@ def test_the_database_itself_refuses_writes_that_bypass_django(base_file: Path) 
     connection = connections["base"]
     connection.ensure_connection()
 
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        connection.connection.execute("DELETE FROM overlay_app_supplier")
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+    raw = connection.connection
+
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        raw.execute("DELETE FROM overlay_app_supplier")
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
         connection.cursor().executescript("DELETE FROM overlay_app_supplier;")
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        raw.execute("PRAGMA query_only = OFF")
+    # Below the authorizer, the file itself is open read-only.
+    raw.set_authorizer(lambda *args: sqlite3.SQLITE_OK)
+    raw.execute("PRAGMA query_only = OFF")
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        raw.execute("DELETE FROM overlay_app_supplier")
 
 
 def test_allow_writes_lifts_both_locks_only_inside_the_block(base_file: Path) -> None:
@@ -218,8 +229,10 @@ def test_guarded_aliases_follow_the_routers_setting() -> None:
         ('ROLLBACK TO SAVEPOINT "s1_x1"', False),
         ("SHOW timezone", False),
         ("(SELECT 1) UNION (SELECT 2)", False),
-        ("SELECT $body$ DELETE FROM t $body$", False),
-        ("SELECT E'it\\'s; DELETE FROM t'", False),
+        # Without a connection every engine's reading must agree: SQLite has no dollar
+        # quotes and no E'' strings, so these hide nothing from it.
+        ("SELECT $body$ DELETE FROM t $body$", True),
+        ("SELECT E'it\\'s; DELETE FROM t'", True),
         (b"SELECT 1", False),
         (b"DELETE FROM t", True),
         (object(), True),
@@ -235,6 +248,70 @@ def test_statement_classification(sql: object, write: bool) -> None:
     assert is_write(sql) is write
 
 
+@pytest.mark.parametrize(
+    ("sql", "write"),
+    [
+        ("SELECT $$delete$$", False),
+        ("SELECT $body$ DELETE FROM t $body$", False),
+        ("SELECT E'it\\'s; DELETE FROM t'", False),
+        ("SELECT 'C:\\path'", False),  # read alike with standard_conforming_strings on or off
+        ("SELECT 'a\\'", True),  # unterminated if standard_conforming_strings is off
+        ("SELECT 1 AS a$q$; COMMIT; BEGIN READ WRITE; DELETE FROM t; SELECT 1 AS b$q$", True),
+        ("SELECT 'x\\'; DELETE FROM t; --'", True),
+        ("SET standard_conforming_strings = off", True),
+        ("SELECT pg_catalog.set_config('default_transaction_read_only', 'off', false)", True),
+        ('SET "default_transaction_read_only" = off', True),
+        ("SET SESSION default_transaction_read_only = off", True),
+        ('SET U&"d\\0065fault_transaction_read_only" = off', True),
+        ("SET LOCAL transaction_read_only = off", True),
+        ("SET TRANSACTION READ WRITE", True),
+        ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", False),
+        ("SET statement_timeout = 1000", False),
+        ("SET LOCAL TIME ZONE 'UTC'", False),
+        ("SET myext.setting = 1", True),
+        ("SELECT setval('t_id_seq', 10)", True),
+        ("SELECT \"setval\"('t_id_seq', 10)", True),
+        ("SELECT nextval('t_id_seq')", True),
+        ("SELECT lo_create(0)", True),
+        ("SELECT lo_import('/etc/passwd')", True),
+        ("SELECT my_volatile_function()", False),  # cannot be classified: the role stops it
+        ("SELECT count(*), lower(name) FROM t", False),
+        ("SELECT * FROM t WHERE name = $1", False),
+        ("DO $$ BEGIN DELETE FROM t; END $$", True),
+    ],
+)
+def test_postgresql_statement_classification(sql: str, write: bool) -> None:
+    assert is_write_sql(sql, "postgresql") is write
+
+
+@pytest.mark.parametrize(
+    ("sql", "write"),
+    [
+        ('PRAGMA "query_only" = 0', True),
+        ("PRAGMA [query_only] = 0", True),
+        ("PRAGMA `query_only` = 0", True),
+        ('PRAGMA "user_version" = 77', True),
+        ('PRAGMA main."user_version" = 77', True),
+        ("PRAGMA journal_mode = WAL", True),
+        ("PRAGMA writable_schema = ON", True),
+        ("PRAGMA wal_checkpoint", True),
+        ("PRAGMA optimize", True),
+        ("PRAGMA journal_mode", False),
+        ('PRAGMA "foreign_keys" = ON', False),
+        ("WITH x AS (SELECT CAST(1 AS E'\\')) INSERT INTO t (v) SELECT 'x' -- ')", True),
+        ("SELECT E'\\'; DELETE FROM t; --'", True),
+        ("SELECT $a$; DELETE FROM t; SELECT $a$", True),
+        ("SELECT 'it''s' FROM [select]", False),
+        ('SELECT "name" AS "update" FROM t', False),
+        ("SELECT load_extension('x')", True),
+        ("ATTACH DATABASE 'x' AS y", True),
+        ("SELECT $$delete$$", False),  # one parameter name on SQLite
+    ],
+)
+def test_sqlite_statement_classification(sql: str, write: bool) -> None:
+    assert is_write_sql(sql, "sqlite") is write
+
+
 def test_psycopg_composed_statements_are_classified() -> None:
     from psycopg import sql
 
@@ -243,39 +320,33 @@ def test_psycopg_composed_statements_are_classified() -> None:
 
 
 @pytest.mark.postgres
-def test_a_postgresql_base_is_read_only_in_the_database_and_in_django(
+def test_a_postgresql_base_relies_on_no_session_setting_and_keeps_the_statement_guard(
     django_db_blocker: DjangoDbBlocker,
 ) -> None:
-    import psycopg
-
     server = connections["pg_shard_0"]
     connection = type(server)(copy.deepcopy(server.settings_dict), alias="base")
     original, connections["base"] = connections["base"], connection
     try:
         with django_db_blocker.unblock(), connection.cursor() as cursor:
+            # No SET a statement could undo or a transaction pooler leak: the role is the
+            # wall (check E033), the guard gives early errors.
             cursor.execute("SHOW default_transaction_read_only")
-            assert cursor.fetchone() == ("on",)
+            assert cursor.fetchone() == ("off",)
             cursor.execute("WITH n AS (SELECT 1 AS x) SELECT x FROM n")
-            cursor.execute("explain select 1")
+            cursor.execute("SELECT $$delete$$")
             with pytest.raises(ReadOnlyDatabaseError):
-                cursor.execute("SET default_transaction_read_only = off")
-            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-                connection.connection.execute("CREATE TEMP TABLE scratch (x integer)")
-
+                cursor.execute("CREATE TEMP TABLE scratch (x integer)")
             with allow_writes("base"):
                 cursor.execute("CREATE TEMP TABLE scratch (x integer)")
-
             with pytest.raises(ReadOnlyDatabaseError):
                 cursor.execute("INSERT INTO scratch VALUES (1)")
-            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-                connection.connection.execute("CREATE TEMP TABLE other (x integer)")
     finally:
         connection.close()
         connections["base"] = original
 
 
 @pytest.mark.postgres
-def test_a_postgresql_base_without_autocommit_stays_read_only_after_a_rollback(
+def test_allow_writes_refuses_to_start_in_a_transaction_of_a_connection_without_autocommit(
     django_db_blocker: DjangoDbBlocker,
 ) -> None:
     server = connections["pg_shard_0"]
@@ -286,10 +357,46 @@ def test_a_postgresql_base_without_autocommit_stays_read_only_after_a_rollback(
     try:
         with django_db_blocker.unblock():
             connection.ensure_connection()
-            connection.rollback()  # would undo a SET made in the connection's first transaction
-            with connection.cursor() as cursor:
-                cursor.execute("SHOW default_transaction_read_only")
-                assert cursor.fetchone() == ("on",)
+            lift = allow_writes("base")
+            with pytest.raises(TransactionManagementError, match="Commit or roll back first"):
+                lift.__enter__()
     finally:
         connection.close()
         connections["base"] = original
+
+
+def test_allow_writes_never_commits_a_transaction_it_is_entered_in(base_file: Path) -> None:
+    suppliers = Supplier._base_manager.using("base")
+    with transaction.atomic(using="base"):
+        lift = allow_writes("base")
+        with pytest.raises(TransactionManagementError, match=r"allow_writes\('base'\) cannot"):
+            lift.__enter__()
+
+    with allow_writes("base"), transaction.atomic(using="base"):
+        suppliers.create(name="Initech")
+        transaction.set_rollback(True, using="base")
+    assert not suppliers.filter(name="Initech").exists()
+
+
+def test_allow_writes_reopens_a_sqlite_base_file_writable_then_read_only(base_file: Path) -> None:
+    connection = connections["base"]
+    connection.ensure_connection()
+    connection.connection.set_authorizer(lambda *args: sqlite3.SQLITE_OK)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        connection.connection.execute("DELETE FROM overlay_app_supplier")
+
+    with allow_writes("base"):
+        Supplier._base_manager.using("base").create(name="Initech")
+    Supplier._base_manager.using("base").get(name="Initech")  # reopened, read-only
+    raw = connections["base"].connection
+    raw.set_authorizer(lambda *args: sqlite3.SQLITE_OK)
+    raw.execute("PRAGMA query_only = OFF")
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        raw.execute("DELETE FROM overlay_app_supplier")
+
+
+def test_guarded_aliases_are_cached_until_the_routers_setting_changes() -> None:
+    assert guarded_aliases() is guarded_aliases()
+    with override_settings(DATABASE_ROUTERS=[]):
+        assert guarded_aliases() == frozenset()
+    assert guarded_aliases() == {"base"}

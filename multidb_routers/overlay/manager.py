@@ -22,7 +22,7 @@ from ..merge import MergedQuerySet
 from .router import find_overlay_router, require_overlay_router
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from django.db.models import QuerySet
 
@@ -114,6 +114,87 @@ class OverlayQuerySet(MergedQuerySet):
         if not hidden:
             return querysets
         return [qs.exclude(pk__in=hidden) if qs.db == router.base_alias else qs for qs in querysets]
+
+    # Writes and single-database views.
+
+    def using(self, alias: str) -> QuerySet[Any]:
+        """A plain ``QuerySet`` with the same filters on one side of the merge.
+
+        ``using(base)`` reads the snapshot's rows as they are (changed and deleted rows
+        included, and read-only); ``using(overlay)`` reads only the overlay's rows.
+        """
+        router = require_overlay_router(self.model)
+        if alias not in (router.base_alias, router.overlay_alias):
+            raise ValueError(
+                f"The merged view of {self.model._meta.label} reads two databases: "
+                f"using({router.base_alias!r}) gives the snapshot's rows, "
+                f"using({router.overlay_alias!r}) the overlay's; {alias!r} is neither."
+            )
+        if self.is_sliced:
+            raise TypeError("Cannot call using() on a merged queryset once it is sliced.")
+        return self.querysets[[qs.db for qs in self.querysets].index(alias)]
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete every row of the merged view through its instance, in the overlay.
+
+        Each ``delete()`` removes the overlay's copy and records a tombstone for a base
+        row, as the instance's own ``delete()`` does; cascades happen in the overlay.
+        """
+        if self.is_sliced:
+            raise TypeError("Cannot call delete() on a merged queryset once it is sliced.")
+        label = self.model._meta.label
+        total, per_model = 0, dict[str, int]()
+        for instance in list(self):
+            count, counts = instance.delete()
+            if not counts.get(label):  # a base row: hidden by its tombstone, still one row
+                count, counts = count + 1, {**counts, label: 1}
+            total += count
+            for label, number in counts.items():
+                per_model[label] = per_model.get(label, 0) + number
+        return total, per_model
+
+    def bulk_create(self, objs: Iterable[Any], **kwargs: Any) -> list[Any]:
+        """Create the rows in the overlay, giving automatic keys no base row has.
+
+        A row given a base row's key is that row's new version (as ``save()``), and
+        revives it if it was deleted through the overlay.
+        """
+        router = require_overlay_router(self.model)
+        instances = list(objs)
+        if _has_auto_pk(self.model):
+            missing = [instance for instance in instances if instance.pk is None]
+            if missing:
+                first = next_pk(self.model, router)
+                for offset, instance in enumerate(missing):
+                    instance.pk = first + offset
+        local: QuerySet[Any] = models.QuerySet(self.model, using=router.overlay_alias)
+        created = local.bulk_create(instances, **kwargs)
+        keys = [str(instance.pk) for instance in instances]
+        _tombstones(self.model, router).filter(object_pk__in=keys).delete()
+        return created
+
+    def update(self, **kwargs: Any) -> int:
+        """Refused: the merged view's rows live in two databases, one read-only."""
+        label = self.model._meta.label
+        raise TypeError(
+            f"update() on the merged view of {label} is not supported: most of its rows "
+            "are in the read-only base. save() each instance instead (for obj in qs: "
+            "obj.field = value; obj.save()), which copies base rows up into the overlay; "
+            f"or {self.model.__name__}.objects.local().filter(...).update(...) to change "
+            "only the rows already in the overlay."
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("_") and hasattr(models.QuerySet, name):
+            router = require_overlay_router(self.model)
+            raise AttributeError(
+                f"The merged view of {self.model._meta.label} has no {name}(): it reads "
+                "two databases. Use a plain queryset of one side: "
+                f".using({router.base_alias!r}) (the snapshot, read-only) or "
+                f".using({router.overlay_alias!r}) (the overlay); write through instances "
+                "(save(), delete()) or the manager's create()."
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def _connect_hooks(model: type[models.Model]) -> None:

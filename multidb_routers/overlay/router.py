@@ -136,13 +136,26 @@ class OverlayRouter(BaseRouter):
     def allow_migrate(
         self, db: str, app_label: str, model_name: str | None = None, **hints: Any
     ) -> bool | None:
-        """Never migrate the base; the overlay holds the scoped models and the tombstones."""
-        if db == self.base_alias:
-            return False
-        if f"{app_label}.{model_name}".lower() == TOMBSTONE_LABEL:
-            return db == self.overlay_alias
+        """Never migrate the base; the overlay holds the scoped models and the tombstones.
+
+        Inside :func:`~multidb_routers.guards.allow_writes` on the base (loading a
+        snapshot), the base accepts the models read from it: the scoped ones that are not
+        replaced, so that ``migrate`` and ``loaddata`` with ``database=<base>`` work there.
+        """
+        is_tombstone = f"{app_label}.{model_name}".lower() == TOMBSTONE_LABEL
         if model_name is not None:
             hints["model_name"] = model_name
+        if db == self.base_alias:
+            from ..guards import writes_allowed
+
+            if is_tombstone or not writes_allowed(db):
+                return False
+            replaced = bool(self._replace.labels) and self._replace.covers_migration(
+                app_label, hints
+            )
+            return bool(self._scope.covers_migration(app_label, hints)) and not replaced
+        if is_tombstone:
+            return db == self.overlay_alias
         covered = self._scope.covers_migration(app_label, hints)
         if not covered and self._replace.labels:
             replaced = self._replace.covers_migration(app_label, hints)
@@ -196,12 +209,10 @@ class OverlayRouter(BaseRouter):
         return RouteDescription(read=base, write=f"refused ({base} is read-only)")
 
     def check_config(self, *, name: str, databases: Iterable[str]) -> list[CheckMessage]:
-        """E030-E032, W030: see ``docs/checks.rst``."""
+        """E030-E032, W030: see ``docs/checks.rst`` (E033 is a database check: ``checks.py``)."""
         from django.apps import apps as django_apps
         from django.conf import settings
         from django.core.checks import Error, Warning
-
-        from ..guards import DATABASE_LOCKS
 
         messages: list[CheckMessage] = []
         if self.base_alias == self.overlay_alias:
@@ -250,7 +261,8 @@ class OverlayRouter(BaseRouter):
                         "database-level read-only lock here: only the statement guard "
                         "protects it, and a raw DB-API cursor bypasses that.",
                         hint="Connect to the base with a database user that has read-only "
-                        f"rights (locks known: {', '.join(DATABASE_LOCKS.values())}).",
+                        "rights (walls known: SQLite's read-only open, and a PostgreSQL "
+                        "role without write privileges, verified by E033).",
                         obj=self,
                         id="multidb_routers.W030",
                     )

@@ -46,10 +46,11 @@ MODES: dict[str, str] = {
     "docs/functional.rst: class ArchiveRouter(FunctionalRouter):": "module",
     "docs/installation.rst: INSTALLED_APPS = [": "settings",
     "docs/overlay.rst: from multidb_routers import OverlayRouter": "settings",
-    "docs/overlay.rst: # shop/models.py": (
-        "broken: NameError: name 'models' is not defined (the snippet lacks "
-        "'from django.db import models'); then models:tests.docs.apps.shop"
+    'docs/overlay.rst: DATABASES["base"] = {': (
+        "skip: needs a PostgreSQL server with that role; the role's SQL and check E033 run "
+        "against the suite's cluster in tests/overlay/test_base_role_check.py"
     ),
+    "docs/overlay.rst: # shop/models.py": f"models:{DOCS_APPS}.shop",
     'docs/overlay.rst: Product.objects.filter(price__lt=50).order_by("-price")[:10]   # merged': (
         "skip: needs a base snapshot holding the products anvil and bucket; the merged "
         "view's reads and writes are tested in tests/test_overlay_merged.py"
