@@ -19,36 +19,48 @@ What it promises, assuming the sources hold **disjoint** rows of one model:
   (first ascending on SQLite and MySQL, last on PostgreSQL and Oracle) unless the ordering
   says ``nulls_first``/``nulls_last``. Unordered sources are concatenated in source order.
 * Ordering terms may be field names (``"-created"``, ``"product__name"``, ``"pk"``), ``F()``
-  and ``F().desc(nulls_last=True)``; other expressions and ``"?"`` raise ``TypeError``, as
-  does a relation whose model has ``Meta.ordering`` (order by its key or one of its fields).
-  Values are compared in Python, so strings merge in code point order: a source database
-  whose collation orders text otherwise (PostgreSQL with a language collation) may be
-  merged in an order none of the sources used.
-* ``[a:b]`` fetches at most ``b`` rows from each source, then merges and skips ``a``.
+  and ``F().desc(nulls_last=True)``; other expressions and ``"?"`` raise
+  :class:`CannotMergeError`, as does a relation whose model has ``Meta.ordering`` (order
+  by its key or one of its fields). Values are compared in Python, so strings merge in
+  code point order: a source database whose collation orders text otherwise (PostgreSQL
+  with a language collation) may be merged in an order none of the sources used; values
+  Python cannot compare (mixed types) raise :class:`CannotMergeError`.
+* ``[a:b]`` fetches at most ``b`` rows from each source, then merges and skips ``a``; a
+  sliced source (``across_shards(qs[:5])``) is sliced the same way, once over all rows.
 * ``count()``, ``exists()``, ``get()`` (exactly one match over all sources, else the model's
   ``DoesNotExist``/``MultipleObjectsReturned``), ``aggregate()`` with ``Count``, ``Sum``,
-  ``Min``, ``Max`` and ``Avg`` (from per-source sums and counts; ``distinct=True`` refused).
+  ``Min``, ``Max`` and ``Avg`` (from per-source sums and counts; ``distinct=True`` refused),
+  ``in_bulk()``, ``latest()``/``earliest()``, ``iterator()``.
+* Grouped rows (``values(...).annotate(n=Count(...))``) and distinct values
+  (``values(...).distinct()``, ``dates()``, ``datetimes()``) are combined in Python: each
+  source runs unordered and unsliced, equal groups are merged (Count and Sum added, Min
+  and Max kept, Avg from per-source sums and counts, defaults applied last), then the
+  ordering and the slice apply. A distinct Count, any other aggregate, a filter on an
+  aggregate (HAVING) and an ordering by a field the groups do not show are refused.
+* Refused with :class:`CannotMergeError` before anything runs: window expressions,
+  subqueries in annotations or filters, ``union()``/``intersection()``/``difference()``,
+  ``select_for_update()``, ``distinct(*fields)``, ``extra(tables=...)``.
 * ``filter()``, ``exclude()``, ``order_by()``, ``reverse()``, ``values()``, ``values_list()``,
-  ``select_related()``, ``prefetch_related()``, ``only()``, ``defer()`` return a new merged
-  queryset applying the call to every source; ``first()`` and ``last()`` fetch one row per
-  source.
+  ``annotate()``, ``distinct()``, ``select_related()``, ``prefetch_related()``, ``only()``,
+  ``defer()`` return a new merged queryset applying the call to every source; ``first()``
+  and ``last()`` fetch one row per source.
 
-Sources are queried concurrently on a small thread pool (each worker closes the database
-connections it opened, and runs in a copy of the caller's ``contextvars`` context), except
-when the calling thread is inside a transaction on one of the sources' databases: other
-threads could not see its uncommitted rows, so the sources are then queried one after
-the other in the calling thread. Each source's rows are loaded in memory before merging;
-slice to bound them. A source failing with a database error raises
-:class:`MergedQueryError` naming the source; no partial result is returned.
+Sources are queried one after another or concurrently as ``MULTIDB_ROUTERS_FANOUT`` says
+(by default concurrently when they are on network databases, see
+:mod:`multidb_routers.concurrency`), on persistent worker threads that keep their
+connections and run in a copy of the caller's ``contextvars`` context; always one after
+the other in the calling thread when it is inside a transaction on one of the sources'
+databases (other threads could not see its uncommitted rows). Each source's rows are
+loaded in memory before merging; slice to bound them. A source failing with a database
+error raises :class:`MergedQueryError` naming the source; no partial result is returned.
 """
 
 from __future__ import annotations
 
-import contextvars
 import copy
+import functools
 import heapq
 import itertools
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -71,6 +83,7 @@ from django.db.models.sql import Query
 from django.db.models.sql.where import WhereNode
 from django.db.models.utils import create_namedtuple_class
 
+from .concurrency import concurrent_for, in_worker, run_all
 from .exceptions import MultiDBRoutersError
 
 if TYPE_CHECKING:
@@ -172,8 +185,10 @@ class MergedQuerySet:
     """A read-only queryset over ``querysets`` (disjoint rows of one model, any databases).
 
     ``labels`` name the sources in error messages (default: each source's ``using()``
-    alias or its position); ``concurrent=False`` queries the sources one after the other;
-    ``max_workers`` bounds the thread pool (default: one thread per source, at most 8).
+    alias or its position); ``concurrent`` forces the sources to be queried concurrently
+    (``True``) or one after the other (``False``); ``None`` follows
+    ``MULTIDB_ROUTERS_FANOUT`` (see :mod:`multidb_routers.concurrency`); ``max_workers``
+    bounds how many sources run at once (default: all).
     """
 
     def __init__(
@@ -181,7 +196,7 @@ class MergedQuerySet:
         querysets: Sequence[QuerySet[Any]],
         *,
         labels: Sequence[str] | None = None,
-        concurrent: bool = True,
+        concurrent: bool | None = None,
         max_workers: int | None = None,
     ) -> None:
         self.querysets: tuple[QuerySet[Any], ...] = tuple(querysets)
@@ -319,32 +334,25 @@ class MergedQuerySet:
         querysets = self.prepare_sources(querysets)
         # Resolve each source's database in the calling thread, where routing state lives.
         bound = [qs.using(qs.db) for qs in querysets]
-        in_transaction = any(connections[qs.db].in_atomic_block for qs in bound)
-        if not self.concurrent or len(bound) < 2 or in_transaction:
+        aliases = [str(qs.db) for qs in bound]
+        in_transaction = any(connections[alias].in_atomic_block for alias in aliases)
+        if in_transaction or in_worker() or not concurrent_for(aliases, self.concurrent):
             return [
                 self._run(label, func, qs) for label, qs in zip(self.labels, bound, strict=True)
             ]
-        workers = self.max_workers or min(len(bound), 8)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="merged-query") as pool:
-            futures = [
-                pool.submit(contextvars.copy_context().run, self._run_in_thread, label, func, qs)
-                for label, qs in zip(self.labels, bound, strict=True)
-            ]
-            return [future.result() for future in futures]
+        return run_all(
+            [
+                (alias, functools.partial(self._run, label, func, qs))
+                for alias, label, qs in zip(aliases, self.labels, bound, strict=True)
+            ],
+            max_workers=self.max_workers,
+        )
 
     def _run(self, label: str, func: Callable[[QuerySet[Any]], R], qs: QuerySet[Any]) -> R:
         try:
             return func(qs)
         except DatabaseError as error:
             raise MergedQueryError(label, error) from error
-
-    def _run_in_thread(
-        self, label: str, func: Callable[[QuerySet[Any]], R], qs: QuerySet[Any]
-    ) -> R:
-        try:
-            return self._run(label, func, qs)
-        finally:
-            connections.close_all()  # this worker thread's own connections only
 
     # Ordering and merge keys.
 
