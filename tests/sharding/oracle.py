@@ -29,9 +29,14 @@ def make_reviews(count: int, seed: int, authors: list[str]) -> list[Review]:
     ]
 
 
-def fill(count: int = 300, seed: int = 5, *, oracle_db: str = "default") -> list[Review]:
+AUTHORS = ["ann", "bob", "cy", "dee", "Eve", "éa"]
+
+
+def fill(
+    count: int = 300, seed: int = 5, *, oracle_db: str = "default", authors: list[str] = AUTHORS
+) -> list[Review]:
     """The same random rows sharded and in the one-database oracle on ``oracle_db``."""
-    reviews = make_reviews(count, seed, ["ann", "bob", "cy", "dee", "Eve", "éa"])
+    reviews = make_reviews(count, seed, authors)
     Review.objects.bulk_create(reviews)
     OracleReview.objects.using(oracle_db).bulk_create(
         OracleReview(**{name: getattr(review, name) for name in FIELDS}) for review in reviews
