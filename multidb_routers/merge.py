@@ -67,10 +67,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import DatabaseError, connections
-from django.db.models import Aggregate, Avg, Count, F, Max, Min, Subquery, Sum, Value
+from django.db.models import (
+    Aggregate,
+    Avg,
+    CharField,
+    Count,
+    F,
+    Max,
+    Min,
+    Subquery,
+    Sum,
+    TextField,
+    Value,
+)
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import BaseExpression, Col, OrderBy
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Collate
 from django.db.models.lookups import Lookup
 from django.db.models.query import (
     FlatValuesListIterable,
@@ -521,6 +533,7 @@ class MergedQuerySet:
         planned = [self._plan(qs) for qs in self.querysets]
         plans = [plan for plan, _ in planned]
         terms = planned[0][1]
+        _refuse_text_order(self.querysets, [term.path for term in terms], "Ordering by")
 
         def rows(qs: QuerySet[Any]) -> list[Any]:
             return list(qs if high is None else qs[:high])
@@ -611,6 +624,12 @@ class MergedQuerySet:
                 "field with values()."
             )
         terms = self._combine_terms(first)
+        _refuse_text_order(self.querysets, [term.path for term in terms], "Ordering by")
+        _refuse_text_order(
+            self.querysets,
+            [name for name, (a, _) in aggregates.items() if isinstance(a, (Min, Max))],
+            "Min/Max of",
+        )
         positions: list[str] = []
         hidden: dict[str, F] = {}
         for index, term in enumerate(terms):
@@ -837,6 +856,13 @@ class MergedQuerySet:
             except (AttributeError, TypeError):
                 raise TypeError("Complex aggregates require an alias.") from None
         partials: dict[str, Aggregate] = {}
+        extremes = [a for a in named.values() if isinstance(a, (Min, Max))]
+        if extremes:
+            probe = self.querysets[0].annotate(
+                **{f"_merge_probe_{i}": a for i, a in enumerate(extremes)}
+            )
+            names = [f"_merge_probe_{i}" for i in range(len(extremes))]
+            _refuse_text_order([probe], names, "Min/Max of")
         for index, (name, aggregate) in enumerate(named.items()):
             if not isinstance(aggregate, (Count, Sum, Min, Max, Avg)):
                 raise CannotMergeError(
@@ -1058,3 +1084,59 @@ def _shape_names(qs: QuerySet[Any], names: list[str]) -> list[str]:
     if not fields or qs._iterable_class is ValuesIterable:
         return names
     return [*fields, *(name for name in qs.query.annotation_select if name not in fields)]
+
+
+_CODE_POINT_COLLATIONS = frozenset({"c", "posix", "c.utf8", "c.utf-8", "ucs_basic"})
+_database_collations: dict[tuple[str, str, str, str], str] = {}
+
+
+def _database_collation(alias: str) -> str:
+    """The default collation of ``alias``'s PostgreSQL database (asked once per process)."""
+    connection = connections[alias]
+    settings = connection.settings_dict
+    key = (alias, str(settings["NAME"]), str(settings["HOST"]), str(settings["PORT"]))
+    if key not in _database_collations:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+            _database_collations[key] = str(cursor.fetchone()[0])
+    return _database_collations[key]
+
+
+def _refuse_text_order(querysets: Sequence[QuerySet[Any]], paths: list[str], what: str) -> None:
+    """Refuse comparing text in Python that a PostgreSQL source orders by a language collation.
+
+    Python compares code points, as the ``C`` collation does; ``en_US.UTF-8`` and the like
+    order otherwise, so rows merged in Python would follow an order no source used.
+    """
+    sources = [qs for qs in querysets if connections[qs.db].vendor == "postgresql"]
+    if not sources or not paths:
+        return
+    query = sources[0].query.clone()
+    for path in paths:
+        try:
+            expression: Any = query.resolve_ref(path, allow_joins=True)
+        except Exception:  # a path the query itself will reject, with Django's message
+            continue
+        while isinstance(expression, (Aggregate, Coalesce)):
+            expression = expression.get_source_expressions()[0]
+        if not isinstance(
+            getattr(expression, "_output_field_or_none", None), (CharField, TextField)
+        ):
+            continue
+        if isinstance(expression, Collate):
+            collation: str | None = getattr(expression, "collation", None)
+        elif isinstance(expression, Col):
+            collation = getattr(expression.target, "db_collation", None)
+        else:
+            collation = None
+        collations = (
+            [collation] if collation else [_database_collation(str(qs.db)) for qs in sources]
+        )
+        bad = [name for name in collations if name.lower() not in _CODE_POINT_COLLATIONS]
+        if bad:
+            raise CannotMergeError(
+                f"{what} the text {path!r} compares it in Python (code point order) while "
+                f"PostgreSQL orders it by the collation {bad[0]!r}: annotate "
+                f'Collate({path!r}, "C") and use that, or give the column '
+                'db_collation="C".'
+            )

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings as django_settings
 from django.db import connections
 from django.db.backends.signals import connection_created
+from django.db.models import Max, Min
+from django.db.models.functions import Collate
 
 from multidb_routers import ShardRouter
 from multidb_routers.concurrency import close_workers, concurrent_for
-from multidb_routers.merge import MergedQueryError
+from multidb_routers.merge import CannotMergeError, MergedQueryError
 from multidb_routers.sharding import across_shards
 from tests.shard_app.models import OracleReview, Review
 from tests.sharding.fanout_property import check
@@ -88,6 +91,60 @@ def test_across_shards_answers_as_one_database_or_refuses_on_postgresql() -> Non
 
 
 @pytest.mark.usefixtures("pg_shards")
+def test_postgresql_only_aggregates_are_refused() -> None:
+    from django.contrib.postgres.aggregates import ArrayAgg, StringAgg
+
+    fill(40, oracle_db=ORACLE)
+    merged = across_shards(Review.objects.all())
+    for aggregate in (ArrayAgg("author"), StringAgg("author", delimiter=",")):
+        with pytest.raises(CannotMergeError, match="Count, Sum, Min, Max and Avg"):
+            merged.aggregate(x=aggregate)
+        grouped = Review.objects.values("rating").annotate(x=aggregate)
+        with pytest.raises(CannotMergeError, match="cannot be combined"):
+            list(across_shards(grouped))
+    with pytest.raises(CannotMergeError, match="DISTINCT ON"):
+        list(across_shards(Review.objects.order_by("author").distinct("author")))
+
+
+@pytest.mark.usefixtures("pg_shards")
+def test_text_ordered_by_a_language_collation_is_refused() -> None:
+    fill(60, oracle_db=ORACLE, authors=["ann", "Bob", "cy", "éa", "Zed", "zoe"])
+    oracle = OracleReview.objects.using(ORACLE)
+    with connections[ORACLE].cursor() as cursor:
+        cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+        default = cursor.fetchone()[0]
+        cursor.execute("SELECT collname FROM pg_collation WHERE collprovider IN ('i', 'c')")
+        available = {row[0] for row in cursor.fetchall()}
+    by_code_point = Collate("author", "C")
+    got = across_shards(Review.objects.annotate(k=by_code_point).order_by("k", "pk"))
+    assert [r.pk for r in got] == [
+        r.pk for r in oracle.annotate(k=by_code_point).order_by("k", "pk")
+    ]
+    plain = across_shards(Review.objects.order_by("author", "pk"))
+    grouped = across_shards(Review.objects.values("rating").annotate(first=Min("author")))
+    if default.lower() in {"c", "posix", "c.utf8", "c.utf-8"}:
+        assert [r.pk for r in plain] == [r.pk for r in oracle.order_by("author", "pk")]
+        assert sorted(grouped, key=str) == sorted(
+            oracle.values("rating").annotate(first=Min("author")), key=str
+        )
+    else:
+        with pytest.raises(CannotMergeError, match="collation"):
+            list(plain)
+        with pytest.raises(CannotMergeError, match="collation"):
+            list(grouped)
+    language = next(
+        (name for name in ("und-x-icu", "en_US", "en_US.utf8") if name in available), None
+    )
+    if language is None:
+        pytest.skip(f"no language collation on this server (default {default!r})")
+    by_language = Review.objects.annotate(k=Collate("author", language)).order_by("k")
+    with pytest.raises(CannotMergeError, match=language):
+        list(across_shards(by_language))
+    with pytest.raises(CannotMergeError, match="collation"):
+        across_shards(Review.objects.all()).aggregate(x=Max(Collate("author", language)))
+
+
+@pytest.mark.usefixtures("pg_shards")
 def test_workers_reuse_one_connection_per_shard_and_close_it() -> None:
     fill(80, oracle_db=ORACLE)
     opened: list[str] = []
@@ -111,6 +168,10 @@ def test_workers_reuse_one_connection_per_shard_and_close_it() -> None:
     assert sorted(workers) == sorted(f"merged-query {alias}" for alias in SHARDS)
     assert _connections_to([_names()[alias] for alias in SHARDS]) == len(SHARDS)
     close_workers()
+    # A server process leaves pg_stat_activity a moment after its client hung up.
+    deadline = time.monotonic() + 5
+    while _connections_to([_names()[alias] for alias in SHARDS]) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert _connections_to([_names()[alias] for alias in SHARDS]) == 0
 
 

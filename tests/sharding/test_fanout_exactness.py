@@ -26,6 +26,7 @@ from django.db.models import (
     Variance,
     Window,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 
 from multidb_routers.merge import CannotMergeError
@@ -192,3 +193,11 @@ def test_the_rest_of_the_queryset_api_matches_one_database() -> None:
     ):
         got = [r.pk for r in merged.order_by(*order)[:60]]
         assert got == [r.pk for r in oracle.order_by(*order)[:60]], order
+
+
+def test_values_python_cannot_compare_are_refused_not_misordered() -> None:
+    # SQLite keeps a column's values in their own types: ints and text in one ordering.
+    mixed = RawSQL("CASE WHEN rating > 2 THEN 'high' ELSE rating END", [])
+    query = Review.objects.annotate(mixed=mixed).order_by("mixed")
+    with pytest.raises(CannotMergeError, match="one type"):
+        list(across_shards(query))
