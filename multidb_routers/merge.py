@@ -22,9 +22,9 @@ What it promises, assuming the sources hold **disjoint** rows of one model:
   and ``F().desc(nulls_last=True)``; other expressions and ``"?"`` raise
   :class:`CannotMergeError`, as does a relation whose model has ``Meta.ordering`` (order
   by its key or one of its fields). Values are compared in Python, so strings merge in
-  code point order: a source database whose collation orders text otherwise (PostgreSQL
-  with a language collation) may be merged in an order none of the sources used; values
-  Python cannot compare (mixed types) raise :class:`CannotMergeError`.
+  code point order; text that a PostgreSQL source orders by a language collation
+  (ordering, ``Min``/``Max``) and values Python cannot compare (mixed types) raise
+  :class:`CannotMergeError`.
 * ``[a:b]`` fetches at most ``b`` rows from each source, then merges and skips ``a``; a
   sliced source (``across_shards(qs[:5])``) is sliced the same way, once over all rows.
 * ``count()``, ``exists()``, ``get()`` (exactly one match over all sources, else the model's
