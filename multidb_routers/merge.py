@@ -66,6 +66,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist
+from django.core.signals import setting_changed
 from django.db import DatabaseError, connections
 from django.db.models import (
     Aggregate,
@@ -1086,8 +1087,18 @@ def _shape_names(qs: QuerySet[Any], names: list[str]) -> list[str]:
     return [*fields, *(name for name in qs.query.annotation_select if name not in fields)]
 
 
-_CODE_POINT_COLLATIONS = frozenset({"c", "posix", "c.utf8", "c.utf-8", "ucs_basic"})
+_CODE_POINT_COLLATIONS = frozenset(
+    {"c", "posix", "c.utf8", "c.utf-8", "ucs_basic", "pg_c_utf8", "pg_unicode_fast"}
+)
 _database_collations: dict[tuple[str, str, str, str], str] = {}
+
+
+def _forget_collations(*, setting: str, **kwargs: Any) -> None:
+    if setting == "DATABASES":
+        _database_collations.clear()
+
+
+setting_changed.connect(_forget_collations, dispatch_uid="multidb_routers.merge.collations")
 
 
 def _database_collation(alias: str) -> str:
@@ -1097,8 +1108,19 @@ def _database_collation(alias: str) -> str:
     key = (alias, str(settings["NAME"]), str(settings["HOST"]), str(settings["PORT"]))
     if key not in _database_collations:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
-            _database_collations[key] = str(cursor.fetchone()[0])
+            cursor.execute("SELECT * FROM pg_database WHERE datname = current_database()")
+            columns = [column[0] for column in cursor.description]
+            row = dict(zip(columns, cursor.fetchone(), strict=True))
+        # PostgreSQL 15+: an ICU (i) or builtin (b, 17+) default collation overrides datcollate.
+        provider = row.get("datlocprovider", "c")
+        locale = row.get("datlocale") or row.get("daticulocale")
+        if provider == "i":
+            name = f"ICU {locale}"
+        elif provider == "b":
+            name = str(locale)
+        else:
+            name = str(row["datcollate"])
+        _database_collations[key] = name
     return _database_collations[key]
 
 

@@ -35,8 +35,8 @@ ORACLE = "pg_fanout_oracle"
 pytestmark = pytest.mark.postgres
 
 
-def _names() -> dict[str, str]:
-    return {alias: f"test_{alias}" for alias in [*SHARDS, ORACLE]}
+def _names(suffix: str = "") -> dict[str, str]:
+    return {alias: f"test_{alias}{suffix}" for alias in [*SHARDS, ORACLE]}
 
 
 def _connections_to(names: list[str]) -> int:
@@ -46,15 +46,23 @@ def _connections_to(names: list[str]) -> int:
 
 
 @pytest.fixture
-def pg_shards(django_db_setup: None, django_db_blocker: Any, settings: Any) -> Iterator[None]:
-    """Review sharded by product over four fresh PostgreSQL databases, OracleReview on a fifth."""
-    names = _names()
+def pg_shards(
+    request: pytest.FixtureRequest, django_db_setup: None, django_db_blocker: Any, settings: Any
+) -> Iterator[None]:
+    """Review sharded by product over four fresh PostgreSQL databases, OracleReview on a fifth.
+
+    ``@pytest.mark.parametrize("pg_shards", [clause], indirect=True)`` adds ``clause`` to
+    each ``CREATE DATABASE`` (a locale, for instance).
+    """
+    clause = getattr(request, "param", "")
+    # Another locale, other names: the library caches each database's collation by name.
+    names = _names(f"_{abs(hash(clause))}" if clause else "")
     with django_db_blocker.unblock():
         template = copy.deepcopy(connections["pg_shard_0"].settings_dict)
         with connections["pg_shard_0"].cursor() as cursor:
             for name in names.values():
                 cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                cursor.execute(f'CREATE DATABASE "{name}"')
+                cursor.execute(f'CREATE DATABASE "{name}" {clause}')
         for alias, name in names.items():
             django_settings.DATABASES[alias] = {**template, "NAME": name, "TEST": {"NAME": name}}
         connections.configure_settings(django_settings.DATABASES)
@@ -142,6 +150,37 @@ def test_text_ordered_by_a_language_collation_is_refused() -> None:
         list(across_shards(by_language))
     with pytest.raises(CannotMergeError, match="collation"):
         across_shards(Review.objects.all()).aggregate(x=Max(Collate("author", language)))
+
+
+@pytest.mark.parametrize(
+    "pg_shards", ["TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'und'"], indirect=True
+)
+@pytest.mark.usefixtures("pg_shards")
+def test_text_on_databases_whose_default_collation_is_icu_is_refused() -> None:
+    fill(60, oracle_db=ORACLE, authors=["ann", "Bob", "cy", "éa", "Zed"])
+    oracle = OracleReview.objects.using(ORACLE)
+    # ICU puts "Bob" between "ann" and "cy"; code points put it first.
+    assert list(oracle.order_by("author").values_list("author", flat=True).distinct()) == [
+        "ann",
+        "Bob",
+        "cy",
+        "éa",
+        "Zed",
+    ]
+    for query in (
+        Review.objects.order_by("author"),
+        Review.objects.values("author").distinct().order_by("author"),
+        Review.objects.values("rating").annotate(first=Min("author")),
+    ):
+        with pytest.raises(CannotMergeError, match="ICU und"):
+            list(across_shards(query))
+    with pytest.raises(CannotMergeError, match="ICU und"):
+        across_shards(Review.objects.all()).aggregate(last=Max("author"))
+    by_code_point = Collate("author", "C")
+    got = across_shards(Review.objects.annotate(k=by_code_point).order_by("k", "pk"))
+    want = oracle.annotate(k=by_code_point).order_by("k", "pk")
+    assert [r.pk for r in got] == [r.pk for r in want]
+    assert across_shards(Review.objects.order_by("-rating", "pk")).count() == 60
 
 
 @pytest.mark.usefixtures("pg_shards")
