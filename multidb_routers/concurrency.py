@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import os
 import queue
 import threading
 from concurrent.futures import Future
@@ -104,13 +105,16 @@ class _Worker(threading.Thread):
                     result = func()
                 except BaseException as error:  # handed to the caller
                     failure = error
-                _tidy()
-                # Idle again before the caller hears back, so its next fan-out reuses us.
-                released = _release(self)
-                if failure is None:
-                    future.set_result(result)
-                else:
-                    future.set_exception(failure)
+                released = False
+                try:
+                    _tidy()
+                    # Idle again before the caller hears back: its next fan-out reuses us.
+                    released = _release(self)
+                finally:  # the caller always hears back, whatever tidying did
+                    if failure is None:
+                        future.set_result(result)
+                    else:
+                        future.set_exception(failure)
                 del result, failure
                 if not released:
                     return
@@ -123,14 +127,17 @@ def _tidy() -> None:
     for connection in connections.all(initialized_only=True):
         if connection.connection is None:
             continue
-        connection.health_check_done = False  # type: ignore[attr-defined]
-        if connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]:
-            connection.close()
-        elif connection.errors_occurred:
-            if connection.is_usable():
-                connection.errors_occurred = False
-            else:
+        try:
+            connection.health_check_done = False  # type: ignore[attr-defined]
+            if connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]:
                 connection.close()
+            elif connection.errors_occurred:
+                if connection.is_usable():
+                    connection.errors_occurred = False
+                else:
+                    connection.close()
+        except Exception:
+            connection.close()  # in doubt, the next task connects afresh
 
 
 def _release(worker: _Worker) -> bool:
@@ -195,6 +202,18 @@ def close_workers() -> None:
         worker.tasks.put(None)
     for worker in idle:
         worker.join()
+
+
+def _forget_workers_after_fork() -> None:
+    """In a forked child the workers did not survive: never hand them a task."""
+    global _lock
+    _lock = threading.Lock()
+    _idle.clear()
+    _live.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers_after_fork)
 
 
 def _databases_changed(*, setting: str, **kwargs: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -13,7 +15,12 @@ from django.core.management.base import SystemCheckError
 from django.db.backends.signals import connection_created
 
 from multidb_routers import concurrency
-from multidb_routers.concurrency import check_fanout_setting, close_workers, concurrent_for
+from multidb_routers.concurrency import (
+    check_fanout_setting,
+    close_workers,
+    concurrent_for,
+    run_all,
+)
 from multidb_routers.sharding import across_shards
 from tests.shard_app.models import Review
 from tests.sharding.oracle import DATABASES, SHARDS, fill
@@ -150,3 +157,36 @@ def test_a_good_setting_passes_the_check(settings: Any) -> None:
     for value in ("auto", "sequential", "concurrent"):
         settings.MULTIDB_ROUTERS_FANOUT = value
         assert check_fanout_setting() == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_starts_its_own_workers(settings: Any) -> None:
+    settings.MULTIDB_ROUTERS_FANOUT = "concurrent"
+    fill(20)
+    assert len(_top()) == 20
+    assert _workers()  # the parent's, idle
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through the pipe)
+        try:
+            # The parent's in-memory test databases do not follow a fork: run plain calls.
+            calls = [(alias, lambda alias=alias: alias.upper()) for alias in SHARDS]
+            done = run_all(calls) == [alias.upper() for alias in SHARDS]
+            os.write(write, b"ok" if done else b"wrong")
+        except BaseException as error:  # reported to the parent
+            os.write(write, repr(error).encode()[:200])
+        finally:
+            os._exit(0)
+    os.close(write)
+    deadline = time.monotonic() + 20
+    while (waited := os.waitpid(child, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if waited == (0, 0):
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        pytest.fail("the child's fan-out hung: it waited on workers that did not survive fork()")
+    status = waited[1]
+    answer = os.read(read, 300)
+    os.close(read)
+    assert answer == b"ok"
+    assert status == 0
