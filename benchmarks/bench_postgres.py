@@ -78,6 +78,15 @@ def main() -> int:
             note="client and server on one machine",
             number=5,
         )
+        # A light query (the primary key's index): there the cost of connecting shows.
+        bench_fan_out(
+            SHARDS,
+            ROWS_PER_SHARD,
+            where="PostgreSQL ",
+            note="client and server on one machine",
+            number=20,
+            ordering="-pk",
+        )
     finally:
         from django.db import connections
 

@@ -110,40 +110,58 @@ def bench_shard_for() -> None:
 
 
 def bench_fan_out(
-    shards: list[str], rows_per_shard: int, *, where: str, note: str, number: int = 10
+    shards: list[str],
+    rows_per_shard: int,
+    *,
+    where: str,
+    note: str,
+    number: int = 10,
+    ordering: str = "-created",
 ) -> dict[str, float]:
-    """Top 20 by -created over ``shards``: sequential, concurrent and "auto", with ratios.
+    """Top 20 by ``ordering`` over ``shards``: sequential, concurrent and "auto", with ratios.
 
     ``where`` names the databases in the title ("PostgreSQL "), ``note`` explains the
-    ratio on this machine. Shared with ``bench_postgres``. Returns seconds per call by way.
+    ratio on this machine. "concurrent, fresh connections" stops the workers after each
+    call, so each call connects anew, as every fan-out did before the workers kept their
+    connections. Shared with ``bench_postgres``. Returns seconds per call by way.
     """
     from multidb_routers.concurrency import close_workers
     from multidb_routers.sharding import across_shards
     from tests.shard_app.models import Review
 
     def top(concurrent: bool | None) -> list[Any]:
-        return list(across_shards(Review.objects.order_by("-created"), concurrent=concurrent)[:20])
+        return list(across_shards(Review.objects.order_by(ordering), concurrent=concurrent)[:20])
+
+    def top_fresh() -> list[Any]:
+        try:
+            return top(True)
+        finally:
+            close_workers()
 
     expected = [r.pk for r in top(False)]
     assert [r.pk for r in top(True)] == [r.pk for r in top(None)] == expected
     rows = [
         ("sequential", per_call(lambda: top(False), number=number, repeat=5)),
         ("concurrent", per_call(lambda: top(True), number=number, repeat=5)),
+        ("concurrent, fresh connections", per_call(top_fresh, number=number, repeat=5)),
         (
             'auto (MULTIDB_ROUTERS_FANOUT="auto")',
             per_call(lambda: top(None), number=number, repeat=5),
         ),
     ]
     close_workers()
+    index = "no index on created" if ordering.endswith("created") else "indexed"
     report(
-        f"across_shards(...order_by('-created'))[:20], {len(shards)} {where}shards x "
-        f"{rows_per_shard} rows (no index on created)",
+        f"across_shards(...order_by({ordering!r}))[:20], {len(shards)} {where}shards x "
+        f"{rows_per_shard} rows ({index})",
         rows,
         baseline="sequential",
     )
-    times = {name.split(" ")[0]: seconds for name, seconds in rows}
+    times = {name.split(" ")[0].rstrip(","): seconds for name, seconds in rows}
+    times["fresh"] = rows[2][1]
     print(
-        f"  concurrent / sequential: x{times['concurrent'] / times['sequential']:.2f}, "
+        f"  concurrent / sequential: x{times['concurrent'] / times['sequential']:.2f} "
+        f"(x{times['fresh'] / times['sequential']:.2f} connecting each call), "
         f"auto / sequential: x{times['auto'] / times['sequential']:.2f} "
         f"on {os.cpu_count()} CPUs ({note})"
     )
