@@ -157,8 +157,9 @@ def bench_fan_out(
         rows,
         baseline="sequential",
     )
-    times = {name.split(" ")[0].rstrip(","): seconds for name, seconds in rows}
-    times["fresh"] = rows[2][1]
+    times = dict(
+        zip(["sequential", "concurrent", "fresh", "auto"], dict(rows).values(), strict=True)
+    )
     print(
         f"  concurrent / sequential: x{times['concurrent'] / times['sequential']:.2f} "
         f"(x{times['fresh'] / times['sequential']:.2f} connecting each call), "
