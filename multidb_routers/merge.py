@@ -57,7 +57,9 @@ error raises :class:`MergedQueryError` naming the source; no partial result is r
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import datetime
 import functools
 import heapq
 import itertools
@@ -561,16 +563,9 @@ class MergedQuerySet:
 
     def _rows(self) -> list[Any]:
         if self._cache is None:
-            try:
-                merged = self._fetch(self._high)
+            merged = self._fetch(self._high)
+            with _comparing():
                 self._cache = list(itertools.islice(merged, self._low, self._high))
-            except CannotMergeError:
-                raise
-            except TypeError as error:  # Python cannot compare the values the sources gave
-                raise CannotMergeError(
-                    f"The merged rows cannot be ordered in Python ({error}): order by a "
-                    "field whose values are all of one type."
-                ) from error
         return self._cache
 
     def _nulls_largest(self, querysets: Sequence[QuerySet[Any]]) -> bool:
@@ -684,7 +679,8 @@ class MergedQuerySet:
             nulls_largest = self._nulls_largest(self.querysets)
             getters = [_itemgetter(name) for name in positions]
             plan = _Plan(first, getters, _identity)
-            rows.sort(key=self._merge_key(plan, terms, nulls_largest))
+            with _comparing():
+                rows.sort(key=self._merge_key(plan, terms, nulls_largest))
         extras = [*hidden, *partials]
         shape = _shaper(first._iterable_class, _shape_names(first, names), extras)
         return (shape(row) for row in rows)
@@ -941,6 +937,20 @@ def _shaper(iterable: type, names: list[str], extras: list[str]) -> Callable[[An
     return lambda row: tuple(row[name] for name in names)
 
 
+@contextlib.contextmanager
+def _comparing() -> Iterator[None]:
+    """Turn Python's refusal to compare the sources' values into CannotMergeError."""
+    try:
+        yield
+    except CannotMergeError:
+        raise
+    except TypeError as error:
+        raise CannotMergeError(
+            f"The merged rows cannot be ordered in Python ({error}): order by a field "
+            "whose values are all of one type."
+        ) from error
+
+
 def _unsliced(qs: QuerySet[Any]) -> QuerySet[Any]:
     clone: Any = qs._chain()  # type: ignore[attr-defined]
     clone.query.clear_limits()
@@ -1061,7 +1071,9 @@ def _combine_aggregate(name: str, aggregate: Aggregate, rows: list[dict[str, Any
         if not count:
             return None
         total = sum(sums[1:], sums[0])
-        return total / count if isinstance(total, Decimal) else float(total) / count
+        if isinstance(total, (Decimal, datetime.timedelta)):
+            return total / count  # Avg of a DecimalField or DurationField keeps its type
+        return float(total) / count
     values = [row[f"_merge_part_{name}"] for row in rows]
     values = [value for value in values if value is not None]
     if isinstance(aggregate, Count):

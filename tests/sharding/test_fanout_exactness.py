@@ -7,6 +7,7 @@ database holding the same rows, or must raise :class:`CannotMergeError`.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,10 @@ import pytest
 from django.db.models import (
     Avg,
     Count,
+    DateTimeField,
+    DurationField,
     Exists,
+    ExpressionWrapper,
     F,
     Max,
     Min,
@@ -23,6 +27,7 @@ from django.db.models import (
     StdDev,
     Subquery,
     Sum,
+    Value,
     Variance,
     Window,
 )
@@ -32,7 +37,7 @@ from django.db.models.functions import RowNumber
 from multidb_routers.merge import CannotMergeError
 from multidb_routers.sharding import across_shards
 from tests.shard_app.models import OracleReview, Review
-from tests.sharding.oracle import DATABASES, fill
+from tests.sharding.oracle import DATABASES, START, fill
 
 pytestmark = [pytest.mark.django_db(databases=DATABASES), pytest.mark.usefixtures("filled")]
 
@@ -201,3 +206,20 @@ def test_values_python_cannot_compare_are_refused_not_misordered() -> None:
     query = Review.objects.annotate(mixed=mixed).order_by("mixed")
     with pytest.raises(CannotMergeError, match="one type"):
         list(across_shards(query))
+
+
+def test_group_averages_of_durations_stay_durations() -> None:
+    since = ExpressionWrapper(
+        F("created") - Value(START, output_field=DateTimeField()), output_field=DurationField()
+    )
+    got = across_shards(
+        Review.objects.values("rating").annotate(mean=Avg(since), total=Sum(since))
+    ).order_by("rating")
+    want = OracleReview.objects.values("rating").annotate(mean=Avg(since), total=Sum(since))
+    rows = list(got)
+    assert [(r["rating"], r["total"]) for r in rows] == [
+        (r["rating"], r["total"]) for r in want.order_by("rating")
+    ]
+    for row, expected in zip(rows, want.order_by("rating"), strict=True):
+        assert isinstance(row["mean"], dt.timedelta)
+        assert abs(row["mean"] - expected["mean"]) < dt.timedelta(milliseconds=1)
