@@ -2,13 +2,13 @@
 
 ``shard_for``: seconds per key for each strategy over 4 shards (int and str keys).
 Fan-out: the 20 latest of 160,000 reviews spread over 4 SQLite file databases
-(``across_shards(Review.objects.order_by("-created"))[:20]``), with the shards queried on
-a thread pool vs one after another; the ratio is sequential time / concurrent time.
-
-Each fan-out opens its workers' connections afresh and closes them, so on SQLite (where
-the query is CPU work in this process and a new connection starts with a cold page cache)
-concurrency gains little or loses; it pays off when each shard is a server the query
-waits on.
+(``across_shards(Review.objects.order_by("-created"))[:20]``), with the shards queried
+one after another, concurrently (on the persistent workers, which keep their
+connections), and as ``MULTIDB_ROUTERS_FANOUT="auto"`` chooses; the ratios are each
+time / the sequential time. On SQLite the query is CPU work of this process, so threads
+gain little or lose and "auto" queries SQLite shards one after another (ratio ~1.0);
+concurrency pays off when each shard is a server the query waits on
+(``bench_postgres``).
 
 Run: ``python -m benchmarks.bench_sharding`` (``--memory`` for shared-cache in-memory
 databases).
@@ -114,35 +114,63 @@ def bench_shard_for() -> None:
 
 
 def bench_fan_out(
-    shards: list[str], rows_per_shard: int, *, where: str, note: str, number: int = 10
-) -> None:
-    """Top 20 by -created over ``shards``: concurrent vs sequential, as a ratio.
+    shards: list[str],
+    rows_per_shard: int,
+    *,
+    where: str,
+    note: str,
+    number: int = 10,
+    ordering: str = "-created",
+) -> dict[str, float]:
+    """Top 20 by ``ordering`` over ``shards``: sequential, concurrent and "auto", with ratios.
 
     ``where`` names the databases in the title ("PostgreSQL "), ``note`` explains the
-    ratio on this machine. Shared with ``bench_postgres``.
+    ratio on this machine. "concurrent, fresh connections" stops the workers after each
+    call, so each call connects anew, as every fan-out did before the workers kept their
+    connections. Shared with ``bench_postgres``. Returns seconds per call by way.
     """
+    from multidb_routers.concurrency import close_workers
     from multidb_routers.sharding import across_shards
     from tests.testapps.shard_app.models import Review
 
-    def top(concurrent: bool) -> list[Any]:
-        return list(across_shards(Review.objects.order_by("-created"), concurrent=concurrent)[:20])
+    def top(concurrent: bool | None) -> list[Any]:
+        return list(across_shards(Review.objects.order_by(ordering), concurrent=concurrent)[:20])
 
-    assert [r.pk for r in top(True)] == [r.pk for r in top(False)]
+    def top_fresh() -> list[Any]:
+        try:
+            return top(True)
+        finally:
+            close_workers()
+
+    expected = [r.pk for r in top(False)]
+    assert [r.pk for r in top(True)] == [r.pk for r in top(None)] == expected
     rows = [
         ("sequential", per_call(lambda: top(False), number=number, repeat=5)),
         ("concurrent", per_call(lambda: top(True), number=number, repeat=5)),
+        ("concurrent, fresh connections", per_call(top_fresh, number=number, repeat=5)),
+        (
+            'auto (MULTIDB_ROUTERS_FANOUT="auto")',
+            per_call(lambda: top(None), number=number, repeat=5),
+        ),
     ]
+    close_workers()
+    index = "no index on created" if ordering.endswith("created") else "indexed"
     report(
-        f"across_shards(...order_by('-created'))[:20], {len(shards)} {where}shards x "
-        f"{rows_per_shard} rows (no index on created)",
+        f"across_shards(...order_by({ordering!r}))[:20], {len(shards)} {where}shards x "
+        f"{rows_per_shard} rows ({index})",
         rows,
         baseline="sequential",
     )
-    times = dict(rows)
-    print(
-        f"  speed-up (sequential / concurrent): x{times['sequential'] / times['concurrent']:.2f}"
-        f" on {os.cpu_count()} CPUs ({note})"
+    times = dict(
+        zip(["sequential", "concurrent", "fresh", "auto"], dict(rows).values(), strict=True)
     )
+    print(
+        f"  concurrent / sequential: x{times['concurrent'] / times['sequential']:.2f} "
+        f"(x{times['fresh'] / times['sequential']:.2f} connecting each call), "
+        f"auto / sequential: x{times['auto'] / times['sequential']:.2f} "
+        f"on {os.cpu_count()} CPUs ({note})"
+    )
+    return times
 
 
 def main() -> None:
@@ -156,7 +184,7 @@ def main() -> None:
             SHARDS,
             ROWS_PER_SHARD,
             where="",
-            note="SQLite work is CPU-bound here; remote databases wait",
+            note='SQLite work is CPU-bound here; "auto" runs SQLite shards in turn',
         )
 
 

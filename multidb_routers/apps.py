@@ -15,6 +15,7 @@ class MultiDBRoutersConfig(AppConfig):
     def ready(self) -> None:
         """Register the system checks and guard read-only connections."""
         from . import checks as router_checks
+        from .concurrency import check_fanout_setting
 
         for check in (
             router_checks.check_aliases,
@@ -23,6 +24,7 @@ class MultiDBRoutersConfig(AppConfig):
             router_checks.check_relations,
             router_checks.check_routers,
             router_checks.check_stray_tables,
+            check_fanout_setting,
         ):
             checks.register(check, "multidb_routers")
 

@@ -39,5 +39,13 @@ class Settings:
         node = getattr(settings, "MULTIDB_ROUTERS_ID_NODE", None)
         return None if node is None else int(node)
 
+    @property
+    def FANOUT(self) -> object:
+        """How ``across_shards()`` runs the shards: ``"auto"``, ``"sequential"``, ``"concurrent"``.
+
+        ``MULTIDB_ROUTERS_FANOUT``; validated by the check ``multidb_routers.E050``.
+        """
+        return getattr(settings, "MULTIDB_ROUTERS_FANOUT", "auto")
+
 
 conf = Settings()

@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.utils import DatabaseError
 
 __all__ = [
+    "CannotMergeError",
     "MergedQueryError",
     "MoveError",
     "MultiDBRoutersError",
@@ -52,3 +53,11 @@ class MergedQueryError(MultiDBRoutersError, DatabaseError):
 
 class MoveError(MultiDBRoutersError):
     """Rows cannot be moved without losing or overwriting data; nothing unsafe was done."""
+
+
+class CannotMergeError(MultiDBRoutersError, TypeError):
+    """A query whose merged result would differ from one database's: refused before it runs.
+
+    A ``TypeError``, as the merge raised for what it cannot follow before this class
+    existed; the message names what is unsupported and what to do instead.
+    """

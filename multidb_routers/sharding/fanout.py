@@ -15,14 +15,17 @@ __all__ = ["across_shards"]
 
 
 def across_shards(
-    queryset: QuerySet[Any], *, concurrent: bool = True, max_workers: int | None = None
+    queryset: QuerySet[Any], *, concurrent: bool | None = None, max_workers: int | None = None
 ) -> MergedQuerySet:
     """``queryset`` run on every shard of its model's router, merged into one result.
 
     Returns a :class:`~multidb_routers.merge.MergedQuerySet`: iteration merged in the
     queryset's ordering, ``[a:b]`` fetching at most ``b`` rows per shard, ``count()``,
-    ``exists()``, ``get()``, ``aggregate()``, ``values()``/``values_list()``. Shards are
-    queried concurrently; a failing shard raises
+    ``exists()``, ``get()``, ``aggregate()``, ``values()``/``values_list()``, GROUP BY with
+    Count/Sum/Min/Max/Avg; what it cannot merge exactly raises
+    :class:`~multidb_routers.exceptions.CannotMergeError`. ``concurrent`` overrides
+    ``MULTIDB_ROUTERS_FANOUT`` (``None``: SQLite shards one after another, network
+    databases concurrently); a failing shard raises
     :class:`~multidb_routers.exceptions.MergedQueryError` naming it.
 
     When no ``ShardRouter`` covers the model, the one source is ``queryset`` itself, so

@@ -20,6 +20,7 @@ from django.db import connections
 from django.db.models import Avg, Count, Max, Min, Sum
 
 from multidb_routers import ShardRouter
+from multidb_routers.concurrency import close_workers
 from multidb_routers.exceptions import MergedQueryError
 from multidb_routers.sharding import across_shards
 from tests.testapps.shard_app.models import Review
@@ -49,6 +50,7 @@ def router(settings: Any) -> Iterator[ShardRouter]:
                 editor.create_model(Review)
     _truncate()
     yield shard_router
+    close_workers()  # no fan-out connection outlives the test
     _truncate()
 
 

@@ -6,17 +6,21 @@ import datetime as dt
 import random
 import threading
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.db import connections, transaction
 from django.db.backends.signals import connection_created
 from django.db.models import Avg, Count, F, Max, Min, Q, StdDev, Sum
 
+from multidb_routers.concurrency import close_workers
 from multidb_routers.exceptions import MergedQueryError
 from multidb_routers.merge import MergedQuerySet
 from multidb_routers.sharding import across_shards, require_shard_router
 from tests.testapps.shard_app.models import OracleReview, Review
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SHARDS = ["shard_0", "shard_1", "shard_2", "shard_3"]
 DATABASES = ["default", *SHARDS]
@@ -204,8 +208,18 @@ def _worker_connections() -> tuple[list[str], Any]:
     return names, record
 
 
+@pytest.fixture
+def no_workers() -> Iterator[None]:
+    """No fan-out worker (nor its connection) outlives the test."""
+    close_workers()
+    yield
+    close_workers()
+
+
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
-def test_shards_are_queried_concurrently_outside_transactions() -> None:
+@pytest.mark.usefixtures("no_workers")
+def test_shards_are_queried_concurrently_outside_transactions(settings: Any) -> None:
+    settings.MULTIDB_ROUTERS_FANOUT = "concurrent"
     _fill(80)
     names, record = _worker_connections()
     connection_created.connect(record)
