@@ -18,7 +18,7 @@ from .pinning import Pin, RequestState, begin_request, end_request
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
 
-__all__ = ["PinningMiddleware", "dumps_pins", "loads_pins"]
+__all__ = ["PinningMiddleware", "dumps_pins", "loads_pins", "pin_limits"]
 
 SALT = "multidb_routers.pinning"
 
@@ -32,22 +32,40 @@ def dumps_pins(pins: Mapping[str, Pin]) -> str:
     return signing.dumps(payload, salt=SALT, compress=False)
 
 
-def loads_pins(value: str, *, now: float) -> dict[str, Pin]:
+def loads_pins(
+    value: str, *, now: float, limits: Mapping[str, float] | None = None
+) -> dict[str, Pin]:
     """The pins a cookie value carries that are still active at ``now``.
 
-    A tampered, forged, malformed or expired value gives no pins, never an error.
+    A tampered, forged, malformed or expired value gives no pins, never an error. With
+    ``limits`` (primary alias -> its routers' ``pin_seconds``), pins of other aliases are
+    dropped and none lasts longer than its limit after the cookie was signed, nor after
+    ``now``: a cookie cannot pin longer than the router would have.
     """
     try:
         payload = signing.loads(value, salt=SALT)
-    except (signing.BadSignature, ValueError):
+        # The signature covers the time it was made (TimestampSigner, whole seconds).
+        signed_at = float(signing.b62_decode(value.rsplit(":", 2)[-2]))
+    except Exception:  # any content: bad zlib, JSON, nesting, encoding, a bad timestamp
         return {}
     pins: dict[str, Pin] = {}
     if not isinstance(payload, dict):
         return pins
     for primary, raw in payload.items():
+        if not isinstance(primary, str):
+            continue
         pin = _pin_from_json(raw)
-        if pin is not None and pin.until > now:
-            pins[primary] = pin
+        if pin is None or not pin.until > now:
+            continue
+        if limits is not None:
+            limit = limits.get(primary)
+            if limit is None:
+                continue
+            until = min(pin.until, now + limit, signed_at + 1.0 + limit)
+            if not until > now:
+                continue
+            pin = Pin(until=until, position=pin.position)
+        pins[primary] = pin
     return pins
 
 
@@ -58,7 +76,40 @@ def _pin_from_json(raw: Any) -> Pin | None:
         until, position = raw, None
     if isinstance(until, bool) or not isinstance(until, (int, float)):
         return None
-    return Pin(until=float(until), position=position)
+    try:
+        until = float(until)
+    except OverflowError:  # an integer of hundreds of digits
+        until = math.inf if until > 0 else -math.inf
+    if math.isnan(until):
+        return None
+    return Pin(until=until, position=position)
+
+
+def pin_limits() -> dict[str, float]:
+    """Each primary alias of the routers in ``DATABASE_ROUTERS`` -> its longest ``pin_seconds``.
+
+    Routers hold :class:`~multidb_routers.replicas.ReplicaSet` values as attributes
+    (``PrimaryReplicaRouter.replica_set``) or in a tuple of objects that do
+    (``ShardRouter.shard_config``).
+    """
+    from django.db import router as django_router
+
+    from .replicas import ReplicaSet
+
+    limits: dict[str, float] = {}
+    for router in django_router.routers:
+        for value in getattr(router, "__dict__", {}).values():
+            items = value if isinstance(value, tuple) else (value,)
+            for item in items:
+                replica_set = (
+                    item if isinstance(item, ReplicaSet) else getattr(item, "replica_set", None)
+                )
+                if not isinstance(replica_set, ReplicaSet):
+                    continue
+                seconds = replica_set.pin_seconds
+                for primary in replica_set.primaries:
+                    limits[primary] = max(limits.get(primary, 0.0), seconds)
+    return limits
 
 
 class PinningMiddleware:
@@ -118,7 +169,7 @@ class PinningMiddleware:
 
     def _incoming_pins(self, request: HttpRequest) -> dict[str, Pin]:
         value = request.COOKIES.get(conf.PIN_COOKIE_NAME)
-        return loads_pins(value, now=time.time()) if value else {}
+        return loads_pins(value, now=time.time(), limits=pin_limits()) if value else {}
 
     def _new_pins(self, state: RequestState) -> dict[str, Pin]:
         """The request's incoming pins, updated with those of the primaries it wrote."""
