@@ -10,15 +10,33 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core import signing
+from django.http.cookie import parse_cookie
 
 from .conf import conf
 from .freshness import writes_committed
-from .pinning import Pin, RequestState, begin_request, end_request
+from .pinning import (
+    Pin,
+    RequestState,
+    begin_request,
+    end_request,
+    finish_request,
+    request_state,
+    start_request,
+)
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
 
-__all__ = ["PinningMiddleware", "dumps_pins", "loads_pins", "pin_limits"]
+    from .replicas import ReplicaSet
+
+__all__ = [
+    "PinningMiddleware",
+    "dumps_pins",
+    "loads_pins",
+    "pin_limits",
+    "request_finished_receiver",
+    "request_started_receiver",
+]
 
 SALT = "multidb_routers.pinning"
 
@@ -118,8 +136,11 @@ class PinningMiddleware:
     A request that wrote gets a signed, HttpOnly, SameSite=Lax cookie naming the
     written primaries and until when; the client's next requests read those
     primaries' models from the primary until then. A request that wrote nothing gets
-    no cookie. Each request starts fresh routing state (see
-    :mod:`multidb_routers.pinning`). Sync and async capable.
+    no cookie. Its place in ``MIDDLEWARE`` does not matter: the request's routing state
+    lives from Django's ``request_started`` to ``request_finished`` (see
+    :mod:`multidb_routers.pinning`), and a write made after this middleware returned
+    (``SessionMiddleware`` saving the session on the way out) still updates the
+    cookie. Sync and async capable.
     """
 
     sync_capable = True
@@ -141,30 +162,47 @@ class PinningMiddleware:
         """Handle a request with its own routing state; set the cookie if it wrote."""
         if self.async_mode:
             return self.__acall__(request)
-        state, token = begin_request(self._incoming_pins(request))
-        try:
+        state = _claim_state()
+        if state is None:
+            # Called without Django's handler (no request_started): end what we start.
+            state, token = begin_request(self._incoming_pins(request))
+            state.claimed = True
+            try:
+                response = self.get_response(request)
+            finally:
+                end_request(token)
+        else:
+            if not state.pins:
+                state.pins = self._incoming_pins(request)
             response = self.get_response(request)
-        finally:
-            end_request(token)
         assert not isinstance(response, Awaitable)  # sync mode: get_response is sync
-        if state.written:
-            self._set_cookie(request, response, self._new_pins(state))
+        self._respond(request, response, state, self._new_pins(state) if state.written else None)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        """The async counterpart of ``__call__``."""
-        state, token = begin_request(self._incoming_pins(request))
-        try:
-            response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
-        finally:
-            end_request(token)
+        """The async counterpart of ``__call__``.
+
+        Under ASGI, Django sends ``request_started`` in another task (Django >= 5), so
+        the state usually starts here, in the request's own task. It is not reset when
+        this returns: the middleware listed before this one still run their
+        ``process_response`` in it, and the request's task (or ``request_finished``,
+        under the async test client) ends it.
+        """
+        state = _claim_state()
+        if state is None:
+            state = start_request(self._incoming_pins(request))
+            state.claimed = True
+        elif not state.pins:
+            state.pins = self._incoming_pins(request)
+        response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
+        pins: dict[str, Pin] | None = None
         if state.written:
             if _pins_query_database(state):
                 # Where the view's ORM calls ran: its thread and its connections.
                 pins = await sync_to_async(self._new_pins)(state)
             else:
                 pins = self._new_pins(state)
-            self._set_cookie(request, response, pins)
+        self._respond(request, response, state, pins)
         return response
 
     def _incoming_pins(self, request: HttpRequest) -> dict[str, Pin]:
@@ -181,11 +219,35 @@ class PinningMiddleware:
                 pins[primary] = replica_set.make_pin(primary)
         return pins
 
+    def _respond(
+        self,
+        request: HttpRequest,
+        response: HttpResponseBase,
+        state: RequestState,
+        pins: dict[str, Pin] | None,
+    ) -> None:
+        """Set the cookie if the request wrote; make later writes of the request update it."""
+        sent = dict(state.pins) if pins is None else pins
+        if pins is not None:
+            self._set_cookie(request, response, sent)
+
+        def on_write(primary: str, replica_set: ReplicaSet) -> None:
+            # A write after the view (the session saved on the way out): it has not run
+            # yet, so its pin carries no position and holds the primary for pin_seconds.
+            sent[primary] = replica_set.make_pin(primary)
+            self._set_cookie(request, response, sent)
+
+        state.on_write = on_write
+
     def _set_cookie(
         self, request: HttpRequest, response: HttpResponseBase, pins: dict[str, Pin]
     ) -> None:
         now = time.time()
-        pins = {primary: pin for primary, pin in pins.items() if pin.until > now}
+        pins = {
+            primary: pin
+            for primary, pin in pins.items()
+            if pin.until > now and math.isfinite(pin.until)
+        }
         if not pins:
             return  # pin_seconds = 0
         response.set_cookie(
@@ -196,6 +258,45 @@ class PinningMiddleware:
             httponly=True,
             samesite="Lax",
         )
+
+
+def _claim_state() -> RequestState | None:
+    """The state ``request_started`` began for this request, now this middleware's.
+
+    ``None`` when there is none (called outside Django's handler, or the signal ran in
+    another context) or another ``PinningMiddleware`` already handles it.
+    """
+    state = request_state()
+    if state is None or state.claimed:
+        return None
+    state.claimed = True
+    return state
+
+
+def request_started_receiver(
+    sender: object, environ: Mapping[str, Any] | None = None, **kwargs: Any
+) -> None:
+    """``request_started``: a new request's routing state, with its cookie's pins.
+
+    Started here rather than in the middleware, so that it covers every middleware,
+    listed before or after ``PinningMiddleware`` (or without it).
+    """
+    value: str | None = None
+    if environ is not None:
+        value = parse_cookie(environ.get("HTTP_COOKIE", "")).get(conf.PIN_COOKIE_NAME)
+    else:
+        scope = kwargs.get("scope")
+        if isinstance(scope, Mapping):
+            header = "; ".join(
+                raw.decode("latin-1") for name, raw in scope.get("headers", ()) if name == b"cookie"
+            )
+            value = parse_cookie(header).get(conf.PIN_COOKIE_NAME)
+    start_request(loads_pins(value, now=time.time(), limits=pin_limits()) if value else {})
+
+
+def request_finished_receiver(sender: object, **kwargs: Any) -> None:
+    """``request_finished`` (the response was closed): the request's routing state ends."""
+    finish_request()
 
 
 def _pins_query_database(state: RequestState) -> bool:

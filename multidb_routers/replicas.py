@@ -441,6 +441,8 @@ class ReplicaSet:
         state = request_state()
         if state is not None:
             state.written[alias] = self
+            if state.on_write is not None:  # after the middleware returned
+                state.on_write(alias, self)
         else:
             pin_context(alias, self.make_pin(alias))
 

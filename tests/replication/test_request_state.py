@@ -1,0 +1,152 @@
+"""Request-scoped routing state: reset at every request's start and end, any MIDDLEWARE."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.sessions.models import Session
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import connections
+from django.test import AsyncClient, Client, RequestFactory
+
+from multidb_routers import PrimaryReplicaRouter
+from multidb_routers.conf import conf
+from multidb_routers.pinning import request_state
+from tests.replica_app.models import Review
+from tests.settings import DATABASE_ROUTERS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+REPLICAS = {"reviews_replica1", "reviews_replica2"}
+SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+PINNING_MIDDLEWARE = "multidb_routers.middleware.PinningMiddleware"
+pytestmark = pytest.mark.django_db(
+    databases=["default", "users", "library", "reviews", *sorted(REPLICAS)], transaction=True
+)
+
+
+@pytest.fixture
+def review() -> Review:
+    return Review.objects.create(title="Old news")
+
+
+def _in_one_thread(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run ``calls`` one after the other in one worker thread, as a sync server thread does."""
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return [executor.submit(call).result() for call in calls]
+
+
+@pytest.mark.parametrize("middleware", [[], [PINNING_MIDDLEWARE]], ids=["without", "with"])
+def test_a_write_in_one_request_does_not_pin_the_next_clients_reads_on_that_thread(
+    settings: Any, review: Review, middleware: list[str]
+) -> None:
+    settings.MIDDLEWARE = middleware
+    writer, reader = Client(), Client()
+
+    rated, page, after = _in_one_thread(
+        [
+            lambda: writer.post(f"/replica/sync/reviews/{review.pk}/rate/", {"stars": "4"}),
+            lambda: reader.get(f"/replica/sync/reviews/{review.pk}/"),
+            lambda: request_state(),
+        ]
+    )
+
+    # The writer's own read after its write, in the same request, is on the primary.
+    assert rated.json() == {"stars": 4, "read_from": "reviews"}
+    # The next client served by that thread is not pinned by it.
+    assert set(page.json()["read_from"]) <= REPLICAS
+    assert after is None  # nothing of the requests is left on the thread
+
+
+def _serve(handler: WSGIHandler, environ: dict[str, Any]) -> bytes:
+    response = handler(environ, lambda status, headers: None)
+    try:
+        return b"".join(response)
+    finally:
+        response.close()  # what every WSGI server does; it sends request_finished
+
+
+def test_a_wsgi_worker_thread_serving_many_requests_pins_only_the_writer(
+    settings: Any, review: Review
+) -> None:
+    settings.MIDDLEWARE = []
+    handler = WSGIHandler()
+    factory = RequestFactory()
+    rate = factory.post(f"/replica/sync/reviews/{review.pk}/rate/", {"stars": "4"}).environ
+    page = factory.get(f"/replica/sync/reviews/{review.pk}/").environ
+
+    bodies = _in_one_thread(
+        [lambda: _serve(handler, rate), *[lambda: _serve(handler, dict(page))] * 5]
+    )
+
+    assert json.loads(bodies[0]) == {"stars": 4, "read_from": "reviews"}
+    for body in bodies[1:]:
+        assert set(json.loads(body)["read_from"]) <= REPLICAS
+
+
+def _session_routers() -> list[object]:
+    # Sessions in a replicated app whose replica never catches up: "library" is an
+    # independent database with an empty session table, so any session read that
+    # reaches it finds nothing and Django hands out a new session.
+    return [
+        PrimaryReplicaRouter(primary="reviews", replicas=["library"], apps=["sessions"]),
+        *DATABASE_ROUTERS,
+    ]
+
+
+@pytest.fixture
+def replicated_sessions(settings: Any) -> Iterator[None]:
+    for alias in ("reviews", "library"):
+        with connections[alias].schema_editor() as editor:
+            editor.create_model(Session)
+    settings.DATABASE_ROUTERS = _session_routers()
+    try:
+        yield
+    finally:
+        for alias in ("reviews", "library"):
+            with connections[alias].schema_editor() as editor:
+                editor.delete_model(Session)
+
+
+ORDERS = {
+    "pinning-after-sessions": [SESSION_MIDDLEWARE, PINNING_MIDDLEWARE],
+    "pinning-before-sessions": [PINNING_MIDDLEWARE, SESSION_MIDDLEWARE],
+}
+
+
+@pytest.mark.usefixtures("replicated_sessions")
+@pytest.mark.parametrize("order", ORDERS.values(), ids=ORDERS.keys())
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_session_saved_on_the_way_out_survives_in_either_middleware_order(
+    settings: Any, order: list[str], mode: str
+) -> None:
+    settings.MIDDLEWARE = order
+    client: Client | AsyncClient = Client() if mode == "sync" else AsyncClient()
+
+    def get() -> Any:
+        if mode == "sync":
+            return client.get("/replica/sync/session/")
+
+        async def call() -> Any:
+            return await client.get("/replica/async/session/")
+
+        return async_to_sync(call)()
+
+    counts, keys = [], []
+    for _ in range(4):
+        response = get()
+        assert response.status_code == 200
+        counts.append(response.json()["count"])
+        keys.append(client.cookies[settings.SESSION_COOKIE_NAME].value)
+        # Every response that saved the session pins the client to the sessions' primary.
+        assert conf.PIN_COOKIE_NAME in response.cookies
+
+    assert counts == [1, 2, 3, 4]
+    assert len(set(keys)) == 1
+    assert Session.objects.using("library").count() == 0  # the "replica" never caught up
+    assert request_state() is None  # the test's own context holds no request's state
