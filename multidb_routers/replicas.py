@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .freshness import Freshness
     from .pinning import Pin, RequestState
 
-__all__ = ["ReplicaSet", "user_transaction_open"]
+__all__ = ["ReplicaSet", "transaction_open", "user_transaction_open"]
 
 logger = logging.getLogger("multidb_routers")
 
@@ -61,14 +61,34 @@ def _connection(alias: str) -> BaseDatabaseWrapper:
 def user_transaction_open(connection: BaseDatabaseWrapper) -> bool:
     """True when code (not Django's ``TestCase``) holds a transaction open on ``connection``.
 
-    The atomic blocks ``TestCase`` wraps each test in are ignored, so that tests can
-    still observe where reads go.
+    The atomic blocks ``TestCase`` wraps each test in are ignored: for a freshness
+    strategy, a write inside them is as committed as a test can make it; with several
+    primaries, they open on every primary, so they name none (reads then go to the
+    primary the test wrote to, else the first one).
     """
     if connection.in_atomic_block:
         blocks: list[Any] = connection.atomic_blocks
         return not blocks or not getattr(blocks[-1], "_from_testcase", False)
     # set_autocommit(False) by hand; before the first connection autocommit reads False too.
     return not connection.autocommit and connection.connection is not None
+
+
+def transaction_open(connection: BaseDatabaseWrapper) -> bool:
+    """True when a transaction is open on ``connection``, ``TestCase``'s own included."""
+    return connection.in_atomic_block or (
+        not connection.autocommit and connection.connection is not None
+    )
+
+
+def _test_forbids(guard: object) -> bool:
+    """Whether ``guard`` (a connection's own ``cursor`` attribute) is Django's test guard.
+
+    ``SimpleTestCase`` and ``TestCase`` replace the methods of the connections of the
+    aliases left out of ``databases`` with objects raising ``DatabaseOperationForbidden``.
+    """
+    from django.test.testcases import _DatabaseFailure
+
+    return isinstance(guard, _DatabaseFailure)
 
 
 def _drop_if_dead(connection: BaseDatabaseWrapper) -> None:
@@ -260,7 +280,8 @@ class ReplicaSet:
         The primary when: there are no replicas; inside ``use_primary()``; the current
         request wrote to the primary; a pin (from the request's cookie, or outside a
         request a write in this context) is active and the freshness strategy trusts
-        no replica; a transaction is open on the primary. Otherwise a live replica,
+        no replica; a transaction is open on the primary (Django's ``TestCase``
+        transaction included: no replica sees its rows). Otherwise a live replica,
         the same one for a whole request, chosen by weight; the primary if none is live.
         With ``read_from_primaries`` the primaries are among the aliases chosen from.
         With several primaries, "the primary" is the one the reader wrote to (or is
@@ -283,7 +304,13 @@ class ReplicaSet:
             replicas = self.freshness.fresh_replicas(self.replicas, pin)
             if not replicas:
                 return primary
-        if user_transaction_open(_connection(primary)):
+        connection = _connection(primary)
+        # A transaction on the primary must see its own rows, and so must a test inside
+        # Django's TestCase (its rows are in the test's transaction, which no replica's
+        # connection sees). Inlined transaction_open().
+        if connection.in_atomic_block or (
+            not connection.autocommit and connection.connection is not None
+        ):
             return primary
         if state is None:
             return self._choose(replicas)
@@ -300,12 +327,16 @@ class ReplicaSet:
     def _read_several(self) -> str:
         # read_alias() with several primaries: the same rules, "the primary" being the
         # one this reader must see (its transaction, its write, its pin).
+        in_test = False
         for alias in self.primaries:
-            if user_transaction_open(_connection(alias)):
+            connection = _connection(alias)
+            if user_transaction_open(connection):
                 return alias
+            # Only TestCase's own blocks are left: no replica sees the test's rows.
+            in_test = in_test or connection.in_atomic_block
         state = request_state()
         fresh, pin = self._fresh_primary(state)
-        if primary_forced():
+        if in_test or primary_forced():
             return fresh or self.primary
         readers: Sequence[str] = self.readers
         if fresh is not None:
@@ -379,6 +410,9 @@ class ReplicaSet:
 
     def _usable(self, alias: str) -> bool:
         connection = _connection(alias)
+        guard = connection.__dict__.get("cursor")
+        if guard is not None and _test_forbids(guard):
+            return False  # a test left this alias out of its databases: not down, not ours
         try:
             if connection.connection is None:
                 connection.ensure_connection()

@@ -91,7 +91,7 @@ def test_writes_without_a_placed_instance_stay_on_the_primary_already_written() 
     assert all(len(in_new_context(writes)) == 1 for _ in range(10))
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_fresh_reads_go_to_the_written_primary_else_the_first() -> None:
     several = multi_router()
 
@@ -110,7 +110,7 @@ def test_fresh_reads_go_to_the_written_primary_else_the_first() -> None:
     assert several.db_for_read(Note) == "slave"
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_reads_inside_a_transaction_on_any_primary_go_to_that_primary() -> None:
     several = multi_router()
 
@@ -132,7 +132,7 @@ class TrustingFreshness(TimeFreshness):
         return replicas
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_a_pinned_read_goes_to_a_replica_the_freshness_strategy_trusts() -> None:
     several = multi_router(freshness=TrustingFreshness())
 
@@ -173,7 +173,7 @@ def test_with_the_replica_down_reads_go_to_the_pinned_primary_else_the_first() -
     assert several.replica_set.down_replicas() == {"slave"}
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_read_from_primaries_spreads_unpinned_reads_over_primaries_and_replicas() -> None:
     several = multi_router(read_from_primaries=True)
 
