@@ -60,7 +60,7 @@ class Pin:
     position: str | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class RequestState:
     """Routing state of one request; a new one for every request.
 
