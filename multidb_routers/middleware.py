@@ -162,9 +162,14 @@ class PinningMiddleware:
         """Handle a request with its own routing state; set the cookie if it wrote."""
         if self.async_mode:
             return self.__acall__(request)
+        # The state request_started began (with the cookie's pins) lives until
+        # request_finished; else, under ASGI, one like __acall__'s; else (called
+        # without Django's handler) one ended here.
         state = _claim_state()
+        if state is None and getattr(request, "scope", None) is not None:
+            state = start_request(self._incoming_pins(request))
+            state.claimed = True
         if state is None:
-            # Called without Django's handler (no request_started): end what we start.
             state, token = begin_request(self._incoming_pins(request))
             state.claimed = True
             try:
@@ -172,8 +177,6 @@ class PinningMiddleware:
             finally:
                 end_request(token)
         else:
-            if not state.pins:
-                state.pins = self._incoming_pins(request)
             response = self.get_response(request)
         assert not isinstance(response, Awaitable)  # sync mode: get_response is sync
         self._respond(request, response, state, self._new_pins(state) if state.written else None)
@@ -192,8 +195,6 @@ class PinningMiddleware:
         if state is None:
             state = start_request(self._incoming_pins(request))
             state.claimed = True
-        elif not state.pins:
-            state.pins = self._incoming_pins(request)
         response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         pins: dict[str, Pin] | None = None
         if state.written:

@@ -15,7 +15,7 @@ from django.test import AsyncClient, Client, RequestFactory
 
 from multidb_routers import PrimaryReplicaRouter
 from multidb_routers.conf import conf
-from multidb_routers.pinning import request_state
+from multidb_routers.pinning import fresh_state, request_state
 from tests.replica_app.models import Review
 from tests.settings import DATABASE_ROUTERS
 
@@ -113,9 +113,29 @@ def replicated_sessions(settings: Any) -> Iterator[None]:
                 editor.delete_model(Session)
 
 
+class SyncOnlyMiddleware:
+    """A middleware that is not async capable: under ASGI, Django runs the ones above it
+    that it calls in sync mode, in a thread."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        return self.get_response(request)
+
+
+SYNC_ONLY_MIDDLEWARE = f"{__name__}.SyncOnlyMiddleware"
 ORDERS = {
     "pinning-after-sessions": [SESSION_MIDDLEWARE, PINNING_MIDDLEWARE],
     "pinning-before-sessions": [PINNING_MIDDLEWARE, SESSION_MIDDLEWARE],
+    "pinning-after-sessions-in-sync-mode": [
+        SESSION_MIDDLEWARE,
+        PINNING_MIDDLEWARE,
+        SYNC_ONLY_MIDDLEWARE,
+    ],
 }
 
 
@@ -150,3 +170,33 @@ def test_a_session_saved_on_the_way_out_survives_in_either_middleware_order(
     assert len(set(keys)) == 1
     assert Session.objects.using("library").count() == 0  # the "replica" never caught up
     assert request_state() is None  # the test's own context holds no request's state
+
+
+class ReadingMiddleware:
+    """Reads a review before the middleware below it run; tells where in a header."""
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        reviews = Review.objects.filter(pk=0)
+        alias = reviews.db
+        list(reviews)
+        response = self.get_response(request)
+        response["X-Read-From"] = alias
+        return response
+
+
+def test_a_middleware_listed_before_pinning_reads_with_the_cookies_pins(
+    settings: Any, review: Review
+) -> None:
+    settings.MIDDLEWARE = [f"{__name__}.ReadingMiddleware", PINNING_MIDDLEWARE]
+    client = Client()
+
+    with fresh_state():  # not the test's own pin, from writing the review
+        rated = client.post(f"/replica/sync/reviews/{review.pk}/rate/", {"stars": "2"})
+        page = client.get(f"/replica/sync/reviews/{review.pk}/")
+
+    assert conf.PIN_COOKIE_NAME in rated.cookies
+    assert page["X-Read-From"] == "reviews"
+    assert set(page.json()["read_from"]) == {"reviews"}
