@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
-from django.db import connections, transaction
+from django.db import connections, router, transaction
 from django.test import Client, override_settings
 
 from multidb_routers import PrimaryReplicaRouter, use_primary
@@ -359,3 +359,15 @@ def test_a_primary_mirroring_something_else_than_a_primary_fails_the_check() -> 
     )
     assert messages.count("multidb_routers.E041") == 1
     assert """Set "TEST": {"MIRROR": 'master-a'} in DATABASES['replica-c'].""" in messages
+
+
+@pytest.mark.django_db(databases=["default", *PRIMARIES])  # a TestCase; "slave" left out
+def test_inside_a_testcase_reads_go_to_the_written_primary_else_the_first() -> None:
+    replica_router = multi_router()
+    with override_settings(DATABASE_ROUTERS=[replica_router]):
+        # Never the replica (not the test's, and it cannot see the test's rows).
+        assert in_new_context(router.db_for_read, Note) == "master-a"
+        replica_router.replica_set.note_write("master-b")
+        assert router.db_for_read(Note) == "master-b"
+        note = Note.objects.using("master-b").create(text="on b")
+        assert Note.objects.get(pk=note.pk).text == "on b"
