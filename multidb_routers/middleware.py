@@ -282,16 +282,16 @@ def request_started_receiver(
     Started here rather than in the middleware, so that it covers every middleware,
     listed before or after ``PinningMiddleware`` (or without it).
     """
-    value: str | None = None
+    name = conf.PIN_COOKIE_NAME
     if environ is not None:
-        value = parse_cookie(environ.get("HTTP_COOKIE", "")).get(conf.PIN_COOKIE_NAME)
+        header = environ.get("HTTP_COOKIE", "")
     else:
         scope = kwargs.get("scope")
-        if isinstance(scope, Mapping):
-            header = "; ".join(
-                raw.decode("latin-1") for name, raw in scope.get("headers", ()) if name == b"cookie"
-            )
-            value = parse_cookie(header).get(conf.PIN_COOKIE_NAME)
+        headers = scope.get("headers", ()) if isinstance(scope, Mapping) else ()
+        header = "; ".join(raw.decode("latin-1") for key, raw in headers if key == b"cookie")
+    if not isinstance(header, str):
+        header = ""
+    value = parse_cookie(header).get(name) if name in header else None
     start_request(loads_pins(value, now=time.time(), limits=pin_limits()) if value else {})
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +17,8 @@ from django.test import AsyncClient, Client, RequestFactory
 
 from multidb_routers import PrimaryReplicaRouter
 from multidb_routers.conf import conf
-from multidb_routers.pinning import context_pins, fresh_state, request_state
+from multidb_routers.middleware import dumps_pins, request_started_receiver
+from multidb_routers.pinning import Pin, context_pins, fresh_state, request_state
 from tests.replica_app.models import Review
 from tests.settings import DATABASE_ROUTERS
 
@@ -200,3 +203,26 @@ def test_a_middleware_listed_before_pinning_reads_with_the_cookies_pins(
     assert conf.PIN_COOKIE_NAME in rated.cookies
     assert page["X-Read-From"] == "reviews"
     assert set(page.json()["read_from"]) == {"reviews"}
+
+
+@pytest.mark.parametrize("server", ["wsgi", "asgi"])
+def test_request_started_reads_the_pin_cookie_from_the_environ_or_the_scope(
+    settings: Any, server: str
+) -> None:
+    settings.MIDDLEWARE = []
+    until = time.time() + 2
+    value = dumps_pins({"reviews": Pin(until=until), "no_such_alias": Pin(until=until)})
+    header = f"other=1; {conf.PIN_COOKIE_NAME}={value}"
+
+    def started() -> Any:
+        if server == "wsgi":
+            request_started_receiver(WSGIHandler, environ={"HTTP_COOKIE": header})
+        else:
+            scope = {"headers": [(b"host", b"x"), (b"cookie", header.encode())]}
+            request_started_receiver(object, scope=scope)
+        return request_state()
+
+    state = contextvars.Context().run(started)
+
+    assert state is not None
+    assert state.pins == {"reviews": Pin(until=until)}  # aliases no router holds are dropped
