@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import time
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.sessions.models import Session
+from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connections
 from django.test import AsyncClient, Client, RequestFactory
@@ -226,3 +228,85 @@ def test_request_started_reads_the_pin_cookie_from_the_environ_or_the_scope(
 
     assert state is not None
     assert state.pins == {"reviews": Pin(until=until)}  # aliases no router holds are dropped
+
+
+async def _asgi(handler: ASGIHandler, method: str, path: str, body: bytes = b"") -> Any:
+    """One request through Django's ASGI handler in a task of its own, as a server runs it."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+    incoming = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if incoming:
+            return incoming.pop()
+        await asyncio.sleep(3600)  # no disconnect while the response is made
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await asyncio.create_task(handler(scope, receive, send))
+    return json.loads(
+        b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    )
+
+
+@pytest.mark.parametrize("middleware", [[], [PINNING_MIDDLEWARE]], ids=["without", "with"])
+def test_under_an_asgi_server_a_write_does_not_pin_the_next_clients_reads(
+    settings: Any, review: Review, middleware: list[str]
+) -> None:
+    settings.MIDDLEWARE = middleware
+    handler = ASGIHandler()
+
+    async def requests() -> tuple[Any, Any]:
+        rated = await _asgi(
+            handler, "POST", f"/replica/async/reviews/{review.pk}/rate/", b"stars=5"
+        )
+        page = await _asgi(handler, "GET", f"/replica/async/reviews/{review.pk}/")
+        return rated, page
+
+    with fresh_state():  # not the test's own pin, from writing the review
+        rated, page = async_to_sync(requests)()
+
+    assert rated == {"stars": 5, "read_from": "reviews"}
+    assert set(page["read_from"]) <= REPLICAS
+
+
+def test_with_the_async_client_a_write_does_not_pin_the_next_clients_reads(
+    settings: Any, review: Review
+) -> None:
+    # The async test client runs every request in the test's own context; under
+    # Django >= 5 request_started cannot reach it, so only PinningMiddleware (which
+    # starts the state there, and request_finished ends it) keeps pins per request.
+    settings.MIDDLEWARE = [PINNING_MIDDLEWARE]
+    writer, reader = AsyncClient(), AsyncClient()
+
+    async def requests() -> tuple[Any, Any]:
+        rated = await writer.post(f"/replica/async/reviews/{review.pk}/rate/", {"stars": "5"})
+        page = await reader.get(f"/replica/async/reviews/{review.pk}/")
+        return rated, page
+
+    with fresh_state():  # not the test's own pin, from writing the review
+        rated, page = async_to_sync(requests)()
+        after = (request_state(), dict(context_pins()))
+
+    assert rated.json() == {"stars": 5, "read_from": "reviews"}
+    assert set(page.json()["read_from"]) <= REPLICAS
+    assert after == (None, {})
