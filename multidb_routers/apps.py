@@ -13,7 +13,7 @@ class MultiDBRoutersConfig(AppConfig):
     verbose_name = "Multi-database routers"
 
     def ready(self) -> None:
-        """Register the system checks and guard read-only connections."""
+        """Register the system checks, guard read-only connections, follow requests."""
         from . import checks as router_checks
         from .concurrency import check_fanout_setting
 
@@ -46,3 +46,11 @@ class MultiDBRoutersConfig(AppConfig):
         for router in getattr(settings, "DATABASE_ROUTERS", ()):
             if isinstance(router, BaseRouter):
                 router.verified_installed()
+
+        from django.core.signals import request_finished, request_started
+
+        from .replication.middleware import request_finished_receiver, request_started_receiver
+
+        # Every request starts and ends its routing state, with or without the middleware.
+        request_started.connect(request_started_receiver, dispatch_uid="multidb_routers.started")
+        request_finished.connect(request_finished_receiver, dispatch_uid="multidb_routers.finished")

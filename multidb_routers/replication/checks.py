@@ -80,9 +80,9 @@ def check_router(
         messages.append(
             Warning(
                 f"{name} sends reads to replicas, but {MIDDLEWARE_PATH} is not in "
-                "settings.MIDDLEWARE: a client's reads right after its write (such as "
-                "the page a form redirects to) may come from a replica that has not "
-                "caught up yet.",
+                "settings.MIDDLEWARE: a write pins reads to the primary only until its "
+                "request ends, so the client's next request (such as the page a form "
+                "redirects to) may read from a replica that has not caught up yet.",
                 hint=f"Add {MIDDLEWARE_PATH!r} to MIDDLEWARE.",
                 obj=router,
                 id="multidb_routers.W010",

@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-__all__ = ["cached_connection", "drop_if_dead", "user_transaction_open"]
+__all__ = [
+    "cached_connection",
+    "drop_if_dead",
+    "test_forbids",
+    "transaction_open",
+    "user_transaction_open",
+]
 
 # connections[alias] costs about as much as the rest of a routing decision, so the
 # wrappers are remembered per context, tagged with the thread (a context copied into
@@ -47,14 +53,34 @@ def cached_connection(alias: str) -> BaseDatabaseWrapper:
 def user_transaction_open(connection: BaseDatabaseWrapper) -> bool:
     """True when code (not Django's ``TestCase``) holds a transaction open on ``connection``.
 
-    The atomic blocks ``TestCase`` wraps each test in are ignored, so that tests can
-    still observe where reads go.
+    The atomic blocks ``TestCase`` wraps each test in are ignored: for a freshness
+    strategy, a write inside them is as committed as a test can make it; with several
+    primaries, they open on every primary, so they name none (reads then go to the
+    primary the test wrote to, else the first one).
     """
     if connection.in_atomic_block:
         blocks: list[Any] = connection.atomic_blocks
         return not blocks or not getattr(blocks[-1], "_from_testcase", False)
     # set_autocommit(False) by hand; before the first connection autocommit reads False too.
     return not connection.autocommit and connection.connection is not None
+
+
+def transaction_open(connection: BaseDatabaseWrapper) -> bool:
+    """True when a transaction is open on ``connection``, ``TestCase``'s own included."""
+    return connection.in_atomic_block or (
+        not connection.autocommit and connection.connection is not None
+    )
+
+
+def test_forbids(guard: object) -> bool:
+    """Whether ``guard`` (a connection's own ``cursor`` attribute) is Django's test guard.
+
+    ``SimpleTestCase`` and ``TestCase`` replace the methods of the connections of the
+    aliases left out of ``databases`` with objects raising ``DatabaseOperationForbidden``.
+    """
+    from django.test.testcases import _DatabaseFailure
+
+    return isinstance(guard, _DatabaseFailure)
 
 
 def drop_if_dead(connection: BaseDatabaseWrapper) -> None:

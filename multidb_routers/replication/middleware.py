@@ -10,17 +10,35 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core import signing
+from django.http.cookie import parse_cookie
 
 from ..conf import conf
 from .freshness import writes_committed
-from .state import Pin, RequestState, begin_request, end_request
+from .state import (
+    Pin,
+    RequestState,
+    begin_request,
+    end_request,
+    finish_request,
+    request_state,
+    start_request,
+)
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
 
-__all__ = ["PinningMiddleware", "dumps_pins", "loads_pins"]
+    from .replica_set import ReplicaSet
 
-SALT = "multidb_routers.replication.state"
+__all__ = [
+    "PinningMiddleware",
+    "dumps_pins",
+    "loads_pins",
+    "pin_limits",
+    "request_finished_receiver",
+    "request_started_receiver",
+]
+
+SALT = "multidb_routers.pinning"  # unchanged since 0.1: cookies signed before stay valid
 
 
 def dumps_pins(pins: Mapping[str, Pin]) -> str:
@@ -32,22 +50,40 @@ def dumps_pins(pins: Mapping[str, Pin]) -> str:
     return signing.dumps(payload, salt=SALT, compress=False)
 
 
-def loads_pins(value: str, *, now: float) -> dict[str, Pin]:
+def loads_pins(
+    value: str, *, now: float, limits: Mapping[str, float] | None = None
+) -> dict[str, Pin]:
     """The pins a cookie value carries that are still active at ``now``.
 
-    A tampered, forged, malformed or expired value gives no pins, never an error.
+    A tampered, forged, malformed or expired value gives no pins, never an error. With
+    ``limits`` (primary alias -> its routers' ``pin_seconds``), pins of other aliases are
+    dropped and none lasts longer than its limit after the cookie was signed, nor after
+    ``now``: a cookie cannot pin longer than the router would have.
     """
     try:
         payload = signing.loads(value, salt=SALT)
-    except (signing.BadSignature, ValueError):
+        # The signature covers the time it was made (TimestampSigner, whole seconds).
+        signed_at = float(signing.b62_decode(value.rsplit(":", 2)[-2]))
+    except Exception:  # any content: bad zlib, JSON, nesting, encoding, a bad timestamp
         return {}
     pins: dict[str, Pin] = {}
     if not isinstance(payload, dict):
         return pins
     for primary, raw in payload.items():
+        if not isinstance(primary, str):
+            continue
         pin = _pin_from_json(raw)
-        if pin is not None and pin.until > now:
-            pins[primary] = pin
+        if pin is None or not pin.until > now:
+            continue
+        if limits is not None:
+            limit = limits.get(primary)
+            if limit is None:
+                continue
+            until = min(pin.until, now + limit, signed_at + 1.0 + limit)
+            if not until > now:
+                continue
+            pin = Pin(until=until, position=pin.position)
+        pins[primary] = pin
     return pins
 
 
@@ -58,7 +94,40 @@ def _pin_from_json(raw: Any) -> Pin | None:
         until, position = raw, None
     if isinstance(until, bool) or not isinstance(until, (int, float)):
         return None
-    return Pin(until=float(until), position=position)
+    try:
+        until = float(until)
+    except OverflowError:  # an integer of hundreds of digits
+        until = math.inf if until > 0 else -math.inf
+    if math.isnan(until):
+        return None
+    return Pin(until=until, position=position)
+
+
+def pin_limits() -> dict[str, float]:
+    """Each primary alias of the routers in ``DATABASE_ROUTERS`` -> its longest ``pin_seconds``.
+
+    Routers hold :class:`~multidb_routers.replication.replica_set.ReplicaSet` values as attributes
+    (``PrimaryReplicaRouter.replica_set``) or in a tuple of objects that do
+    (``ShardRouter.shard_config``).
+    """
+    from django.db import router as django_router
+
+    from .replica_set import ReplicaSet
+
+    limits: dict[str, float] = {}
+    for router in django_router.routers:
+        for value in getattr(router, "__dict__", {}).values():
+            items = value if isinstance(value, tuple) else (value,)
+            for item in items:
+                replica_set = (
+                    item if isinstance(item, ReplicaSet) else getattr(item, "replica_set", None)
+                )
+                if not isinstance(replica_set, ReplicaSet):
+                    continue
+                seconds = replica_set.pin_seconds
+                for primary in replica_set.primaries:
+                    limits[primary] = max(limits.get(primary, 0.0), seconds)
+    return limits
 
 
 class PinningMiddleware:
@@ -67,8 +136,11 @@ class PinningMiddleware:
     A request that wrote gets a signed, HttpOnly, SameSite=Lax cookie naming the
     written primaries and until when; the client's next requests read those
     primaries' models from the primary until then. A request that wrote nothing gets
-    no cookie. Each request starts fresh routing state (see
-    :mod:`multidb_routers.replication.state`). Sync and async capable.
+    no cookie. Its place in ``MIDDLEWARE`` does not matter: the request's routing state
+    lives from Django's ``request_started`` to ``request_finished`` (see
+    :mod:`multidb_routers.replication.state`), and a write made after this middleware
+    returned (``SessionMiddleware`` saving the session on the way out) still updates the
+    cookie. Sync and async capable.
     """
 
     sync_capable = True
@@ -90,35 +162,53 @@ class PinningMiddleware:
         """Handle a request with its own routing state; set the cookie if it wrote."""
         if self.async_mode:
             return self.__acall__(request)
-        state, token = begin_request(self._incoming_pins(request))
-        try:
+        # The state request_started began (with the cookie's pins) lives until
+        # request_finished; else, under ASGI, one like __acall__'s; else (called
+        # without Django's handler) one ended here.
+        state = _claim_state()
+        if state is None and getattr(request, "scope", None) is not None:
+            state = start_request(self._incoming_pins(request))
+            state.claimed = True
+        if state is None:
+            state, token = begin_request(self._incoming_pins(request))
+            state.claimed = True
+            try:
+                response = self.get_response(request)
+            finally:
+                end_request(token)
+        else:
             response = self.get_response(request)
-        finally:
-            end_request(token)
         assert not isinstance(response, Awaitable)  # sync mode: get_response is sync
-        if state.written:
-            self._set_cookie(request, response, self._new_pins(state))
+        self._respond(request, response, state, self._new_pins(state) if state.written else None)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        """The async counterpart of ``__call__``."""
-        state, token = begin_request(self._incoming_pins(request))
-        try:
-            response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
-        finally:
-            end_request(token)
+        """The async counterpart of ``__call__``.
+
+        Under ASGI, Django sends ``request_started`` in another task (Django >= 5), so
+        the state usually starts here, in the request's own task. It is not reset when
+        this returns: the middleware listed before this one still run their
+        ``process_response`` in it, and the request's task (or ``request_finished``,
+        under the async test client) ends it.
+        """
+        state = _claim_state()
+        if state is None:
+            state = start_request(self._incoming_pins(request))
+            state.claimed = True
+        response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
+        pins: dict[str, Pin] | None = None
         if state.written:
             if _pins_query_database(state):
                 # Where the view's ORM calls ran: its thread and its connections.
                 pins = await sync_to_async(self._new_pins)(state)
             else:
                 pins = self._new_pins(state)
-            self._set_cookie(request, response, pins)
+        self._respond(request, response, state, pins)
         return response
 
     def _incoming_pins(self, request: HttpRequest) -> dict[str, Pin]:
         value = request.COOKIES.get(conf.PIN_COOKIE_NAME)
-        return loads_pins(value, now=time.time()) if value else {}
+        return loads_pins(value, now=time.time(), limits=pin_limits()) if value else {}
 
     def _new_pins(self, state: RequestState) -> dict[str, Pin]:
         """The request's incoming pins, updated with those of the primaries it wrote."""
@@ -130,11 +220,35 @@ class PinningMiddleware:
                 pins[primary] = replica_set.make_pin(primary)
         return pins
 
+    def _respond(
+        self,
+        request: HttpRequest,
+        response: HttpResponseBase,
+        state: RequestState,
+        pins: dict[str, Pin] | None,
+    ) -> None:
+        """Set the cookie if the request wrote; make later writes of the request update it."""
+        sent = dict(state.pins) if pins is None else pins
+        if pins is not None:
+            self._set_cookie(request, response, sent)
+
+        def on_write(primary: str, replica_set: ReplicaSet) -> None:
+            # A write after the view (the session saved on the way out): it has not run
+            # yet, so its pin carries no position and holds the primary for pin_seconds.
+            sent[primary] = replica_set.make_pin(primary)
+            self._set_cookie(request, response, sent)
+
+        state.on_write = on_write
+
     def _set_cookie(
         self, request: HttpRequest, response: HttpResponseBase, pins: dict[str, Pin]
     ) -> None:
         now = time.time()
-        pins = {primary: pin for primary, pin in pins.items() if pin.until > now}
+        pins = {
+            primary: pin
+            for primary, pin in pins.items()
+            if pin.until > now and math.isfinite(pin.until)
+        }
         if not pins:
             return  # pin_seconds = 0
         response.set_cookie(
@@ -145,6 +259,45 @@ class PinningMiddleware:
             httponly=True,
             samesite="Lax",
         )
+
+
+def _claim_state() -> RequestState | None:
+    """The state ``request_started`` began for this request, now this middleware's.
+
+    ``None`` when there is none (called outside Django's handler, or the signal ran in
+    another context) or another ``PinningMiddleware`` already handles it.
+    """
+    state = request_state()
+    if state is None or state.claimed:
+        return None
+    state.claimed = True
+    return state
+
+
+def request_started_receiver(
+    sender: object, environ: Mapping[str, Any] | None = None, **kwargs: Any
+) -> None:
+    """``request_started``: a new request's routing state, with its cookie's pins.
+
+    Started here rather than in the middleware, so that it covers every middleware,
+    listed before or after ``PinningMiddleware`` (or without it).
+    """
+    name = conf.PIN_COOKIE_NAME
+    if environ is not None:
+        header = environ.get("HTTP_COOKIE", "")
+    else:
+        scope = kwargs.get("scope")
+        headers = scope.get("headers", ()) if isinstance(scope, Mapping) else ()
+        header = "; ".join(raw.decode("latin-1") for key, raw in headers if key == b"cookie")
+    if not isinstance(header, str):
+        header = ""
+    value = parse_cookie(header).get(name) if name in header else None
+    start_request(loads_pins(value, now=time.time(), limits=pin_limits()) if value else {})
+
+
+def request_finished_receiver(sender: object, **kwargs: Any) -> None:
+    """``request_finished`` (the response was closed): the request's routing state ends."""
+    finish_request()
 
 
 def _pins_query_database(state: RequestState) -> bool:

@@ -20,7 +20,7 @@ from django.db import DatabaseError
 
 from ..conf import conf
 from ..exceptions import RouterOptionError
-from .connections import cached_connection, drop_if_dead, user_transaction_open
+from .connections import cached_connection, drop_if_dead, test_forbids, user_transaction_open
 from .freshness import get_freshness
 from .state import context_pins, pin_context, primary_forced, request_state
 
@@ -206,7 +206,8 @@ class ReplicaSet:
         The primary when: there are no replicas; inside ``use_primary()``; the current
         request wrote to the primary; a pin (from the request's cookie, or outside a
         request a write in this context) is active and the freshness strategy trusts
-        no replica; a transaction is open on the primary. Otherwise a live replica,
+        no replica; a transaction is open on the primary (Django's ``TestCase``
+        transaction included: no replica sees its rows). Otherwise a live replica,
         the same one for a whole request, chosen by weight; the primary if none is live.
         With ``read_from_primaries`` the primaries are among the aliases chosen from.
         With several primaries, "the primary" is the one the reader wrote to (or is
@@ -229,7 +230,13 @@ class ReplicaSet:
             replicas = self.freshness.fresh_replicas(self.replicas, pin)
             if not replicas:
                 return primary
-        if user_transaction_open(cached_connection(primary)):
+        connection = cached_connection(primary)
+        # A transaction on the primary must see its own rows, and so must a test inside
+        # Django's TestCase (its rows are in the test's transaction, which no replica's
+        # connection sees). Inlined transaction_open().
+        if connection.in_atomic_block or (
+            not connection.autocommit and connection.connection is not None
+        ):
             return primary
         if state is None:
             return self._choose(replicas)
@@ -246,12 +253,16 @@ class ReplicaSet:
     def _read_several(self) -> str:
         # read_alias() with several primaries: the same rules, "the primary" being the
         # one this reader must see (its transaction, its write, its pin).
+        in_test = False
         for alias in self.primaries:
-            if user_transaction_open(cached_connection(alias)):
+            connection = cached_connection(alias)
+            if user_transaction_open(connection):
                 return alias
+            # Only TestCase's own blocks are left: no replica sees the test's rows.
+            in_test = in_test or connection.in_atomic_block
         state = request_state()
         fresh, pin = self._fresh_primary(state)
-        if primary_forced():
+        if in_test or primary_forced():
             return fresh or self.primary
         readers: Sequence[str] = self.readers
         if fresh is not None:
@@ -325,6 +336,9 @@ class ReplicaSet:
 
     def _usable(self, alias: str) -> bool:
         connection = cached_connection(alias)
+        guard = connection.__dict__.get("cursor")
+        if guard is not None and test_forbids(guard):
+            return False  # a test left this alias out of its databases: not down, not ours
         try:
             if connection.connection is None:
                 connection.ensure_connection()
@@ -387,6 +401,8 @@ class ReplicaSet:
         state = request_state()
         if state is not None:
             state.written[alias] = self
+            if state.on_write is not None:  # after the middleware returned
+                state.on_write(alias, self)
         else:
             pin_context(alias, self.make_pin(alias))
 

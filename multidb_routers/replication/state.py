@@ -5,10 +5,11 @@ context variables so that concurrent asyncio tasks and threads never see each
 other's (never ``threading.local``, never module globals):
 
 * ``use_primary()`` sets a flag for the code it wraps; tokens make nesting correct.
-* Inside a request (:class:`RequestState`, set by
-  :class:`~multidb_routers.middleware.PinningMiddleware`): the pins the request
-  carried in its cookie, the primaries it wrote to, and the replica each replica set
-  chose for it. The object is mutable because it lives exactly as long as its request.
+* Inside a request (:class:`RequestState`, started on Django's ``request_started``
+  signal or by :class:`~multidb_routers.middleware.PinningMiddleware`, ended on
+  ``request_finished``): the pins the request carried in its cookie, the primaries it
+  wrote to, and the replica each replica set chose for it. The object is mutable
+  because it lives exactly as long as its request.
 * Outside a request, a write pins its primary for the current context only; the
   mapping of pins is immutable and replaced on each write, so a task or thread
   that copied the context earlier never sees a later pin of another one.
@@ -34,10 +35,12 @@ __all__ = [
     "begin_request",
     "context_pins",
     "end_request",
+    "finish_request",
     "fresh_state",
     "pin_context",
     "primary_forced",
     "request_state",
+    "start_request",
     "use_primary",
 ]
 
@@ -57,7 +60,7 @@ class Pin:
     position: str | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class RequestState:
     """Routing state of one request; a new one for every request.
 
@@ -70,6 +73,11 @@ class RequestState:
     pins: Mapping[str, Pin] = field(default_factory=dict)
     written: dict[str, ReplicaSet] = field(default_factory=dict)
     replicas: dict[ReplicaSet, str] = field(default_factory=dict)
+    #: Whether a ``PinningMiddleware`` handles this request (it loaded the cookie's pins).
+    claimed: bool = False
+    #: Called with (primary, replica set) on each write once the middleware has its
+    #: response, so that writes made after it returned still reach the client's cookie.
+    on_write: Callable[[str, ReplicaSet], None] | None = None
 
 
 _NO_PINS: Mapping[str, Pin] = MappingProxyType({})
@@ -103,6 +111,27 @@ def begin_request(pins: Mapping[str, Pin]) -> tuple[RequestState, Token[RequestS
 def end_request(token: Token[RequestState | None]) -> None:
     """End the request's routing state (call in ``finally``)."""
     _request_state.reset(token)
+
+
+def start_request(pins: Mapping[str, Pin]) -> RequestState:
+    """Start a request's routing state that lasts until :func:`finish_request`.
+
+    For Django's ``request_started`` signal: the state then lives until the response is
+    closed (``request_finished``), after every middleware returned.
+    """
+    state = RequestState(pins=pins)
+    _request_state.set(state)
+    return state
+
+
+def finish_request() -> None:
+    """End the current request's routing state, whoever started it.
+
+    Called on ``request_started`` and ``request_finished``: a thread serving request
+    after request (``runserver --nothreading``, WSGI worker threads) keeps its context,
+    so nothing a request decided may outlive it.
+    """
+    _request_state.set(None)
 
 
 def pin_context(primary: str, pin: Pin) -> None:

@@ -156,7 +156,7 @@ def test_a_compat_pin_sends_the_native_routers_reads_to_their_primary() -> None:
     unpin_this_thread()
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)  # TestCase reads the primary
 def test_unpinned_native_reads_go_to_a_replica_again_after_unpin() -> None:
     pin_this_thread()
     unpin_this_thread()

@@ -157,7 +157,7 @@ def test_lsn_freshness_on_a_database_that_is_not_postgresql_fails_the_check() ->
     assert "Use freshness='time' (the default) with this database" in message
 
 
-@pytest.mark.django_db(databases=REVIEWS)
+@pytest.mark.django_db(databases=REVIEWS, transaction=True)
 def test_on_sqlite_lsn_freshness_falls_back_to_the_primary_while_pinned() -> None:
     replica_set = ReplicaSet("reviews", ["reviews_replica1"], freshness="lsn")
     with writes_committed():

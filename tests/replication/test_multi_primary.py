@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
-from django.db import connections, transaction
+from django.db import connections, router, transaction
 from django.test import Client, override_settings
 
 from multidb_routers import PrimaryReplicaRouter, use_primary
@@ -92,7 +92,7 @@ def test_writes_without_a_placed_instance_stay_on_the_primary_already_written() 
     assert all(len(in_new_context(writes)) == 1 for _ in range(10))
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_fresh_reads_go_to_the_written_primary_else_the_first() -> None:
     several = multi_router()
 
@@ -111,7 +111,7 @@ def test_fresh_reads_go_to_the_written_primary_else_the_first() -> None:
     assert several.db_for_read(Note) == "slave"
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_reads_inside_a_transaction_on_any_primary_go_to_that_primary() -> None:
     several = multi_router()
 
@@ -133,7 +133,7 @@ class TrustingFreshness(TimeFreshness):
         return replicas
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_a_pinned_read_goes_to_a_replica_the_freshness_strategy_trusts() -> None:
     several = multi_router(freshness=TrustingFreshness())
 
@@ -174,7 +174,7 @@ def test_with_the_replica_down_reads_go_to_the_pinned_primary_else_the_first() -
     assert several.replica_set.down_replicas() == {"slave"}
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_read_from_primaries_spreads_unpinned_reads_over_primaries_and_replicas() -> None:
     several = multi_router(read_from_primaries=True)
 
@@ -364,3 +364,15 @@ def test_a_primary_mirroring_something_else_than_a_primary_fails_the_check() -> 
     )
     assert messages.count("multidb_routers.E041") == 1
     assert """Set "TEST": {"MIRROR": 'master-a'} in DATABASES['replica-c'].""" in messages
+
+
+@pytest.mark.django_db(databases=["default", *PRIMARIES])  # a TestCase; "slave" left out
+def test_inside_a_testcase_reads_go_to_the_written_primary_else_the_first() -> None:
+    replica_router = multi_router()
+    with override_settings(DATABASE_ROUTERS=[replica_router]):
+        # Never the replica (not the test's, and it cannot see the test's rows).
+        assert in_new_context(router.db_for_read, Note) == "master-a"
+        replica_router.replica_set.note_write("master-b")
+        assert router.db_for_read(Note) == "master-b"
+        note = Note.objects.using("master-b").create(text="on b")
+        assert Note.objects.get(pk=note.pk).text == "on b"

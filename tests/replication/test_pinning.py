@@ -27,7 +27,7 @@ def read() -> str | None:
     return router.db_for_read(Review)
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_nested_use_primary_blocks_unpin_only_when_the_outermost_ends() -> None:
     with use_primary():
         with use_primary():
@@ -36,7 +36,7 @@ def test_nested_use_primary_blocks_unpin_only_when_the_outermost_ends() -> None:
     assert read() in REPLICAS
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_one_use_primary_object_can_be_entered_twice() -> None:
     block = use_primary()
     with block:
@@ -46,7 +46,7 @@ def test_one_use_primary_object_can_be_entered_twice() -> None:
     assert read() in REPLICAS
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_use_primary_ends_when_the_block_raises() -> None:
     def fail_inside() -> None:
         with use_primary():
@@ -58,7 +58,7 @@ def test_use_primary_ends_when_the_block_raises() -> None:
     assert read() in REPLICAS
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_use_primary_decorates_a_sync_function() -> None:
     @use_primary()
     def decorated(value: int) -> tuple[int, str | None]:
@@ -70,7 +70,7 @@ def test_use_primary_decorates_a_sync_function() -> None:
     assert read() in REPLICAS
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 @pytest.mark.usefixtures("open_replicas")
 def test_use_primary_decorates_an_async_function() -> None:
     @use_primary()
@@ -83,7 +83,7 @@ def test_use_primary_decorates_an_async_function() -> None:
     assert read() in REPLICAS
 
 
-@pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
 @pytest.mark.usefixtures("open_replicas")
 def test_concurrent_asyncio_tasks_do_not_see_each_others_pins() -> None:
     async def pinned() -> list[str | None]:

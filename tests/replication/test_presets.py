@@ -42,7 +42,7 @@ def in_new_context(function: Any, *args: Any) -> Any:
     return contextvars.Context().run(function, *args)
 
 
-@pytest.mark.django_db(databases=["default", "shadow-1"])
+@pytest.mark.django_db(databases=["default", "shadow-1"], transaction=True)
 def test_master_slave_writes_to_default_and_reads_from_any_alias() -> None:
     with project_databases("default", "shadow-1", unused={}):
         preset = MasterSlave()
@@ -56,7 +56,7 @@ def test_master_slave_writes_to_default_and_reads_from_any_alias() -> None:
         assert preset.allow_migrate("shadow-1", "legacy_app", model_name="note") is False
 
 
-@pytest.mark.django_db(databases=RESTAUTH)
+@pytest.mark.django_db(databases=RESTAUTH, transaction=True)
 def test_multiple_master_slave_writes_to_the_master_aliases_and_reads_from_all() -> None:
     # RestAuth's documented DATABASES, with the "default" Django requires left empty.
     with project_databases("master-a", "master-b", "slave", default={}):

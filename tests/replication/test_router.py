@@ -34,13 +34,13 @@ def reviews_router(**options: object) -> PrimaryReplicaRouter:
     )
 
 
-@pytest.mark.django_db(databases=REVIEWS)
+@pytest.mark.django_db(databases=REVIEWS, transaction=True)
 def test_reads_go_to_a_replica_and_writes_to_the_primary() -> None:
     assert router.db_for_read(Review) in REPLICAS
     assert router.db_for_write(Review) == "reviews"
 
 
-@pytest.mark.django_db(databases=REVIEWS)
+@pytest.mark.django_db(databases=REVIEWS, transaction=True)
 def test_reads_inside_use_primary_go_to_the_primary() -> None:
     with use_primary():
         assert router.db_for_read(Review) == "reviews"
@@ -58,7 +58,7 @@ def test_a_write_outside_a_request_pins_reads_of_this_context_only() -> None:
     assert other_context.run(router.db_for_read, Review) in REPLICAS
 
 
-@pytest.mark.django_db(databases=REVIEWS)
+@pytest.mark.django_db(databases=REVIEWS, transaction=True)
 def test_a_write_pin_ends_after_pin_seconds() -> None:
     with override_settings(DATABASE_ROUTERS=[reviews_router(pin_seconds=0.05)]):
         router.db_for_write(Review)
@@ -67,7 +67,7 @@ def test_a_write_pin_ends_after_pin_seconds() -> None:
         assert router.db_for_read(Review) in REPLICAS
 
 
-@pytest.mark.django_db(databases=REVIEWS)
+@pytest.mark.django_db(databases=REVIEWS, transaction=True)
 def test_pin_seconds_default_to_the_setting_read_at_write_time(settings: object) -> None:
     settings.MULTIDB_ROUTERS_PIN_SECONDS = 0.05  # type: ignore[attr-defined]
     router.db_for_write(Review)
@@ -76,7 +76,7 @@ def test_pin_seconds_default_to_the_setting_read_at_write_time(settings: object)
     assert router.db_for_read(Review) in REPLICAS
 
 
-@pytest.mark.django_db(databases=REVIEWS)
+@pytest.mark.django_db(databases=REVIEWS, transaction=True)
 def test_reads_inside_a_transaction_on_the_primary_go_to_the_primary() -> None:
     # The atomic blocks of the test case itself do not count.
     assert router.db_for_read(Review) in REPLICAS
@@ -98,7 +98,7 @@ def test_reads_with_autocommit_turned_off_on_the_primary_go_to_the_primary() -> 
         transaction.set_autocommit(True, using="reviews")
 
 
-@pytest.mark.django_db(databases=REVIEWS)
+@pytest.mark.django_db(databases=REVIEWS, transaction=True)
 def test_weights_set_the_share_of_reads_of_each_replica() -> None:
     weighted = reviews_router(replicas={"reviews_replica1": 3, "reviews_replica2": 1})
     draws = 4000
@@ -111,7 +111,7 @@ def test_weights_set_the_share_of_reads_of_each_replica() -> None:
     assert chi_square < 15.14, counts
 
 
-@pytest.mark.django_db(databases=[*REVIEWS, "library"])
+@pytest.mark.django_db(databases=[*REVIEWS, "library"], transaction=True)
 def test_routers_side_by_side_each_pin_only_their_own_primary() -> None:
     routers = [
         PrimaryReplicaRouter(
@@ -232,7 +232,7 @@ class TrustReplica1:
         return [alias for alias in replicas if alias == "reviews_replica1"]
 
 
-@pytest.mark.django_db(databases=[*REVIEWS, "library"])
+@pytest.mark.django_db(databases=[*REVIEWS, "library"], transaction=True)
 def test_a_freshness_strategy_chooses_which_replicas_serve_pinned_reads() -> None:
     replica_set = ReplicaSet(
         "reviews",

@@ -173,7 +173,7 @@ def test_a_shard_key_callable_takes_the_instance() -> None:
     assert router.shard_of(_review()) == router.shard_for("ann")
 
 
-@pytest.mark.django_db(databases=["default", "reviews", "reviews_replica1"])
+@pytest.mark.django_db(databases=["default", "reviews", "reviews_replica1"], transaction=True)
 def test_a_shard_with_replicas_reads_from_them_and_writes_to_its_primary() -> None:
     router = ShardRouter(
         shards=["shard_0", {"primary": "reviews", "replicas": ["reviews_replica1"]}],

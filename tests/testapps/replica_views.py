@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import path
 
@@ -52,6 +53,18 @@ async def rate_review_async(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"stars": review.stars, "read_from": review._state.db})
 
 
+def session_counter(request: HttpRequest) -> JsonResponse:
+    """Count this client's requests in its session (saved by SessionMiddleware on the way out)."""
+    count = request.session.get("count", 0) + 1
+    request.session["count"] = count
+    return JsonResponse({"count": count})
+
+
+async def session_counter_async(request: HttpRequest) -> JsonResponse:
+    """The async ``session_counter``."""
+    return await sync_to_async(session_counter)(request)
+
+
 urlpatterns = [
     path("sync/reviews/", add_review),
     path("sync/reviews/<int:pk>/", review_page),
@@ -59,4 +72,6 @@ urlpatterns = [
     path("async/reviews/", add_review_async),
     path("async/reviews/<int:pk>/", review_page_async),
     path("async/reviews/<int:pk>/rate/", rate_review_async),
+    path("sync/session/", session_counter),
+    path("async/session/", session_counter_async),
 ]
