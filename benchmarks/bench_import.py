@@ -18,7 +18,9 @@ from pathlib import Path
 
 from benchmarks.harness import goal, scaled
 
-ROUTERS = "from multidb_routers import PrimaryReplicaRouter, FunctionalRouter, ShardRouter, OverlayRouter"
+ROUTERS = (
+    "from multidb_routers import PrimaryReplicaRouter, FunctionalRouter, ShardRouter, OverlayRouter"
+)
 CODE = f"import sys; import django.db; before = set(sys.modules); {ROUTERS}; " + (
     "print(len(set(sys.modules) - before))"
 )
@@ -28,7 +30,11 @@ TRIES = 7
 def added_import(python: str = sys.executable) -> tuple[float, int, list[tuple[float, str]]]:
     """One fresh process: ms added over ``django.db``, modules added, the imports one level
     below the top-level ones (cumulative ms, name)."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "PYTHONPROFILEIMPORTTIME"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DJANGO_SETTINGS_MODULE", "PYTHONPROFILEIMPORTTIME"}
+    }
     done = subprocess.run(
         [python, "-X", "importtime", "-c", CODE],
         capture_output=True,
@@ -61,9 +67,16 @@ def main() -> None:
     """Run the tries, print the best and the goal."""
     tries = [added_import() for _ in range(scaled(TRIES))]
     best_ms, modules, children = min(tries)
-    print(f"Importing the router classes after `import django.db` (best of {len(tries)} fresh processes)")
+    print(
+        f"Importing the router classes after `import django.db`"
+        f" (best of {len(tries)} fresh processes)"
+    )
     print(f"  {ROUTERS}")
-    print(f"  adds {best_ms:.1f} ms and {modules} modules; all tries: " + ", ".join(f"{t[0]:.1f}" for t in tries) + " ms")
+    print(
+        f"  adds {best_ms:.1f} ms and {modules} modules; all tries: "
+        + ", ".join(f"{t[0]:.1f}" for t in tries)
+        + " ms"
+    )
     print("  heaviest imports one level down (cumulative):")
     for ms, name in sorted(children, reverse=True)[:6]:
         print(f"  {ms:8.1f} ms  {name}")

@@ -123,7 +123,9 @@ def main() -> None:
         ("Item.objects.using(alias).filter(pk=1)", "orm"),
     ):
         base, plain = best[f"{key} base"], best[f"{key} plain"]
-        print(f"  {label:<40}{base * 1e6:12.2f}us{plain * 1e6:12.2f}us{(base - plain) * 1e6:+8.2f}us")
+        print(
+            f"  {label:<40}{base * 1e6:12.2f}us{plain * 1e6:12.2f}us{(base - plain) * 1e6:+8.2f}us"
+        )
     print()
     added = (best["select base"] - best["select plain"]) * 1e6
     goal("SELECT on a guarded overlay base, added to an unguarded alias", added, 2.0, "us")

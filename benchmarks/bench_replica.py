@@ -219,7 +219,9 @@ def check_states(all_peers: list[Peer]) -> list[str]:
         plain = peer.last_read[0]
         post_get(peer)()
         after_post = peer.last_read[0]
-        lines.append(f"  {peer.name:<22} a GET reads {plain}; the GET after a POST reads {after_post}")
+        lines.append(
+            f"  {peer.name:<22} a GET reads {plain}; the GET after a POST reads {after_post}"
+        )
         expect_plain = "default" if peer.routers == [] else "a replica"
         if (plain in REPLICAS) != (expect_plain == "a replica") or after_post != "default":
             problems.append(f"{peer.name}: expected a GET on {expect_plain}, after a POST default")
@@ -306,13 +308,43 @@ def main() -> None:
         return rows[label][OURS] / rows[label][over]
 
     goal("db_for_read direct, in a GET request, vs MDR", ratio(next(iter(rows)), MDR), 1.00, "x")
-    goal("db_for_read direct, outside a request, vs MDR", ratio("db_for_read(Item), no request", MDR), 1.00, "x")
-    goal("router.db_for_read, in a GET request, vs MDR", ratio("router.db_for_read, GET request", MDR), 1.00, "x")
-    goal("router.db_for_read, outside a request, vs MDR", ratio("router.db_for_read, no request", MDR), 1.00, "x")
-    goal("ORM read, in a GET request, vs no router", ratio("filter(pk=1).first(), GET request", NONE), 1.01, "x")
-    goal("ORM read, outside a request, vs no router", ratio("filter(pk=1).first(), no request", NONE), 1.01, "x")
+    goal(
+        "db_for_read direct, outside a request, vs MDR",
+        ratio("db_for_read(Item), no request", MDR),
+        1.00,
+        "x",
+    )
+    goal(
+        "router.db_for_read, in a GET request, vs MDR",
+        ratio("router.db_for_read, GET request", MDR),
+        1.00,
+        "x",
+    )
+    goal(
+        "router.db_for_read, outside a request, vs MDR",
+        ratio("router.db_for_read, no request", MDR),
+        1.00,
+        "x",
+    )
+    goal(
+        "ORM read, in a GET request, vs no router",
+        ratio("filter(pk=1).first(), GET request", NONE),
+        1.01,
+        "x",
+    )
+    goal(
+        "ORM read, outside a request, vs no router",
+        ratio("filter(pk=1).first(), no request", NONE),
+        1.01,
+        "x",
+    )
     goal("GET through the middleware, vs MDR", ratio("GET through the middleware", MDR), 1.00, "x")
-    goal("POST + GET through the middleware, vs MDR", ratio("POST + GET with its cookie", MDR), 1.05, "x")
+    goal(
+        "POST + GET through the middleware, vs MDR",
+        ratio("POST + GET with its cookie", MDR),
+        1.05,
+        "x",
+    )
 
 
 if __name__ == "__main__":

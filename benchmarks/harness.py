@@ -115,14 +115,24 @@ class Goal:
     unit: str
     passed: bool
 
+    @property
+    def shown(self) -> str:
+        """The value as printed, with its unit."""
+        return _UNITS[self.unit].format(self.value)
+
+    @property
+    def shown_target(self) -> str:
+        """The target as printed, with its unit."""
+        return _UNITS[self.unit].format(self.target)
+
+    @property
+    def verdict(self) -> str:
+        """``PASS`` or ``FAIL``."""
+        return "PASS" if self.passed else "FAIL"
+
     def line(self) -> str:
         """The ``GOAL ...`` line of this goal."""
-        shown = _UNITS[self.unit]
-        verdict = "PASS" if self.passed else "FAIL"
-        return (
-            f"GOAL {self.name}: {shown.format(self.value)} "
-            f"(target <= {shown.format(self.target)}) {verdict}"
-        )
+        return f"GOAL {self.name}: {self.shown} (target <= {self.shown_target}) {self.verdict}"
 
 
 def goal(name: str, value: float, target: float, unit: str) -> Goal:
@@ -182,4 +192,3 @@ def ours_request_state() -> Iterator[None]:
         yield
     finally:
         end_request(token)
-

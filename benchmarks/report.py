@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.harness import per_call
+from benchmarks.harness import Goal, parse_goals, per_call
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -119,8 +119,8 @@ def _peers_worker(quick: bool) -> dict[str, Any]:
     from django.test.utils import override_settings
     from django.urls import path
 
+    from benchmarks.harness import ours_request_state
     from multidb_routers import PrimaryReplicaRouter
-    from multidb_routers.pinning import begin_request, end_request
 
     class Item(models.Model):
         name = models.CharField(max_length=50)
@@ -192,16 +192,8 @@ def _peers_worker(quick: bool) -> dict[str, Any]:
             problems["django_replicated"] = f"{type(exc).__name__}: {exc}"
     ours = PrimaryReplicaRouter(primary="default", replicas=REPLICAS)
 
-    @contextmanager
-    def ours_get() -> Iterator[None]:
-        _, token = begin_request({})  # what PinningMiddleware does for a GET
-        try:
-            yield
-        finally:
-            end_request(token)
-
     routers["multidb_routers"] = [ours]
-    states["multidb_routers"] = ours_get
+    states["multidb_routers"] = ours_request_state  # what PinningMiddleware does for a GET
     middleware = {name: [] if name == "no router" else [SETUPS[name][1]] for name in LIBRARIES}
 
     scale = 0.2 if quick else 1.0
@@ -364,6 +356,14 @@ def _worker_result(args: Sequence[str]) -> tuple[dict[str, Any] | None, str]:
     return None, tail
 
 
+def _load() -> str:
+    """The 1-minute load average, or "unknown"."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "unknown"
+
+
 def _version(distribution: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -464,6 +464,22 @@ def _shards_section(sweep: list[dict[str, Any]], failures: list[str]) -> list[st
     return lines
 
 
+def _goals_section(goals: list[tuple[str, Goal]]) -> list[str]:
+    """The table of every GOAL line the bench_* modules printed."""
+    lines = ["Goals (issue 13), each measured side by side in this run", ""]
+    if not goals:
+        return [*lines, "  no benchmark printed a goal"]
+    width = max(len(goal.name) for _, goal in goals)
+    for module, goal in goals:
+        lines.append(
+            f"  {goal.verdict}  {goal.name:<{width}}  {goal.shown:>9}"
+            f"  target <= {goal.shown_target:<9}  {module}"
+        )
+    met = sum(goal.passed for _, goal in goals)
+    lines += ["", f"  {met} of {len(goals)} goals met"]
+    return lines
+
+
 def _plot(sweep: list[dict[str, Any]], path: Path) -> str:
     """Write the routed-read and fan-out plot; return a line for the report."""
     try:
@@ -536,6 +552,7 @@ def main(argv: Sequence[str]) -> int:
     started = time.perf_counter()
     failed = 0
     modules: list[tuple[str, str]] = []
+    goals: list[tuple[str, Goal]] = []
     if not args.quick:
         for name in sorted(path.stem for path in HERE.glob("bench_*.py")):
             print(f"running {name} ...", flush=True)
@@ -544,6 +561,7 @@ def main(argv: Sequence[str]) -> int:
                 failed = 1
                 out += f"\nfailed (exit code {code}): " + "\n".join(err.strip().splitlines()[-3:])
             modules.append((f"{name} ({seconds:.0f} s)", out.rstrip()))
+            goals += [(name, goal) for goal in parse_goals(out)]
     print("running the peer comparison ...", flush=True)
     peers, peers_failure = _worker_result(["peers", *quick])
     failed |= peers is None
@@ -566,7 +584,9 @@ def main(argv: Sequence[str]) -> int:
         "=" * 32,
         f"{datetime.date.today().isoformat()}, `{command}`, Python {platform.python_version()},"
         f" Django {_version('Django')}, {platform.system()} {platform.machine()},"
-        f" {os.cpu_count()} CPUs",
+        f" {os.cpu_count()} CPUs, load average {_load()}",
+        "",
+        *_goals_section(goals),
         "",
         *_peers_section(peers, peers_failure),
         "",
