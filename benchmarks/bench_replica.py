@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 NONE, MDR, OURS = "no router", "django-multidb-router", "multidb_routers"
 ROUNDS = 7
 #: Calls per timing run (``per_call``'s ``number``) of each kind of operation.
-NUMBERS = {"decision": 20_000, "orm": 2_000, "get": 1_000, "post_get": 300}
+NUMBERS = {"decision": 10_000, "orm": 500, "get": 300, "post_get": 100}
 
 
 class Item(models.Model):

@@ -16,7 +16,9 @@ import gc
 import os
 import re
 import statistics
+import sys
 import threading
+import time
 import timeit
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,10 +55,14 @@ def interleaved(
     each one's minimum compares them under the same conditions.
     """
     best: dict[str, float] = {}
-    for _ in range(scaled(rounds) if SCALE < 1 else rounds):
+    started = time.perf_counter()
+    total = scaled(rounds) if SCALE < 1 else rounds
+    for number in range(1, total + 1):
         for name, timing in rows:
             seconds = timing()
             best[name] = min(best.get(name, seconds), seconds)
+        elapsed = time.perf_counter() - started
+        print(f"  round {number}/{total} done, {elapsed:.0f} s", file=sys.stderr, flush=True)
     return best
 
 

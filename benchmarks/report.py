@@ -13,7 +13,8 @@
    8 SQLite file shards holding the same 20,000 reviews: a read routed by
    ``.shard(key)`` against ``.using(alias)``, and fan-out latency.
 
-Then it prints the report, and writes it with its plot to ``docs/_static/bench.txt`` and
+Then it prints the report, opening with a "Goals" table of every ``GOAL`` line the
+``bench_*`` modules printed (``benchmarks.harness.goal``), and writes it with its plot to ``docs/_static/bench.txt`` and
 ``docs/_static/bench.png`` (``--out DIR`` elsewhere). ``--quick`` shortens every
 measurement and skips the ``bench_*`` modules, for trying the report itself.
 """
@@ -327,7 +328,7 @@ def _shards_worker(count: int, quick: bool) -> dict[str, Any]:
 # The parent process: run everything, print one report, write it and its plot.
 
 
-def _run(args: Sequence[str], *, timeout: float = 300) -> tuple[int, str, str, float]:
+def _run(args: Sequence[str], *, timeout: float = 1800) -> tuple[int, str, str, float]:
     """Run a child Python process; its exit code, stdout, stderr and duration."""
     started = time.perf_counter()
     env = {**os.environ, "PYTHONHASHSEED": "0"}
