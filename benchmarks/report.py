@@ -14,9 +14,10 @@
    ``.shard(key)`` against ``.using(alias)``, and fan-out latency.
 
 Then it prints the report, opening with a "Goals" table of every ``GOAL`` line the
-``bench_*`` modules printed (``benchmarks.harness.goal``), and writes it with its plot to ``docs/_static/bench.txt`` and
-``docs/_static/bench.png`` (``--out DIR`` elsewhere). ``--quick`` shortens every
-measurement and skips the ``bench_*`` modules, for trying the report itself.
+``bench_*`` modules printed (``benchmarks.harness.goal``), and writes it with its plot
+to ``docs/_static/bench.txt`` and ``docs/_static/bench.png`` (``--out DIR`` elsewhere).
+``--quick`` shortens every measurement and skips the ``bench_*`` modules, for trying the
+report itself.
 """
 
 from __future__ import annotations
