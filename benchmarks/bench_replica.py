@@ -58,7 +58,7 @@ from django.db import connections, models, router  # noqa: E402
 from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 
-from benchmarks.harness import goal, in_fresh_thread, interleaved, per_call  # noqa: E402
+from benchmarks.harness import cpu_per_call, goal, in_fresh_thread, interleaved  # noqa: E402
 from multidb_routers import PrimaryReplicaRouter  # noqa: E402
 from multidb_routers.middleware import PinningMiddleware  # noqa: E402
 
@@ -67,8 +67,8 @@ if TYPE_CHECKING:
 
 NONE, MDR, OURS = "no router", "django-multidb-router", "multidb_routers"
 ROUNDS = 7
-#: Calls per timing run (``per_call``'s ``number``) of each kind of operation.
-NUMBERS = {"decision": 10_000, "orm": 500, "get": 300, "post_get": 100}
+#: Calls per timing run (``cpu_per_call``'s ``number``) of each kind of operation.
+NUMBERS = {"decision": 5_000, "orm": 200, "get": 100, "post_get": 40}
 
 
 class Item(models.Model):
@@ -135,7 +135,7 @@ def in_get_request(peer: Peer, operation: Callable[[], object], number: int) -> 
 
     def view(request: HttpRequest) -> HttpResponse:
         operation()
-        timings.append(per_call(operation, number=number, repeat=3))
+        timings.append(cpu_per_call(operation, number=number))
         return HttpResponse("timed")
 
     peer.activate()
@@ -148,7 +148,7 @@ def outside_request(peer: Peer, operation: Callable[[], object], number: int) ->
 
     def run() -> float:
         operation()  # opens this thread's connections
-        return per_call(operation, number=number, repeat=3)
+        return cpu_per_call(operation, number=number)
 
     peer.activate()
     return in_fresh_thread(run)
@@ -177,7 +177,7 @@ def get_timing(peer: Peer) -> Callable[[], float]:
     def timing() -> float:
         peer.activate()
         handler(request)
-        return per_call(lambda: handler(request), number=NUMBERS["get"], repeat=3)
+        return cpu_per_call(lambda: handler(request), number=NUMBERS["get"])
 
     return timing
 
@@ -203,7 +203,7 @@ def post_get_timing(peer: Peer) -> Callable[[], float]:
     def timing() -> float:
         peer.activate()
         both()
-        return per_call(both, number=NUMBERS["post_get"], repeat=3)
+        return cpu_per_call(both, number=NUMBERS["post_get"])
 
     return timing
 
@@ -298,7 +298,7 @@ def main() -> None:
         "GET through the middleware": row("get"),
         "POST + GET with its cookie": row("post_get"),
     }
-    table(f"Microseconds per operation, best of {ROUNDS} interleaved rounds", rows)
+    table(f"CPU microseconds per operation, fastest of 5 runs x {ROUNDS} interleaved rounds", rows)
     print(
         "  GET request: timed inside a view behind each library's middleware; no request:\n"
         "  timed in a fresh thread. The ORM read is Item.objects.filter(pk=1).first().\n"
