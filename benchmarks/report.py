@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.harness import Goal, parse_goals, per_call
+from benchmarks.harness import Goal, cpu_per_call, parse_goals, per_call
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -218,25 +218,25 @@ def _peers_worker(quick: bool) -> dict[str, Any]:
     def timings(name: str) -> dict[str, float]:
         router.routers = routers[name]
         with states[name]():
-            decision = per_call(
+            decision = cpu_per_call(
                 lambda: router.db_for_read(Item), number=int(10_000 * scale), repeat=3
             )
-            orm_read = per_call(lambda: Item.objects.get(pk=1), number=int(1_000 * scale), repeat=3)
+            orm_read = cpu_per_call(lambda: Item.objects.get(pk=1), number=int(500 * scale))
         with override_settings(MIDDLEWARE=middleware[name]):
             client = Client()
             client.get("/read/")
-            get = per_call(lambda: client.get("/read/"), number=int(250 * scale), repeat=3)
+            get = cpu_per_call(lambda: client.get("/read/"), number=int(150 * scale))
             writer = Client()
 
             def post_get() -> object:
                 return writer.get(writer.post("/write/")["Location"])
 
-            post_get_time = per_call(post_get, number=int(100 * scale), repeat=3)
+            post_get_time = cpu_per_call(post_get, number=int(60 * scale))
         return {"decision": decision, "orm_read": orm_read, "get": get, "post_get": post_get_time}
 
     # Alternate the libraries over rounds and keep each one's best: other processes on
     # the machine slow some runs down, and this compares them under the same conditions.
-    for _ in range(2 if quick else 3):
+    for _ in range(2 if quick else 5):
         for name in list(results):
             try:
                 measured = timings(name)
@@ -412,7 +412,10 @@ def _peers_section(data: dict[str, Any] | None, failure: str) -> list[str]:
     )
     lines.append("")
     lines.extend(f"  {key:<10} {text}" for key, text in WORKLOADS.items())
-    lines.append("  Times per operation, best of alternating rounds; xN = ratio to no router.")
+    lines.append(
+        "  CPU time per operation (this thread's), fastest of alternating rounds;"
+        " xN = ratio to no router."
+    )
     lines.append(
         "  'GET after POST' is whether the redirected GET found the new row; the in-memory"
     )
