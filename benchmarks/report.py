@@ -555,6 +555,7 @@ def main(argv: Sequence[str]) -> int:
 
     quick = ["--quick"] if args.quick else []
     started = time.perf_counter()
+    load_at_start = _load()
     failed = 0
     modules: list[tuple[str, str]] = []
     goals: list[tuple[str, Goal]] = []
@@ -589,7 +590,8 @@ def main(argv: Sequence[str]) -> int:
         "=" * 32,
         f"{datetime.date.today().isoformat()}, `{command}`, Python {platform.python_version()},"
         f" Django {_version('Django')}, {platform.system()} {platform.machine()},"
-        f" {os.cpu_count()} CPUs, load average {_load()}",
+        f" {os.cpu_count()} CPUs, 1-minute load average {load_at_start} at the start,"
+        f" {_load()} at the end",
         "",
         *_goals_section(goals),
         "",
