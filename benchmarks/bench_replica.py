@@ -1,43 +1,74 @@
-"""Cost of PrimaryReplicaRouter: one read decision, and one whole ORM read on SQLite.
+"""PrimaryReplicaRouter against django-multidb-router (MDR) 0.11 and against no router.
 
-Compared side by side with no router and with django-multidb-router's
-``PinningReplicaRouter`` (``pip install -r benchmarks/requirements.txt``). Run with
-``python -m benchmarks.bench_replica``. Targets: a routed ORM read at most 3% over an
-unrouted one; a decision at most 2x the peer's.
+Every library is timed in the state its own middleware leaves it in, side by side in one
+run (interleaved rounds, each row's best):
+
+* in a GET request: the measured operation runs inside a view called through the
+  library's real middleware (``PinningRouterMiddleware``'s ``process_request`` runs
+  ``unpin_this_thread()`` for a GET; ``PinningMiddleware`` sets the request's routing
+  state);
+* outside a request: the operation runs in a fresh thread, the state a management command
+  or a task worker starts with (MDR's thread-local has no ``pinned`` attribute yet; no
+  routing state of ours);
+* a GET, and a POST that writes plus the GET that carries its cookie, through each
+  middleware (``RequestFactory`` requests, the middleware called directly).
+
+Rows: ``db_for_read(Item)`` on the router; Django's ``router.db_for_read(Item)``; an ORM
+read ``Item.objects.filter(pk=1).first()``; the two request workloads. Each goal of issue
+13 is printed as a ``GOAL`` line (``benchmarks/harness.py``). Needs
+``pip install -r benchmarks/requirements.txt``. Run: ``python -m benchmarks.bench_replica``.
 """
 
 from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import django
 from django.conf import settings
 
 REPLICAS = ["replica1", "replica2"]
+ALIASES = ["default", *REPLICAS]
 
 settings.configure(
     DEBUG=False,
     USE_TZ=True,
     SECRET_KEY="bench",
+    ALLOWED_HOSTS=["*"],
     DEFAULT_AUTO_FIELD="django.db.models.AutoField",
     INSTALLED_APPS=["multidb_routers"],
-    # Every alias its own in-memory SQLite database, each holding the same rows.
+    # Every alias its own in-memory SQLite database (shared cache, so a fresh thread's
+    # connection sees the same rows), each holding the same rows.
     DATABASES={
-        alias: {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
-        for alias in ["default", *REPLICAS]
+        alias: {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": f"file:bench_replica_{alias}?mode=memory&cache=shared",
+            "OPTIONS": {"uri": True},
+        }
+        for alias in ALIASES
     },
     DATABASE_ROUTERS=[],
+    MIDDLEWARE=[],
     REPLICA_DATABASES=REPLICAS,  # django-multidb-router's setting
 )
 django.setup()
 
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402, TC003
-
 from django.db import connections, models, router  # noqa: E402
-from multidb import PinningReplicaRouter  # noqa: E402
+from django.http import HttpRequest, HttpResponse  # noqa: E402
+from django.test import RequestFactory  # noqa: E402
 
-from benchmarks.harness import per_call, report  # noqa: E402
-from multidb_routers import PrimaryReplicaRouter, use_primary  # noqa: E402
-from multidb_routers.replication.state import Pin, begin_request, end_request  # noqa: E402
+from benchmarks.harness import cpu_per_call, goal, in_fresh_thread, interleaved  # noqa: E402
+from multidb_routers import PrimaryReplicaRouter  # noqa: E402
+from multidb_routers.middleware import PinningMiddleware  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+NONE, MDR, OURS = "no router", "django-multidb-router", "multidb_routers"
+ROUNDS = 7
+#: Calls per timing run (``cpu_per_call``'s ``number``) of each kind of operation.
+NUMBERS = {"decision": 5_000, "orm": 200, "get": 100, "post_get": 40}
 
 
 class Item(models.Model):
@@ -52,107 +83,274 @@ class Item(models.Model):
         return self.name
 
 
+@dataclass
+class Peer:
+    """A library under test: its routers and its middleware (``None``: no middleware)."""
+
+    name: str
+    routers: list[Any]
+    middleware: Callable[[Callable[[HttpRequest], HttpResponse]], Any] | None
+    last_read: list[str] = field(default_factory=list)
+
+    def activate(self) -> None:
+        """Make this library's routers Django's routers."""
+        router.routers = self.routers
+
+    def wrap(self, view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], Any]:
+        """``view`` behind this library's middleware, as Django's handler would call it."""
+        return view if self.middleware is None else self.middleware(view)
+
+
+def peers() -> list[Peer]:
+    """No router, MDR's ``PinningReplicaRouter``, and ours, each with its middleware."""
+    from multidb import PinningReplicaRouter
+    from multidb.middleware import PinningRouterMiddleware
+
+    return [
+        Peer(NONE, [], None),
+        Peer(MDR, [PinningReplicaRouter()], PinningRouterMiddleware),
+        Peer(OURS, [PrimaryReplicaRouter(primary="default", replicas=REPLICAS)], PinningMiddleware),
+    ]
+
+
 def create_tables() -> None:
-    for alias in connections:
+    """The item table with one row on every alias."""
+    for alias in ALIASES:
         with connections[alias].schema_editor() as editor:
             editor.create_model(Item)
         Item.objects.using(alias).create(name="one")
 
 
-def in_request(timing: Callable[[], float], pins: dict[str, Pin]) -> float:
-    """``timing()`` inside one request's routing state, as PinningMiddleware sets it.
-
-    The state is set once: a page runs many queries in one request.
-    """
-    _, token = begin_request(pins)
-    try:
-        return timing()
-    finally:
-        end_request(token)
+factory = RequestFactory()
 
 
-def interleaved(
-    rows: list[tuple[str, Callable[[], object], Callable[[], float]]], *, rounds: int = 7
-) -> list[tuple[str, float]]:
-    """Measure ``rows`` (name, setup, timing) in alternating rounds; keep each one's best.
+def read() -> Item | None:
+    """The measured ORM read."""
+    return Item.objects.filter(pk=1).first()
 
-    Other processes on the machine slow some runs down; alternating the rows and keeping
-    the minimum compares them under the same conditions.
-    """
-    best: dict[str, float] = {}
-    for _ in range(rounds):
-        for name, setup, timing in rows:
-            setup()
-            seconds = timing()
-            best[name] = min(best.get(name, seconds), seconds)
-    return [(name, best[name]) for name, _, _ in rows]
+
+def in_get_request(peer: Peer, operation: Callable[[], object], number: int) -> float:
+    """Seconds per ``operation()`` timed inside a view, behind ``peer``'s middleware, on a GET."""
+    timings: list[float] = []
+
+    def view(request: HttpRequest) -> HttpResponse:
+        operation()
+        timings.append(cpu_per_call(operation, number=number))
+        return HttpResponse("timed")
+
+    peer.activate()
+    peer.wrap(view)(factory.get("/timed/"))
+    return timings[0]
+
+
+def outside_request(peer: Peer, operation: Callable[[], object], number: int) -> float:
+    """Seconds per ``operation()`` in a fresh thread, with ``peer``'s routers."""
+
+    def run() -> float:
+        operation()  # opens this thread's connections
+        return cpu_per_call(operation, number=number)
+
+    peer.activate()
+    return in_fresh_thread(run)
+
+
+def page_for(peer: Peer) -> Callable[[HttpRequest], Any]:
+    """A page behind ``peer``'s middleware: a POST creates an item, a GET reads one."""
+
+    def page(request: HttpRequest) -> HttpResponse:
+        if request.method == "POST":
+            Item.objects.create(name="new")
+            return HttpResponse("created")
+        item = read()
+        assert item is not None
+        peer.last_read[:] = [item._state.db or "?"]
+        return HttpResponse(item.name)
+
+    return peer.wrap(page)
+
+
+def get_timing(peer: Peer) -> Callable[[], float]:
+    """Seconds per GET through ``peer``'s middleware (the page reads one row)."""
+    handler = page_for(peer)
+    request = factory.get("/page/")
+
+    def timing() -> float:
+        peer.activate()
+        handler(request)
+        return cpu_per_call(lambda: handler(request), number=NUMBERS["get"])
+
+    return timing
+
+
+def post_get(peer: Peer) -> Callable[[], object]:
+    """A POST that writes, then the GET carrying the cookies the POST's response set."""
+    handler = page_for(peer)
+    post = factory.post("/page/")
+    get = factory.get("/page/")
+
+    def both() -> object:
+        response = handler(post)
+        get.COOKIES = {name: morsel.value for name, morsel in response.cookies.items()}
+        return handler(get)
+
+    return both
+
+
+def post_get_timing(peer: Peer) -> Callable[[], float]:
+    """Seconds per POST + GET pair through ``peer``'s middleware."""
+    both = post_get(peer)
+
+    def timing() -> float:
+        peer.activate()
+        both()
+        return cpu_per_call(both, number=NUMBERS["post_get"])
+
+    return timing
+
+
+def check_states(all_peers: list[Peer]) -> list[str]:
+    """Where each library's GETs read; a wrong answer means a state is not the intended one."""
+    lines = []
+    problems = []
+    for peer in all_peers:
+        peer.activate()
+        handler = page_for(peer)
+        handler(factory.get("/page/"))
+        plain = peer.last_read[0]
+        post_get(peer)()
+        after_post = peer.last_read[0]
+        lines.append(
+            f"  {peer.name:<22} a GET reads {plain}; the GET after a POST reads {after_post}"
+        )
+        expect_plain = "default" if peer.routers == [] else "a replica"
+        if (plain in REPLICAS) != (expect_plain == "a replica") or after_post != "default":
+            problems.append(f"{peer.name}: expected a GET on {expect_plain}, after a POST default")
+    if problems:
+        sys.exit("benchmark set-up is wrong: " + "; ".join(problems))
+    return lines
+
+
+def table(title: str, rows: dict[str, dict[str, float]], unit: str = "us") -> None:
+    """Print rows of per-library seconds with ours/MDR and ours/no router ratios."""
+    print(title)
+    print(f"  {'':<34}{NONE:>12}{MDR:>23}{OURS:>17}{'ours/MDR':>10}{'ours/none':>11}")
+    for label, cells in rows.items():
+        shown = "".join(
+            f"{cells[name] * 1e6:{width}.2f}{unit}" if name in cells else " " * (width + 2)
+            for name, width in ((NONE, 10), (MDR, 21), (OURS, 15))
+        )
+        mdr = f"{cells[OURS] / cells[MDR]:9.2f}x" if MDR in cells else " " * 10
+        none = f"{cells[OURS] / cells[NONE]:10.2f}x" if NONE in cells else ""
+        print(f"  {label:<34}{shown}{mdr}{none}")
+    print()
 
 
 def main() -> None:
-    """Measure and print the decision and ORM read tables."""
+    """Measure every row, print the tables and the goals."""
     create_tables()
-    ours = PrimaryReplicaRouter(primary="default", replicas=REPLICAS)
-    peer = PinningReplicaRouter()
-    pinned = {"default": Pin(until=time.time() + 3600)}
-    peer_name = "django-multidb-router PinningReplicaRouter"
+    all_peers = peers()
+    print("Where reads go (SQLite in memory; every alias holds the same rows):")
+    for line in check_states(all_peers):
+        print(line)
+    print()
 
-    def decision(chosen: object, pins: dict[str, Pin] | None = None) -> Callable[[], float]:
-        def decide() -> object:
-            return chosen.db_for_read(Item)  # type: ignore[attr-defined]
+    def direct(peer: Peer) -> Callable[[], object]:
+        chosen = peer.routers[0]
+        return lambda: chosen.db_for_read(Item)
 
-        def timing() -> float:
-            return per_call(decide, number=20_000, repeat=5)
+    def through_django() -> object:
+        return router.db_for_read(Item)
 
-        return timing if pins is None else lambda: in_request(timing, pins)
+    decision, orm = NUMBERS["decision"], NUMBERS["orm"]
 
-    def forced() -> float:
-        with use_primary():
-            return per_call(lambda: ours.db_for_read(Item), number=20_000, repeat=5)
+    def direct_in(peer: Peer) -> Callable[[], float] | None:
+        operation = direct(peer) if peer.routers else None
+        return operation and (lambda: in_get_request(peer, operation, decision))
 
-    def nothing() -> None:
-        pass
+    def direct_out(peer: Peer) -> Callable[[], float] | None:
+        operation = direct(peer) if peer.routers else None
+        return operation and (lambda: outside_request(peer, operation, decision))
 
-    report(
-        "One db_for_read decision (the router's method; best of 7 interleaved rounds)",
-        interleaved(
-            [
-                (peer_name, nothing, decision(peer)),
-                ("PrimaryReplicaRouter, outside a request", nothing, decision(ours)),
-                ("PrimaryReplicaRouter, in a request", nothing, decision(ours, {})),
-                ("PrimaryReplicaRouter, pinned by cookie", nothing, decision(ours, pinned)),
-                ("PrimaryReplicaRouter, use_primary()", nothing, forced),
-            ]
-        ),
-        baseline=peer_name,
+    kinds: dict[str, Callable[[Peer], Callable[[], float] | None]] = {
+        "direct in": direct_in,
+        "direct out": direct_out,
+        "django in": lambda p: lambda: in_get_request(p, through_django, decision),
+        "django out": lambda p: lambda: outside_request(p, through_django, decision),
+        "orm in": lambda p: lambda: in_get_request(p, read, orm),
+        "orm out": lambda p: lambda: outside_request(p, read, orm),
+        "get": get_timing,
+        "post_get": post_get_timing,
+    }
+    # The libraries compared on a row run one after the other, under the same conditions.
+    timings = [
+        (f"{kind}|{peer.name}", timing)
+        for kind, make in kinds.items()
+        for peer in all_peers
+        if (timing := make(peer)) is not None
+    ]
+    best = interleaved(timings, rounds=ROUNDS)
+
+    def row(kind: str) -> dict[str, float]:
+        return {
+            name: best[f"{kind}|{name}"] for name in (NONE, MDR, OURS) if f"{kind}|{name}" in best
+        }
+
+    rows = {
+        "db_for_read(Item), GET request": row("direct in"),
+        "db_for_read(Item), no request": row("direct out"),
+        "router.db_for_read, GET request": row("django in"),
+        "router.db_for_read, no request": row("django out"),
+        "filter(pk=1).first(), GET request": row("orm in"),
+        "filter(pk=1).first(), no request": row("orm out"),
+        "GET through the middleware": row("get"),
+        "POST + GET with its cookie": row("post_get"),
+    }
+    table(f"CPU microseconds per operation, fastest of 5 runs x {ROUNDS} interleaved rounds", rows)
+    print(
+        "  GET request: timed inside a view behind each library's middleware; no request:\n"
+        "  timed in a fresh thread. The ORM read is Item.objects.filter(pk=1).first().\n"
     )
 
-    def read() -> object:
-        return Item.objects.get(pk=1)
+    def ratio(label: str, over: str) -> float:
+        return rows[label][OURS] / rows[label][over]
 
-    def orm_read(
-        routers: list[object], pins: dict[str, Pin] | None = None
-    ) -> tuple[Callable[[], object], Callable[[], float]]:
-        def setup() -> None:
-            router.routers = routers
-            read()  # open the connections first
-
-        def timing() -> float:
-            return per_call(read, number=2_000, repeat=5)
-
-        return setup, timing if pins is None else lambda: in_request(timing, pins)
-
-    rows = [
-        ("no router", *orm_read([])),
-        (peer_name, *orm_read([peer])),
-        ("PrimaryReplicaRouter, outside a request", *orm_read([ours])),
-        ("PrimaryReplicaRouter, in a request", *orm_read([ours], {})),
-        ("PrimaryReplicaRouter, pinned by cookie", *orm_read([ours], pinned)),
-    ]
-    print()
-    report(
-        "One ORM read, Item.objects.get(pk=1), SQLite in memory (best of 7 interleaved rounds)",
-        interleaved(rows),
-        baseline="no router",
+    goal("db_for_read direct, in a GET request, vs MDR", ratio(next(iter(rows)), MDR), 1.00, "x")
+    goal(
+        "db_for_read direct, outside a request, vs MDR",
+        ratio("db_for_read(Item), no request", MDR),
+        1.00,
+        "x",
+    )
+    goal(
+        "router.db_for_read, in a GET request, vs MDR",
+        ratio("router.db_for_read, GET request", MDR),
+        1.00,
+        "x",
+    )
+    goal(
+        "router.db_for_read, outside a request, vs MDR",
+        ratio("router.db_for_read, no request", MDR),
+        1.00,
+        "x",
+    )
+    goal(
+        "ORM read, in a GET request, vs no router",
+        ratio("filter(pk=1).first(), GET request", NONE),
+        1.01,
+        "x",
+    )
+    goal(
+        "ORM read, outside a request, vs no router",
+        ratio("filter(pk=1).first(), no request", NONE),
+        1.01,
+        "x",
+    )
+    goal("GET through the middleware, vs MDR", ratio("GET through the middleware", MDR), 1.00, "x")
+    goal(
+        "POST + GET through the middleware, vs MDR",
+        ratio("POST + GET with its cookie", MDR),
+        1.05,
+        "x",
     )
 
 

@@ -1,22 +1,110 @@
-"""Small timing helpers shared by the benchmark modules."""
+"""Small timing helpers shared by the benchmark modules, and the format of a goal line.
+
+A benchmark states a goal with :func:`goal`, which prints one line such as
+``GOAL db_for_read, in a GET request: 0.93x (target <= 1.00x) PASS``;
+``benchmarks/report.py`` collects every such line of every ``bench_*`` module into the
+report's "Goals" table (:func:`parse_goals`).
+
+``MULTIDB_BENCH_SCALE`` (a float, default 1) multiplies every iteration count given to
+:func:`per_call` and :func:`interleaved`'s rounds: the smoke test runs the modules with a
+tiny scale to prove they work, not to measure.
+"""
 
 from __future__ import annotations
 
 import gc
+import os
+import re
 import statistics
+import sys
+import threading
+import time
 import timeit
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
+
+T = TypeVar("T")
+
+SCALE = float(os.environ.get("MULTIDB_BENCH_SCALE", "1"))
+
+
+def scaled(count: int) -> int:
+    """``count`` times ``MULTIDB_BENCH_SCALE``, at least 1."""
+    return max(1, round(count * SCALE))
 
 
 def per_call(func: Callable[[], object], *, number: int = 10_000, repeat: int = 7) -> float:
     """Seconds per call of ``func``: the median of ``repeat`` runs of ``number`` calls."""
+    number = scaled(number)
     gc.collect()
     timer = timeit.Timer(func)
     runs = timer.repeat(repeat=repeat, number=number)
     return statistics.median(runs) / number
+
+
+def cpu_per_call(func: Callable[[], object], *, number: int, repeat: int = 5) -> float:
+    """CPU seconds per call of ``func`` in this thread: the fastest of ``repeat`` runs.
+
+    ``time.thread_time`` counts only the time this thread ran (user and system), not the
+    time the scheduler gave other processes; the fastest run is the one least disturbed
+    by them (cache and CPU contention still inflate the others). On a busy machine this
+    compares libraries far more steadily than wall-clock time.
+    """
+    number = scaled(number)
+    gc.collect()
+    timer = timeit.Timer(func, timer=time.thread_time)
+    return min(timer.repeat(repeat=repeat, number=number)) / number
+
+
+def interleaved(
+    rows: Sequence[tuple[str, Callable[[], float]]], *, rounds: int = 7
+) -> dict[str, float]:
+    """Run every (name, timing) of ``rows`` once per round, in turn; each name's best.
+
+    Other processes on the machine slow some runs down; alternating the rows and keeping
+    each one's minimum compares them under the same conditions.
+    """
+    best: dict[str, float] = {}
+    started = time.perf_counter()
+    total = scaled(rounds) if SCALE < 1 else rounds
+    for number in range(1, total + 1):
+        for name, timing in rows:
+            seconds = timing()
+            best[name] = min(best.get(name, seconds), seconds)
+        elapsed = time.perf_counter() - started
+        print(f"  round {number}/{total} done, {elapsed:.0f} s", file=sys.stderr, flush=True)
+    return best
+
+
+def in_fresh_thread(func: Callable[[], T]) -> T:
+    """``func()`` run in a new thread: no thread-local and no context-variable state.
+
+    That is the state of code outside any request (a management command, a task worker's
+    thread). The thread's database connections are closed when it ends.
+    """
+    from django.db import connections
+
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(func())
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
 
 
 def report(title: str, rows: Sequence[tuple[str, float]], *, baseline: str) -> None:
@@ -26,3 +114,95 @@ def report(title: str, rows: Sequence[tuple[str, float]], *, baseline: str) -> N
     print(title)
     for name, seconds in rows:
         print(f"  {name:<{width}}  {seconds * 1e6:10.3f} us  x{seconds / base:6.3f}")
+
+
+# Goals: one line each, printed by the benchmark that measures it.
+
+_UNITS = {"x": "{:.2f}x", "us": "{:+.2f} us", "ms": "{:.1f} ms"}
+GOAL_LINE = re.compile(
+    r"^GOAL (?P<name>.+): (?P<value>\S+?) ?(?P<unit>x|us|ms) "
+    r"\(target <= (?P<target>\S+?) ?(?:x|us|ms)\) (?P<verdict>PASS|FAIL)$"
+)
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One goal as a benchmark printed it."""
+
+    name: str
+    value: float
+    target: float
+    unit: str
+    passed: bool
+
+    @property
+    def shown(self) -> str:
+        """The value as printed, with its unit."""
+        return _UNITS[self.unit].format(self.value)
+
+    @property
+    def shown_target(self) -> str:
+        """The target as printed, with its unit."""
+        return _UNITS[self.unit].format(self.target)
+
+    @property
+    def verdict(self) -> str:
+        """``PASS`` or ``FAIL``."""
+        return "PASS" if self.passed else "FAIL"
+
+    def line(self) -> str:
+        """The ``GOAL ...`` line of this goal."""
+        return f"GOAL {self.name}: {self.shown} (target <= {self.shown_target}) {self.verdict}"
+
+
+def goal(name: str, value: float, target: float, unit: str) -> Goal:
+    """Print and return the goal ``value <= target`` (``unit``: ``x``, ``us`` or ``ms``).
+
+    ``x`` is a ratio (``0.93x``), ``us`` an added cost in microseconds (``+1.20 us``),
+    ``ms`` a duration in milliseconds (``21.4 ms``). The comparison uses the value as
+    printed, so the line never says PASS for a figure it shows above its target.
+    """
+    if unit not in _UNITS:
+        raise ValueError(f"unit must be one of {sorted(_UNITS)}, not {unit!r}")
+    shown = _UNITS[unit]
+    number = float(shown.format(value).split()[0].rstrip("x"))
+    result = Goal(name, value, target, unit, passed=number <= target)
+    print(result.line(), flush=True)
+    return result
+
+
+def parse_goals(text: str) -> list[Goal]:
+    """Every ``GOAL`` line of ``text`` (a benchmark's output), in order."""
+    goals = []
+    for line in text.splitlines():
+        match = GOAL_LINE.match(line.strip())
+        if match:
+            goals.append(
+                Goal(
+                    name=match["name"],
+                    value=float(match["value"]),
+                    target=float(match["target"]),
+                    unit=match["unit"],
+                    passed=match["verdict"] == "PASS",
+                )
+            )
+    return goals
+
+
+# The one place benchmarks reach into the library's internals (its import path may move).
+
+
+@contextmanager
+def ours_request_state() -> Iterator[None]:
+    """The routing state ``PinningMiddleware`` sets for a request carrying no pin cookie.
+
+    For timing many operations in one request without building a request; benchmarks that
+    can should call the real middleware instead.
+    """
+    from multidb_routers.replication.state import begin_request, end_request
+
+    _, token = begin_request({})
+    try:
+        yield
+    finally:
+        end_request(token)

@@ -13,9 +13,11 @@
    8 SQLite file shards holding the same 20,000 reviews: a read routed by
    ``.shard(key)`` against ``.using(alias)``, and fan-out latency.
 
-Then it prints the report, and writes it with its plot to ``docs/_static/bench.txt`` and
-``docs/_static/bench.png`` (``--out DIR`` elsewhere). ``--quick`` shortens every
-measurement and skips the ``bench_*`` modules, for trying the report itself.
+Then it prints the report, opening with a "Goals" table of every ``GOAL`` line the
+``bench_*`` modules printed (``benchmarks.harness.goal``), and writes it with its plot
+to ``docs/_static/bench.txt`` and ``docs/_static/bench.png`` (``--out DIR`` elsewhere).
+``--quick`` shortens every measurement and skips the ``bench_*`` modules, for trying the
+report itself.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.harness import per_call
+from benchmarks.harness import Goal, cpu_per_call, parse_goals, per_call
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -119,8 +121,8 @@ def _peers_worker(quick: bool) -> dict[str, Any]:
     from django.test.utils import override_settings
     from django.urls import path
 
+    from benchmarks.harness import ours_request_state
     from multidb_routers import PrimaryReplicaRouter
-    from multidb_routers.replication.state import begin_request, end_request
 
     class Item(models.Model):
         name = models.CharField(max_length=50)
@@ -192,16 +194,8 @@ def _peers_worker(quick: bool) -> dict[str, Any]:
             problems["django_replicated"] = f"{type(exc).__name__}: {exc}"
     ours = PrimaryReplicaRouter(primary="default", replicas=REPLICAS)
 
-    @contextmanager
-    def ours_get() -> Iterator[None]:
-        _, token = begin_request({})  # what PinningMiddleware does for a GET
-        try:
-            yield
-        finally:
-            end_request(token)
-
     routers["multidb_routers"] = [ours]
-    states["multidb_routers"] = ours_get
+    states["multidb_routers"] = ours_request_state  # what PinningMiddleware does for a GET
     middleware = {name: [] if name == "no router" else [SETUPS[name][1]] for name in LIBRARIES}
 
     scale = 0.2 if quick else 1.0
@@ -224,25 +218,25 @@ def _peers_worker(quick: bool) -> dict[str, Any]:
     def timings(name: str) -> dict[str, float]:
         router.routers = routers[name]
         with states[name]():
-            decision = per_call(
+            decision = cpu_per_call(
                 lambda: router.db_for_read(Item), number=int(10_000 * scale), repeat=3
             )
-            orm_read = per_call(lambda: Item.objects.get(pk=1), number=int(1_000 * scale), repeat=3)
+            orm_read = cpu_per_call(lambda: Item.objects.get(pk=1), number=int(500 * scale))
         with override_settings(MIDDLEWARE=middleware[name]):
             client = Client()
             client.get("/read/")
-            get = per_call(lambda: client.get("/read/"), number=int(250 * scale), repeat=3)
+            get = cpu_per_call(lambda: client.get("/read/"), number=int(150 * scale))
             writer = Client()
 
             def post_get() -> object:
                 return writer.get(writer.post("/write/")["Location"])
 
-            post_get_time = per_call(post_get, number=int(100 * scale), repeat=3)
+            post_get_time = cpu_per_call(post_get, number=int(60 * scale))
         return {"decision": decision, "orm_read": orm_read, "get": get, "post_get": post_get_time}
 
     # Alternate the libraries over rounds and keep each one's best: other processes on
     # the machine slow some runs down, and this compares them under the same conditions.
-    for _ in range(2 if quick else 3):
+    for _ in range(2 if quick else 5):
         for name in list(results):
             try:
                 measured = timings(name)
@@ -335,7 +329,7 @@ def _shards_worker(count: int, quick: bool) -> dict[str, Any]:
 # The parent process: run everything, print one report, write it and its plot.
 
 
-def _run(args: Sequence[str], *, timeout: float = 300) -> tuple[int, str, str, float]:
+def _run(args: Sequence[str], *, timeout: float = 1800) -> tuple[int, str, str, float]:
     """Run a child Python process; its exit code, stdout, stderr and duration."""
     started = time.perf_counter()
     env = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -362,6 +356,14 @@ def _worker_result(args: Sequence[str]) -> tuple[dict[str, Any] | None, str]:
             return json.loads(line[len(RESULT_PREFIX) :]), ""
     tail = (err.strip().splitlines() or [f"exit code {code}"])[-1]
     return None, tail
+
+
+def _load() -> str:
+    """The 1-minute load average, or "unknown"."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "unknown"
 
 
 def _version(distribution: str) -> str:
@@ -410,7 +412,10 @@ def _peers_section(data: dict[str, Any] | None, failure: str) -> list[str]:
     )
     lines.append("")
     lines.extend(f"  {key:<10} {text}" for key, text in WORKLOADS.items())
-    lines.append("  Times per operation, best of alternating rounds; xN = ratio to no router.")
+    lines.append(
+        "  CPU time per operation (this thread's), fastest of alternating rounds;"
+        " xN = ratio to no router."
+    )
     lines.append(
         "  'GET after POST' is whether the redirected GET found the new row; the in-memory"
     )
@@ -461,6 +466,22 @@ def _shards_section(sweep: list[dict[str, Any]], failures: list[str]) -> list[st
             "  across_shards(Review.objects.order_by('-created'))[:20], no index on created.",
         ]
     lines.extend(f"  {failure}" for failure in failures)
+    return lines
+
+
+def _goals_section(goals: list[tuple[str, Goal]]) -> list[str]:
+    """The table of every GOAL line the bench_* modules printed."""
+    lines = ["Goals (issue 13), each measured side by side in this run", ""]
+    if not goals:
+        return [*lines, "  no benchmark printed a goal"]
+    width = max(len(goal.name) for _, goal in goals)
+    for module, goal in goals:
+        lines.append(
+            f"  {goal.verdict}  {goal.name:<{width}}  {goal.shown:>9}"
+            f"  target <= {goal.shown_target:<9}  {module}"
+        )
+    met = sum(goal.passed for _, goal in goals)
+    lines += ["", f"  {met} of {len(goals)} goals met"]
     return lines
 
 
@@ -534,8 +555,10 @@ def main(argv: Sequence[str]) -> int:
 
     quick = ["--quick"] if args.quick else []
     started = time.perf_counter()
+    load_at_start = _load()
     failed = 0
     modules: list[tuple[str, str]] = []
+    goals: list[tuple[str, Goal]] = []
     if not args.quick:
         for name in sorted(path.stem for path in HERE.glob("bench_*.py")):
             print(f"running {name} ...", flush=True)
@@ -544,6 +567,7 @@ def main(argv: Sequence[str]) -> int:
                 failed = 1
                 out += f"\nfailed (exit code {code}): " + "\n".join(err.strip().splitlines()[-3:])
             modules.append((f"{name} ({seconds:.0f} s)", out.rstrip()))
+            goals += [(name, goal) for goal in parse_goals(out)]
     print("running the peer comparison ...", flush=True)
     peers, peers_failure = _worker_result(["peers", *quick])
     failed |= peers is None
@@ -566,7 +590,10 @@ def main(argv: Sequence[str]) -> int:
         "=" * 32,
         f"{datetime.date.today().isoformat()}, `{command}`, Python {platform.python_version()},"
         f" Django {_version('Django')}, {platform.system()} {platform.machine()},"
-        f" {os.cpu_count()} CPUs",
+        f" {os.cpu_count()} CPUs, 1-minute load average {load_at_start} at the start,"
+        f" {_load()} at the end",
+        "",
+        *_goals_section(goals),
         "",
         *_peers_section(peers, peers_failure),
         "",
