@@ -11,6 +11,8 @@ import pytest
 
 from benchmarks.harness import goal, parse_goals
 
+pytestmark = pytest.mark.once  # one environment per run, not every Django/Python pair
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

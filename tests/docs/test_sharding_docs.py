@@ -11,6 +11,8 @@ from multidb_routers.sharding import require_shard_router
 from tests.docs.sharding_usage import usage
 from tests.testapps.shard_app.models import Review
 
+pytestmark = pytest.mark.once  # one environment per run, not every Django/Python pair
+
 SHARDS = ["shard_0", "shard_1", "shard_2", "shard_3"]
 NOW = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -23,6 +23,8 @@ from tests.docs.snippets import ROOT, Snippet, all_snippets, keyed
 if TYPE_CHECKING:
     from pathlib import Path
 
+pytestmark = pytest.mark.once  # one environment per run, not every Django/Python pair
+
 SNIPPETS = all_snippets()
 PYTHON = keyed([snippet for snippet in SNIPPETS if snippet.language == "python"])
 SHELL = [snippet for snippet in SNIPPETS if snippet.language in ("sh", "shell", "console")]
