@@ -19,6 +19,12 @@ FIX = "Add 'multidb_routers' to INSTALLED_APPS"
 
 
 def django(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m django ARGS`` in a project without ``multidb_routers`` installed."""
+    return python(tmp_path, "-m", "django", *args)
+
+
+def python(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` with the settings of a project without ``multidb_routers``."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.commands.settings_without_app",
@@ -26,7 +32,7 @@ def django(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "PYTHONPATH": str(ROOT),
     }
     return subprocess.run(
-        [sys.executable, "-m", "django", *args],
+        [sys.executable, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -50,7 +56,7 @@ def test_a_query_through_the_routers_fails_naming_the_missing_app(tmp_path: Path
         "from django.contrib.auth.models import User\n"
         "User.objects.count()\n"
     )
-    result = django(tmp_path, "shell", "--no-imports", "-c", code)
+    result = python(tmp_path, "-c", code)
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr

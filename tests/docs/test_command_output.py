@@ -9,7 +9,6 @@ from django.core.management import call_command
 
 from tests.docs.snippets import ROOT
 
-
 pytestmark = pytest.mark.once  # one environment per run, not every Django/Python pair
 
 def literal_block_after(page: str, marker: str) -> list[str]:
