@@ -11,6 +11,7 @@ from tests.docs.snippets import ROOT
 
 pytestmark = pytest.mark.once  # one environment per run, not every Django/Python pair
 
+
 def literal_block_after(page: str, marker: str) -> list[str]:
     """The lines of the ``::`` literal block whose first line contains ``marker``."""
     lines = (ROOT / page).read_text().splitlines()
