@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 __all__ = ["BaseRouter", "RouteDescription", "check_app_installed"]
 
 APP = "multidb_routers"
-ROUTER_METHODS = ("db_for_read", "db_for_write", "allow_relation", "allow_migrate")
+# The methods that check, at their first call, that the app is installed. Not
+# allow_migrate: system checks ask it (Django 6.1's field checks do, for every alias),
+# and check E005 must be the one to report the missing app there.
+ROUTER_METHODS = ("db_for_read", "db_for_write", "allow_relation")
 
 
 def _not_installed(router: object) -> str:

@@ -626,8 +626,9 @@ class MergedQuerySet:
         for name, (aggregate, _) in aggregates.items():
             source = aggregate.get_source_expressions()[0]
             if isinstance(aggregate, Avg):
-                partials[f"_merge_sum_{name}"] = Sum(source, filter=aggregate.filter)
-                partials[f"_merge_count_{name}"] = Count(source, filter=aggregate.filter)
+                condition = _filter_condition(aggregate)
+                partials[f"_merge_sum_{name}"] = Sum(source, filter=condition)
+                partials[f"_merge_count_{name}"] = Count(source, filter=condition)
             else:
                 partial: Any = copy.copy(aggregate)
                 partial.default = None
@@ -855,8 +856,8 @@ class MergedQuerySet:
                 )
             if isinstance(aggregate, Avg):
                 expression = aggregate.get_source_expressions()[0]
-                partials[f"_sum{index}"] = Sum(expression, filter=aggregate.filter)
-                partials[f"_count{index}"] = Count(expression, filter=aggregate.filter)
+                partials[f"_sum{index}"] = Sum(expression, filter=_filter_condition(aggregate))
+                partials[f"_count{index}"] = Count(expression, filter=_filter_condition(aggregate))
             else:
                 partial: Any = copy.copy(aggregate)
                 partial.default = None  # applied once, after combining
@@ -1012,6 +1013,18 @@ def _grouped(qs: QuerySet[Any]) -> bool:
 
 
 _MERGEABLE = (Count, Sum, Min, Max, Avg)
+
+
+def _filter_condition(aggregate: Aggregate) -> Any:
+    """The condition of an aggregate's ``filter=``, to build another aggregate with it.
+
+    Django 6.0 keeps it wrapped in an ``AggregateFilter``, which a new aggregate would
+    wrap again (``FILTER (WHERE FILTER (WHERE ...))``).
+    """
+    condition = aggregate.filter
+    if type(condition).__name__ == "AggregateFilter":
+        return condition.get_source_expressions()[0]
+    return condition
 
 
 def _aggregates(qs: QuerySet[Any]) -> dict[str, tuple[Aggregate, Any]]:

@@ -187,8 +187,9 @@ def test_the_rest_of_the_queryset_api_matches_one_database() -> None:
     )
     assert merged.latest("created", "pk").pk == oracle.latest("created", "pk").pk
     assert merged.earliest("price", "pk").pk == oracle.earliest("price", "pk").pk
-    assert merged.order_by().first().pk == oracle.order_by().first().pk
-    assert merged.order_by().last().pk == oracle.order_by().last().pk
+    # Unordered: by primary key, as Django before 6.1 (6.1 leaves such a row arbitrary).
+    assert merged.order_by().first().pk == oracle.order_by("pk").first().pk
+    assert merged.order_by().last().pk == oracle.order_by("-pk").first().pk
     # NULL placement: explicit, and SQLite's own default (NULL smallest) both ways.
     for order in (
         (F("rating").asc(nulls_last=True), "pk"),
