@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core import signing
+from django.core.signals import setting_changed
 from django.http.cookie import parse_cookie
 
 from ..conf import conf
@@ -103,19 +105,34 @@ def _pin_from_json(raw: Any) -> Pin | None:
     return Pin(until=until, position=position)
 
 
-def pin_limits() -> dict[str, float]:
+def pin_limits() -> Mapping[str, float]:
     """Each primary alias of the routers in ``DATABASE_ROUTERS`` -> its longest ``pin_seconds``.
 
     Routers hold :class:`~multidb_routers.replication.replica_set.ReplicaSet` values as attributes
     (``PrimaryReplicaRouter.replica_set``) or in a tuple of objects that do
-    (``ShardRouter.shard_config``).
+    (``ShardRouter.shard_config``). Computed once per list of routers, and again after
+    ``setting_changed`` (the routers or ``MULTIDB_ROUTERS_PIN_SECONDS`` changed).
     """
+    global _limits
     from django.db import router as django_router
 
+    routers = django_router.routers
+    known = _limits
+    if known is not None and known[0] is routers:
+        return known[1]
+    limits = MappingProxyType(_pin_limits(routers))
+    _limits = (routers, limits)
+    return limits
+
+
+_limits: tuple[object, Mapping[str, float]] | None = None
+
+
+def _pin_limits(routers: Iterable[object]) -> dict[str, float]:
     from .replica_set import ReplicaSet
 
     limits: dict[str, float] = {}
-    for router in django_router.routers:
+    for router in routers:
         for value in getattr(router, "__dict__", {}).values():
             items = value if isinstance(value, tuple) else (value,)
             for item in items:
@@ -128,6 +145,15 @@ def pin_limits() -> dict[str, float]:
                 for primary in replica_set.primaries:
                     limits[primary] = max(limits.get(primary, 0.0), seconds)
     return limits
+
+
+def _forget_pin_limits(*, setting: str, **kwargs: Any) -> None:
+    global _limits
+    if setting == "DATABASE_ROUTERS" or setting.startswith("MULTIDB_"):
+        _limits = None
+
+
+setting_changed.connect(_forget_pin_limits, dispatch_uid="multidb_routers.pin_limits")
 
 
 class PinningMiddleware:
