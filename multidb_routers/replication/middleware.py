@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.conf import settings
 from django.core import signing
 from django.core.signals import setting_changed
+from django.db import router as django_router
 from django.http.cookie import parse_cookie
 
 from ..conf import conf
@@ -60,22 +62,14 @@ def loads_pins(
     A tampered, forged, malformed or expired value gives no pins, never an error. With
     ``limits`` (primary alias -> its routers' ``pin_seconds``), pins of other aliases are
     dropped and none lasts longer than its limit after the cookie was signed, nor after
-    ``now``: a cookie cannot pin longer than the router would have.
+    ``now``: a cookie cannot pin longer than the router would have. The signature check
+    is remembered per cookie value (a client sends the same cookie with each request);
+    the limits and ``now`` apply on every call.
     """
-    try:
-        payload = signing.loads(value, salt=SALT)
-        # The signature covers the time it was made (TimestampSigner, whole seconds).
-        signed_at = float(signing.b62_decode(value.rsplit(":", 2)[-2]))
-    except Exception:  # any content: bad zlib, JSON, nesting, encoding, a bad timestamp
-        return {}
+    verified, signed_at = _verified(value)
     pins: dict[str, Pin] = {}
-    if not isinstance(payload, dict):
-        return pins
-    for primary, raw in payload.items():
-        if not isinstance(primary, str):
-            continue
-        pin = _pin_from_json(raw)
-        if pin is None or not pin.until > now:
+    for primary, pin in verified:
+        if not pin.until > now:
             continue
         if limits is not None:
             limit = limits.get(primary)
@@ -87,6 +81,25 @@ def loads_pins(
             pin = Pin(until=until, position=pin.position)
         pins[primary] = pin
     return pins
+
+
+@lru_cache(maxsize=256)
+def _verified(value: str) -> tuple[tuple[tuple[str, Pin], ...], float]:
+    """The well-formed pins a cookie value's valid signature covers, and when it was signed."""
+    try:
+        payload = signing.loads(value, salt=SALT)
+        # The signature covers the time it was made (TimestampSigner, whole seconds).
+        signed_at = float(signing.b62_decode(value.rsplit(":", 2)[-2]))
+    except Exception:  # any content: bad zlib, JSON, nesting, encoding, a bad timestamp
+        return (), 0.0
+    if not isinstance(payload, dict):
+        return (), signed_at
+    pins = []
+    for primary, raw in payload.items():
+        pin = _pin_from_json(raw) if isinstance(primary, str) else None
+        if pin is not None:
+            pins.append((primary, pin))
+    return tuple(pins), signed_at
 
 
 def _pin_from_json(raw: Any) -> Pin | None:
@@ -114,8 +127,6 @@ def pin_limits() -> Mapping[str, float]:
     ``setting_changed`` (the routers or ``MULTIDB_ROUTERS_PIN_SECONDS`` changed).
     """
     global _limits
-    from django.db import router as django_router
-
     routers = django_router.routers
     known = _limits
     if known is not None and known[0] is routers:
@@ -147,13 +158,15 @@ def _pin_limits(routers: Iterable[object]) -> dict[str, float]:
     return limits
 
 
-def _forget_pin_limits(*, setting: str, **kwargs: Any) -> None:
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
     global _limits
     if setting == "DATABASE_ROUTERS" or setting.startswith("MULTIDB_"):
         _limits = None
+    elif setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "SIGNING_BACKEND"):
+        _verified.cache_clear()
 
 
-setting_changed.connect(_forget_pin_limits, dispatch_uid="multidb_routers.pin_limits")
+setting_changed.connect(_settings_changed, dispatch_uid="multidb_routers.middleware")
 
 
 class PinningMiddleware:
