@@ -1,20 +1,30 @@
-"""Library settings, read from ``django.conf.settings`` at call time.
+"""Library settings, read from ``django.conf.settings`` when first used, then cached.
 
-Reading at call time (never caching at import) is what makes
-``override_settings`` and pytest-django's ``settings`` fixture just work.
+The cache is cleared on Django's ``setting_changed`` signal, which ``override_settings``
+and pytest-django's ``settings`` fixture send, so they just work. It matters: a setting
+left unset costs Django's ``LazySettings`` a failed lookup on every read, and the pin
+cookie's name and ``PIN_SECONDS`` are read on every request.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import Any
+
 from django.conf import settings
+from django.core.signals import setting_changed
 
 __all__ = ["Settings", "conf"]
 
 
 class Settings:
-    """Typed access to the ``MULTIDB_ROUTERS_*`` settings, with their defaults."""
+    """Typed access to the ``MULTIDB_ROUTERS_*`` settings, with their defaults (cached)."""
 
-    @property
+    def clear(self) -> None:
+        """Forget the values read (on ``setting_changed``)."""
+        self.__dict__.clear()
+
+    @cached_property
     def PIN_COOKIE_NAME(self) -> str:
         """Name of the cookie that carries read-your-writes pins between requests.
 
@@ -28,18 +38,18 @@ class Settings:
             name = getattr(settings, "MULTIDB_PINNING_COOKIE", "multidb_pin")
         return str(name)
 
-    @property
+    @cached_property
     def PIN_SECONDS(self) -> float:
         """Default time a client's reads stay on a primary after it wrote."""
         return float(getattr(settings, "MULTIDB_ROUTERS_PIN_SECONDS", 5.0))
 
-    @property
+    @cached_property
     def ID_NODE(self) -> int | None:
         """This process's node number in sharded ids (0-8191), or ``None`` to derive one."""
         node = getattr(settings, "MULTIDB_ROUTERS_ID_NODE", None)
         return None if node is None else int(node)
 
-    @property
+    @cached_property
     def FANOUT(self) -> object:
         """How ``across_shards()`` runs the shards: ``"auto"``, ``"sequential"``, ``"concurrent"``.
 
@@ -49,3 +59,11 @@ class Settings:
 
 
 conf = Settings()
+
+
+def _setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("MULTIDB_"):
+        conf.clear()
+
+
+setting_changed.connect(_setting_changed, dispatch_uid="multidb_routers.conf")

@@ -1,4 +1,4 @@
-"""The database connections a replica set reads through: cached per context, checked.
+"""The database connections a replica set reads through: cached per thread, checked.
 
 Shared by :mod:`.replica_set` (which chooses a replica) and :mod:`.freshness` (which
 asks the primary where it stands), so that neither imports the other's module.
@@ -6,47 +6,47 @@ asks the primary where it stands), so that neither imports the other's module.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-from threading import get_ident
-from types import MappingProxyType
+import threading
 from typing import TYPE_CHECKING, Any
 
 from django.db import connections
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from django.db.backends.base.base import BaseDatabaseWrapper
 
 __all__ = [
+    "PerThread",
     "cached_connection",
     "drop_if_dead",
+    "per_thread",
     "test_forbids",
     "transaction_open",
     "user_transaction_open",
 ]
 
-# connections[alias] costs about as much as the rest of a routing decision, so the
-# wrappers are remembered per context, tagged with the thread (a context copied into
-# another thread must not use this thread's connections). Django hands out the same
-# wrapper for a given thread and context, so a remembered one is never stale; the
-# mapping is replaced, never mutated, so tasks that copied the context stay apart.
-_wrappers: ContextVar[tuple[int, Mapping[str, BaseDatabaseWrapper]]] = ContextVar(
-    "multidb_routers.wrappers", default=(0, MappingProxyType({}))
-)
+
+class PerThread(threading.local):
+    """What a thread remembers for routing: its connection wrappers, by alias.
+
+    ``connections[alias]`` costs about as much as the rest of a routing decision, and
+    Django keeps one wrapper per alias and thread for the thread's life (``DATABASES``
+    cannot be overridden in tests), so a remembered wrapper is never stale.
+    """
+
+    def __init__(self) -> None:
+        self.wrappers: dict[str, BaseDatabaseWrapper] = {}
+
+
+#: This thread's :class:`PerThread`.
+per_thread = PerThread()
 
 
 def cached_connection(alias: str) -> BaseDatabaseWrapper:
-    """``connections[alias]``, remembered for this context and thread."""
-    thread, known = _wrappers.get()
-    if thread == get_ident():
-        connection = known.get(alias)
-        if connection is not None:
-            return connection
-    else:
-        known = {}
-    connection = connections[alias]
-    _wrappers.set((get_ident(), MappingProxyType({**known, alias: connection})))
+    """``connections[alias]``, remembered for this thread."""
+    wrappers = per_thread.wrappers
+    connection = wrappers.get(alias)
+    if connection is None:
+        connection = wrappers[alias] = connections[alias]
     return connection
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import lru_cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core import signing
+from django.core.signals import setting_changed
+from django.db import router as django_router
 from django.http.cookie import parse_cookie
 
 from ..conf import conf
@@ -58,22 +62,14 @@ def loads_pins(
     A tampered, forged, malformed or expired value gives no pins, never an error. With
     ``limits`` (primary alias -> its routers' ``pin_seconds``), pins of other aliases are
     dropped and none lasts longer than its limit after the cookie was signed, nor after
-    ``now``: a cookie cannot pin longer than the router would have.
+    ``now``: a cookie cannot pin longer than the router would have. The signature check
+    is remembered per cookie value (a client sends the same cookie with each request);
+    the limits and ``now`` apply on every call.
     """
-    try:
-        payload = signing.loads(value, salt=SALT)
-        # The signature covers the time it was made (TimestampSigner, whole seconds).
-        signed_at = float(signing.b62_decode(value.rsplit(":", 2)[-2]))
-    except Exception:  # any content: bad zlib, JSON, nesting, encoding, a bad timestamp
-        return {}
+    verified, signed_at = _verified(value)
     pins: dict[str, Pin] = {}
-    if not isinstance(payload, dict):
-        return pins
-    for primary, raw in payload.items():
-        if not isinstance(primary, str):
-            continue
-        pin = _pin_from_json(raw)
-        if pin is None or not pin.until > now:
+    for primary, pin in verified:
+        if not pin.until > now:
             continue
         if limits is not None:
             limit = limits.get(primary)
@@ -85,6 +81,25 @@ def loads_pins(
             pin = Pin(until=until, position=pin.position)
         pins[primary] = pin
     return pins
+
+
+@lru_cache(maxsize=256)
+def _verified(value: str) -> tuple[tuple[tuple[str, Pin], ...], float]:
+    """The well-formed pins a cookie value's valid signature covers, and when it was signed."""
+    try:
+        payload = signing.loads(value, salt=SALT)
+        # The signature covers the time it was made (TimestampSigner, whole seconds).
+        signed_at = float(signing.b62_decode(value.rsplit(":", 2)[-2]))
+    except Exception:  # any content: bad zlib, JSON, nesting, encoding, a bad timestamp
+        return (), 0.0
+    if not isinstance(payload, dict):
+        return (), signed_at
+    pins = []
+    for primary, raw in payload.items():
+        pin = _pin_from_json(raw) if isinstance(primary, str) else None
+        if pin is not None:
+            pins.append((primary, pin))
+    return tuple(pins), signed_at
 
 
 def _pin_from_json(raw: Any) -> Pin | None:
@@ -103,19 +118,32 @@ def _pin_from_json(raw: Any) -> Pin | None:
     return Pin(until=until, position=position)
 
 
-def pin_limits() -> dict[str, float]:
+def pin_limits() -> Mapping[str, float]:
     """Each primary alias of the routers in ``DATABASE_ROUTERS`` -> its longest ``pin_seconds``.
 
     Routers hold :class:`~multidb_routers.replication.replica_set.ReplicaSet` values as attributes
     (``PrimaryReplicaRouter.replica_set``) or in a tuple of objects that do
-    (``ShardRouter.shard_config``).
+    (``ShardRouter.shard_config``). Computed once per list of routers, and again after
+    ``setting_changed`` (the routers or ``MULTIDB_ROUTERS_PIN_SECONDS`` changed).
     """
-    from django.db import router as django_router
+    global _limits
+    routers = django_router.routers
+    known = _limits
+    if known is not None and known[0] is routers:
+        return known[1]
+    limits = MappingProxyType(_pin_limits(routers))
+    _limits = (routers, limits)
+    return limits
 
+
+_limits: tuple[object, Mapping[str, float]] | None = None
+
+
+def _pin_limits(routers: Iterable[object]) -> dict[str, float]:
     from .replica_set import ReplicaSet
 
     limits: dict[str, float] = {}
-    for router in django_router.routers:
+    for router in routers:
         for value in getattr(router, "__dict__", {}).values():
             items = value if isinstance(value, tuple) else (value,)
             for item in items:
@@ -128,6 +156,17 @@ def pin_limits() -> dict[str, float]:
                 for primary in replica_set.primaries:
                     limits[primary] = max(limits.get(primary, 0.0), seconds)
     return limits
+
+
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    global _limits
+    if setting == "DATABASE_ROUTERS" or setting.startswith("MULTIDB_"):
+        _limits = None
+    elif setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "SIGNING_BACKEND"):
+        _verified.cache_clear()
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="multidb_routers.middleware")
 
 
 class PinningMiddleware:

@@ -20,9 +20,22 @@ from django.db import DatabaseError
 
 from ..conf import conf
 from ..exceptions import RouterOptionError
-from .connections import cached_connection, drop_if_dead, test_forbids, user_transaction_open
+from .connections import (
+    cached_connection,
+    drop_if_dead,
+    per_thread,
+    test_forbids,
+    user_transaction_open,
+)
 from .freshness import get_freshness
-from .state import context_pins, pin_context, primary_forced, request_state
+from .state import (
+    choose_in_context,
+    context_pins,
+    context_state,
+    pin_context,
+    primary_forced,
+    request_state,
+)
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -208,29 +221,43 @@ class ReplicaSet:
         request a write in this context) is active and the freshness strategy trusts
         no replica; a transaction is open on the primary (Django's ``TestCase``
         transaction included: no replica sees its rows). Otherwise a live replica,
-        the same one for a whole request, chosen by weight; the primary if none is live.
+        chosen by weight and then kept (monotonic reads) for the whole request, or
+        outside a request for the context (a command, a task), while it stays live;
+        the primary if none is live.
         With ``read_from_primaries`` the primaries are among the aliases chosen from.
         With several primaries, "the primary" is the one the reader wrote to (or is
         pinned to, or holds a transaction open on), else the first one.
         """
-        if self._several:
-            return self._read_several()
+        return self.reader()
+
+    @property
+    def reader(self) -> Callable[[], str]:
+        """:meth:`read_alias` for this set's shape (one primary or several), to bind once."""
+        return self._read_several if self._several else self._read_one
+
+    def _read_one(self) -> str:
+        # read_alias() with one primary: the routing hot path, in one frame.
         primary = self.primary
         replicas: Sequence[str] = self.readers
         if not replicas or primary_forced():
             return primary
         state = request_state()
         if state is None:
-            pin = context_pins().get(primary)
+            outside = context_state()
+            pin = outside.pins.get(primary)
+            chosen = outside.replicas.get(self)
         elif primary in state.written:
             return primary
         else:
             pin = state.pins.get(primary)
+            chosen = state.replicas.get(self)
         if pin is not None and pin.until > time.time():
             replicas = self.freshness.fresh_replicas(self.replicas, pin)
             if not replicas:
                 return primary
-        connection = cached_connection(primary)
+        connection = per_thread.wrappers.get(primary)
+        if connection is None:
+            connection = cached_connection(primary)
         # A transaction on the primary must see its own rows, and so must a test inside
         # Django's TestCase (its rows are in the test's transaction, which no replica's
         # connection sees). Inlined transaction_open().
@@ -238,16 +265,23 @@ class ReplicaSet:
             not connection.autocommit and connection.connection is not None
         ):
             return primary
-        if state is None:
-            return self._choose(replicas)
-        chosen = state.replicas.get(self)
-        # The request's replica was reachable when chosen: unless another request has
-        # found it down since, keep it (its connection is open or the query will say so).
-        if chosen is not None and chosen in replicas and chosen not in self._down:
+        # The replica was reachable when chosen: unless a reader has found it down since,
+        # keep it (its connection is open or the query will say so). Outside a request,
+        # no request signal checks the connection: a failed query makes the next read
+        # check it.
+        if (
+            chosen is not None
+            and chosen in replicas
+            and chosen not in self._down
+            and (state is not None or self._still_usable(chosen))
+        ):
             return chosen
         alias = self._choose(replicas)
         if alias != primary or self.read_from_primaries:
-            state.replicas[self] = alias
+            if state is None:
+                choose_in_context(self, alias)
+            else:
+                state.replicas[self] = alias
         return alias
 
     def _read_several(self) -> str:
@@ -273,13 +307,21 @@ class ReplicaSet:
                 return fresh
         if not readers:
             return self.primary
-        chosen = state.replicas.get(self) if state is not None else None
-        if chosen is not None and chosen in readers and chosen not in self._down:
+        chosen_by = context_state().replicas if state is None else state.replicas
+        chosen = chosen_by.get(self)
+        if (
+            chosen is not None
+            and chosen in readers
+            and chosen not in self._down
+            and (state is not None or self._still_usable(chosen))
+        ):
             return chosen
         alias = self._choose(readers)
         if alias not in readers:  # none is live
             return fresh or alias
-        if state is not None:
+        if state is None:
+            choose_in_context(self, alias)
+        else:
             state.replicas[self] = alias
         return alias
 
@@ -333,6 +375,19 @@ class ReplicaSet:
         return random.choices(candidates, [weights[alias] for alias in candidates])[0]
 
     # Health.
+
+    def _still_usable(self, alias: str) -> bool:
+        """Whether the replica a context chose outside a request may keep its reads.
+
+        Yes while its connection is open and no query failed on it since; else (and
+        with a lag limit to check) as for a replica being chosen.
+        """
+        connection = per_thread.wrappers.get(alias)
+        if connection is None or self._within_lag is not None:
+            return self._usable(alias)
+        if connection.errors_occurred or connection.connection is None:
+            return self._usable(alias)
+        return True
 
     def _usable(self, alias: str) -> bool:
         connection = cached_connection(alias)

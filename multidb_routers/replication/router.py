@@ -93,12 +93,18 @@ class PrimaryReplicaRouter(BaseRouter):
         )
         self._scope = Scope(self.apps)
         self._covers = self._scope.covers
-        self._read_alias = self.replica_set.read_alias
+        # Routing runs on every query: each model's scope answer is remembered, and the
+        # read method for one primary or several is chosen now, not per read.
+        self._covered: dict[type[Model], bool] = {}
+        self._read_alias = self.replica_set.reader
         self._write_alias = self.replica_set.write_alias
 
     def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
         """The primary or a replica (see :meth:`ReplicaSet.read_alias`); ``None`` out of scope."""
-        return self._read_alias() if self._covers(model) else None
+        covered = self._covered.get(model)
+        if covered is None:
+            covered = self._covered[model] = self._covers(model)
+        return self._read_alias() if covered else None
 
     def db_for_write(self, model: type[Model], **hints: Any) -> str | None:
         """A primary, pinning the writer's next reads to it; ``None`` out of scope.

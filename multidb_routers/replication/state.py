@@ -10,9 +10,11 @@ other's (never ``threading.local``, never module globals):
   ``request_finished``): the pins the request carried in its cookie, the primaries it
   wrote to, and the replica each replica set chose for it. The object is mutable
   because it lives exactly as long as its request.
-* Outside a request, a write pins its primary for the current context only; the
-  mapping of pins is immutable and replaced on each write, so a task or thread
-  that copied the context earlier never sees a later pin of another one.
+* Outside a request (:class:`ContextState`), a write pins its primary for the current
+  context only, and each replica set keeps reading from the replica it first chose in
+  the context (monotonic reads in commands and tasks). The state is immutable and
+  replaced on each change, so a task or thread that copied the context earlier never
+  sees a later pin or choice of another one.
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ if TYPE_CHECKING:
     from .replica_set import ReplicaSet
 
 __all__ = [
+    "ContextState",
     "Pin",
     "RequestState",
     "begin_request",
+    "choose_in_context",
     "context_pins",
+    "context_state",
     "end_request",
     "finish_request",
     "fresh_state",
@@ -82,12 +87,27 @@ class RequestState:
 
 _NO_PINS: Mapping[str, Pin] = MappingProxyType({})
 
+
+@dataclass(frozen=True, slots=True)
+class ContextState:
+    """Routing state of a context outside a request: its pins and its chosen replicas.
+
+    ``pins``: the context's write pins, by primary alias. ``replicas``: the replica each
+    replica set chose in this context. Replaced, never mutated.
+    """
+
+    pins: Mapping[str, Pin] = _NO_PINS
+    replicas: Mapping[ReplicaSet, str] = MappingProxyType({})
+
+
+_EMPTY = ContextState()
+
 _primary_forced: ContextVar[bool] = ContextVar("multidb_routers.primary_forced", default=False)
 _request_state: ContextVar[RequestState | None] = ContextVar(
     "multidb_routers.request_state", default=None
 )
-_context_pins: ContextVar[Mapping[str, Pin]] = ContextVar(
-    "multidb_routers.context_pins", default=_NO_PINS
+_context_state: ContextVar[ContextState] = ContextVar(
+    "multidb_routers.context_state", default=_EMPTY
 )
 
 # The routing hot path calls these on every read: bound ``ContextVar.get`` methods.
@@ -95,8 +115,13 @@ _context_pins: ContextVar[Mapping[str, Pin]] = ContextVar(
 primary_forced: Callable[[], bool] = _primary_forced.get
 #: The current request's :class:`RequestState`, or ``None`` outside a request.
 request_state: Callable[[], RequestState | None] = _request_state.get
-#: The out-of-request pins of the current context, by primary alias.
-context_pins: Callable[[], Mapping[str, Pin]] = _context_pins.get
+#: The current context's :class:`ContextState` (what matters outside a request).
+context_state: Callable[[], ContextState] = _context_state.get
+
+
+def context_pins() -> Mapping[str, Pin]:
+    """The out-of-request pins of the current context, by primary alias."""
+    return _context_state.get().pins
 
 
 def begin_request(pins: Mapping[str, Pin]) -> tuple[RequestState, Token[RequestState | None]]:
@@ -136,14 +161,23 @@ def finish_request() -> None:
 
 def pin_context(primary: str, pin: Pin) -> None:
     """Pin ``primary`` in the current context (outside a request) until ``pin.until``."""
-    pins = dict(_context_pins.get())
-    pins[primary] = pin
-    _context_pins.set(MappingProxyType(pins))
+    state = _context_state.get()
+    pins = MappingProxyType({**state.pins, primary: pin})
+    _context_state.set(ContextState(pins, state.replicas))
+
+
+def choose_in_context(replica_set: ReplicaSet, alias: str) -> None:
+    """Remember ``alias`` as the replica ``replica_set`` reads from in the current context."""
+    state = _context_state.get()
+    replicas = MappingProxyType({**state.replicas, replica_set: alias})
+    _context_state.set(ContextState(state.pins, replicas))
 
 
 @contextmanager
 def fresh_state() -> Iterator[None]:
     """Run a block as if nothing was pinned: no pins, no request, no ``use_primary()``.
+
+    Nor any replica chosen outside a request.
 
     For test suites: pins from writes outside a request stay in the test thread's
     context for ``pin_seconds``, so one test's writes would route the next test's reads.
@@ -151,12 +185,12 @@ def fresh_state() -> Iterator[None]:
     tokens = (
         _primary_forced.set(False),
         _request_state.set(None),
-        _context_pins.set(_NO_PINS),
+        _context_state.set(_EMPTY),
     )
     try:
         yield
     finally:
-        _context_pins.reset(tokens[2])
+        _context_state.reset(tokens[2])
         _request_state.reset(tokens[1])
         _primary_forced.reset(tokens[0])
 

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import uuid
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Union
 
 __all__ = [
@@ -54,10 +52,15 @@ def key_bytes(key: object) -> bytes:
         raise TypeError(f"A shard key cannot be a bool ({key!r}); use an int, str or UUID.")
     if isinstance(key, int):
         return str(key).encode()
-    if isinstance(key, uuid.UUID):
-        return str(key).encode()
     if isinstance(key, bytes):
         return key
+    # Imported here: settings.py imports the router, and uuid (which imports platform)
+    # and decimal would double what that costs; a running project has them loaded.
+    from decimal import Decimal
+    from uuid import UUID
+
+    if isinstance(key, UUID):
+        return str(key).encode()
     if isinstance(key, Decimal):
         if not key.is_finite():
             raise TypeError(f"A shard key cannot be {key!r}; use a finite number.")

@@ -8,7 +8,6 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Union
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
-from django.db import models
 from django.db import router as connection_router
 
 from ..base import BaseRouter, RouteDescription
@@ -178,7 +177,9 @@ class ShardRouter(BaseRouter):
                     f"{type(self).__name__} shards {model._meta.label} by {spec!r}, which is no "
                     "field of the model (check multidb_routers.E020)."
                 ) from None
-            if not isinstance(found, models.Field) or not found.concrete:
+            from django.db.models import Field  # not at import: settings import the router
+
+            if not isinstance(found, Field) or not found.concrete:
                 raise RouterOptionError(
                     f"{type(self).__name__} shards {model._meta.label} by {spec!r}, which is "
                     "no column of the model: name a concrete field or a foreign key."
@@ -200,7 +201,9 @@ class ShardRouter(BaseRouter):
         if field is None or key is None:
             return key
         given = key
-        if isinstance(key, models.Model):
+        from django.db.models import Model  # not at import: settings import the router
+
+        if isinstance(key, Model):
             if field.is_relation and isinstance(key, field.related_model):  # type: ignore[arg-type]
                 key = getattr(key, field.target_field.attname)  # type: ignore[attr-defined]
             elif isinstance(key, model):

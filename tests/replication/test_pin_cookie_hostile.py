@@ -146,3 +146,29 @@ def test_an_incoming_pin_far_in_the_future_stops_pinning_after_pin_seconds(
     assert conf.PIN_COOKIE_NAME not in first.cookies
     later = client.get(f"/replica/sync/reviews/{review.pk}/")
     assert set(later.json()["read_from"]) <= REPLICAS
+
+
+def test_a_remembered_cookie_is_capped_by_now_and_the_limits_at_each_use() -> None:
+    from multidb_routers.replication.middleware import dumps_pins
+    from multidb_routers.replication.state import Pin
+
+    now = time.time()
+    value = dumps_pins({"reviews": Pin(until=now + 3.0)})
+
+    assert loads_pins(value, now=now, limits={"reviews": 5.0}) == {"reviews": Pin(now + 3.0)}
+    assert loads_pins(value, now=now, limits={"reviews": 1.0}) == {"reviews": Pin(now + 1.0)}
+    assert loads_pins(value, now=now, limits={"library": 5.0}) == {}
+    assert loads_pins(value, now=now + 3.0, limits={"reviews": 5.0}) == {}
+
+
+def test_a_remembered_cookie_is_refused_once_the_secret_key_changes(settings: Any) -> None:
+    from multidb_routers.replication.middleware import dumps_pins
+    from multidb_routers.replication.state import Pin
+
+    now = time.time()
+    value = dumps_pins({"reviews": Pin(until=now + 3.0)})
+    assert loads_pins(value, now=now) == {"reviews": Pin(now + 3.0)}
+
+    settings.SECRET_KEY = "another key, after a leak"
+
+    assert loads_pins(value, now=now) == {}

@@ -103,12 +103,26 @@ def test_weights_set_the_share_of_reads_of_each_replica() -> None:
     weighted = reviews_router(replicas={"reviews_replica1": 3, "reviews_replica2": 1})
     draws = 4000
 
-    counts = Counter(weighted.db_for_read(Review) for _ in range(draws))
+    # Each draw in a new context: a context keeps the replica it first chose.
+    counts = Counter(contextvars.Context().run(weighted.db_for_read, Review) for _ in range(draws))
 
     expected = {"reviews_replica1": draws * 3 / 4, "reviews_replica2": draws / 4}
     chi_square = sum((counts[alias] - share) ** 2 / share for alias, share in expected.items())
     # Chi-square with one degree of freedom: above 15.14 has a probability of 1e-4.
     assert chi_square < 15.14, counts
+
+
+@pytest.mark.django_db(databases=REVIEWS, transaction=True)
+def test_outside_a_request_a_context_keeps_reading_from_the_replica_it_chose() -> None:
+    router = reviews_router()
+
+    def reads() -> set[str | None]:
+        return {router.db_for_read(Review) for _ in range(50)}
+
+    chosen = [contextvars.Context().run(reads) for _ in range(40)]
+
+    assert all(len(aliases) == 1 for aliases in chosen), chosen
+    assert set().union(*chosen) == {"reviews_replica1", "reviews_replica2"}
 
 
 @pytest.mark.django_db(databases=[*REVIEWS, "library"], transaction=True)
@@ -239,7 +253,7 @@ def test_a_freshness_strategy_chooses_which_replicas_serve_pinned_reads() -> Non
         {"reviews_replica1": 1, "reviews_replica2": 1, "library": 1},
         freshness=TrustReplica1(),
     )
-    unpinned = {replica_set.read_alias() for _ in range(60)}
+    unpinned = {contextvars.Context().run(replica_set.read_alias) for _ in range(60)}
 
     assert replica_set.write_alias() == "reviews"
 
