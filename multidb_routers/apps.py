@@ -37,6 +37,13 @@ class MultiDBRoutersConfig(AppConfig):
 
         guards.install()
 
+        from .sharding import checks as shard_checks
+        from .sharding.selection import install_lock_guard
+
+        install_lock_guard()
+        checks.register(shard_checks.check_shard_middleware, "multidb_routers")
+        checks.register(shard_checks.check_placements, "multidb_routers", checks.Tags.database)
+
         from django.conf import settings
 
         from .base import BaseRouter
