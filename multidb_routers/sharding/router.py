@@ -498,10 +498,13 @@ class ShardRouter(BaseRouter):
         key = spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
         shards = ", ".join(self.shard_aliases)
         has_replicas = any(shard.replicas for shard in self.shard_config)
-        read = f"shard of {key} ({self.strategy_name} over {shards})"
+        how = self.strategy_name
+        if self.directory is not None:
+            how += f", placement directory {self.directory!r}"
+        read = f"shard of {key} ({how} over {shards})"
         return RouteDescription(
             read=read + (", replicas allowed" if has_replicas else ""),
-            write=f"shard of {key} ({self.strategy_name} over {shards})",
+            write=f"shard of {key} ({how} over {shards})",
         )
 
     @property
