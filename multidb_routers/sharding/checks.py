@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
@@ -11,6 +10,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
 from ..conf import conf
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["check_placements", "check_shard_middleware"]
 
@@ -112,9 +114,7 @@ def _check_directory_names() -> list[CheckMessage]:
     return messages
 
 
-def check_placements(
-    databases: Iterable[str] | None = None, **kwargs: Any
-) -> list[CheckMessage]:
+def check_placements(databases: Iterable[str] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """E026: a directory entry naming an alias that is not a shard of its router.
 
     A database check (it reads the table): ``manage.py check --database default``,

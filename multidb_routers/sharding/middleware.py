@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import BadRequest, ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest
-from django.http.response import HttpResponseBase
 from django.utils.module_loading import import_string
 
 from ..conf import conf
 from ..exceptions import ShardKeyError
 from .selection import ShardSelection, _nested, _selection, _shard_routers
+
+if TYPE_CHECKING:
+    from django.http.response import HttpResponseBase
 
 __all__ = ["ShardMiddleware", "resolver"]
 

@@ -374,7 +374,9 @@ class ShardRouter(BaseRouter):
                 entry.save(using=db, update_fields=["alias", "version", "updated_at"])
         placement.clear_cache()
 
-    def unplace(self, key: object, model: type[Model] | None = None, *, force: bool = False) -> bool:
+    def unplace(
+        self, key: object, model: type[Model] | None = None, *, force: bool = False
+    ) -> bool:
         """Remove the entry of ``key``: hashing decides its shard again. True if there was one.
 
         Refused like :meth:`place` while rows of the key would be left on the placed shard.
@@ -386,10 +388,10 @@ class ShardRouter(BaseRouter):
         if not force:
             hashed = self._strategy(key_bytes(key), self.shard_aliases)
             self._refuse_stranded_rows(key, hashed)
-        deleted, _ = (
+        deleted: int = (
             Placement.objects.using(conf.PLACEMENT_DATABASE)
             .filter(directory=directory, key=text)
-            .delete()
+            .delete()[0]
         )
         placement.clear_cache()
         return deleted > 0

@@ -100,11 +100,15 @@ def test_the_async_path_runs_the_view_on_the_shop_shard() -> None:
         return await AsyncClient().get("/shops/7/async/")
 
     response = async_to_sync(get)()
-    assert response.json() == {"authors": [], "read_from": require_shard_router(Review).shard_for(7)}
+    assert response.json() == {
+        "authors": [],
+        "read_from": require_shard_router(Review).shard_for(7),
+    }
 
 
 def test_the_middleware_is_sync_and_async_capable() -> None:
-    assert ShardMiddleware.sync_capable and ShardMiddleware.async_capable
+    assert ShardMiddleware.sync_capable
+    assert ShardMiddleware.async_capable
 
 
 @pytest.mark.parametrize(
@@ -126,7 +130,9 @@ def test_checks_name_a_bad_resolver(settings_: dict[str, object], expected: str)
 
 
 def test_a_resolver_without_the_middleware_is_a_warning() -> None:
-    with override_settings(MULTIDB_ROUTERS_SHARD_RESOLVER="tests.sharding.tenant_views.shop_from_path"):
+    with override_settings(
+        MULTIDB_ROUTERS_SHARD_RESOLVER="tests.sharding.tenant_views.shop_from_path"
+    ):
         assert [m.id for m in check_shard_middleware()] == ["multidb_routers.W021"]
     with by_path:
         assert check_shard_middleware() == []

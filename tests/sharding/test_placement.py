@@ -7,9 +7,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.management import call_command
@@ -24,6 +24,9 @@ from multidb_routers.models import Placement
 from multidb_routers.sharding import placement, use_shard
 from multidb_routers.sharding.checks import check_placements
 from tests.testapps.shard_app.models import Event, Review
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SHARDS = ["shard_0", "shard_1", "shard_2", "shard_3"]
 NOW = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
@@ -87,7 +90,7 @@ def test_place_refuses_while_rows_of_the_key_live_on_its_current_shard(
 ) -> None:
     Review.objects.create(product_id=9, author="a", created=NOW)  # type: ignore[misc]
     target = _elsewhere(router, 9)
-    with pytest.raises(MoveError, match="shard_app.Review has rows of the key 9"):
+    with pytest.raises(MoveError, match=r"shard_app\.Review has rows of the key 9"):
         router.place(9, target)
     assert router.shard_for(9) != target
     router.place(9, target, force=True)
@@ -230,15 +233,30 @@ def test_a_subprocess_sees_a_change_made_by_another_within_the_ttl(tmp_path: Pat
     def run(*args: str) -> str:
         return subprocess.run(
             [sys.executable, "-m", "tests.sharding.placement_process", str(tmp_path), *args],
-            check=True, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=60,
         ).stdout
 
     run("migrate")
     ttl = 1.0
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "tests.sharding.placement_process", str(tmp_path), "watch", "acme",
-         str(ttl)],
-        stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "tests.sharding.placement_process",
+            str(tmp_path),
+            "watch",
+            "acme",
+            str(ttl),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     try:
         assert watcher.stdout is not None

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import threading
 import uuid
+from typing import TYPE_CHECKING
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -14,9 +15,11 @@ from django.db import router as django_router
 
 from multidb_routers import ShardKeyError, ShardLockError
 from multidb_routers.sharding import across_shards, require_shard_router, use_shard
-from multidb_routers.sharding.router import ShardRouter
 from tests.testapps.functional_app.models import Shelf
 from tests.testapps.shard_app.models import Event, Review, Ticket
+
+if TYPE_CHECKING:
+    from multidb_routers.sharding.router import ShardRouter
 
 SHARDS = ["shard_0", "shard_1", "shard_2", "shard_3"]
 NOW = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
@@ -65,7 +68,7 @@ def test_the_key_is_canonicalised_per_model(router: ShardRouter) -> None:
 
 
 def test_a_key_the_field_rejects_raises_naming_the_model_at_routing_time() -> None:
-    with use_shard("not a number"), pytest.raises(ShardKeyError, match="shard_app.Review"):
+    with use_shard("not a number"), pytest.raises(ShardKeyError, match=r"shard_app\.Review"):
         django_router.db_for_read(Review)
 
 
@@ -166,9 +169,9 @@ def test_nested_block_for_a_key_on_other_shards_raises_inside_a_lock(router: Sha
     with use_shard(7, lock=True):
         with pytest.raises(ShardLockError, match="inside a block locked"), use_shard(other):
             pass
-        with use_shard(7, lock=False):  # the same key: allowed, and still locked
-            with pytest.raises(ShardLockError):
-                list(Review.objects.shard(other))
+        # The same key: allowed, and still locked.
+        with use_shard(7, lock=False), pytest.raises(ShardLockError):
+            list(Review.objects.shard(other))
         assert django_router.db_for_read(Review) == router.shard_for(7)
 
 
