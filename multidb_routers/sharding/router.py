@@ -86,6 +86,10 @@ class ShardRouter(BaseRouter):
         self.shard_config: tuple[Shard, ...] = parse_shards(self.shards, owner=type(self).__name__)
         #: The shards' names (their primaries' aliases), in the order given.
         self.shard_aliases: tuple[str, ...] = tuple(shard.alias for shard in self.shard_config)
+        #: The shards hashing chooses from (``placed_only`` shards left out).
+        self.hashed_aliases: tuple[str, ...] = tuple(
+            shard.alias for shard in self.shard_config if not shard.placed_only
+        )
         self._by_alias: dict[str, Shard] = {}
         for shard in self.shard_config:
             for alias in shard.aliases:
@@ -148,8 +152,8 @@ class ShardRouter(BaseRouter):
             key = self.canonical_key(model, key)
         if key is None:
             raise ShardKeyError("None is no shard key: a row needs its key before it is routed.")
-        if not self.shard_aliases:
-            raise RouterOptionError(f"{type(self).__name__} has no shards.")
+        if not self.hashed_aliases:
+            raise RouterOptionError(f"{type(self).__name__} has no shards to hash keys over.")
         raw = key_bytes(key)
         if self.directory is not None:
             placed = placement.lookup(self.directory, raw)
@@ -162,7 +166,7 @@ class ShardRouter(BaseRouter):
                         "or unplace(key)), or add that shard (check multidb_routers.E026)."
                     )
                 return placed
-        alias = self._strategy(raw, self.shard_aliases)
+        alias = self._strategy(raw, self.hashed_aliases)
         if alias not in self._by_alias:
             raise RouterOptionError(
                 f"{type(self).__name__} strategy {self.strategy!r} returned {alias!r}, "
@@ -386,7 +390,7 @@ class ShardRouter(BaseRouter):
         directory = self._require_directory()
         key, text = self._directory_key(key, model)
         if not force:
-            hashed = self._strategy(key_bytes(key), self.shard_aliases)
+            hashed = self._strategy(key_bytes(key), self.hashed_aliases)
             self._refuse_stranded_rows(key, hashed)
         deleted: int = (
             Placement.objects.using(conf.PLACEMENT_DATABASE)

@@ -269,3 +269,29 @@ def test_a_subprocess_sees_a_change_made_by_another_within_the_ttl(tmp_path: Pat
     finally:
         watcher.kill()
         watcher.wait()
+
+
+def test_a_placed_only_shard_holds_only_the_keys_placed_there() -> None:
+    router = ShardRouter(
+        shards=[*SHARDS[:3], {"primary": "shard_3", "placed_only": True}],
+        apps=["shard_app.Review"],
+        shard_key="product_id",
+        directory="shops",
+    )
+    placement.clear_cache()
+    with override_settings(DATABASE_ROUTERS=[router]):
+        assert router.shard_aliases == tuple(SHARDS)
+        assert router.hashed_aliases == tuple(SHARDS[:3])
+        assert {router.shard_for(key) for key in range(500)} == set(SHARDS[:3])
+        router.place(1, "shard_3")
+        review = Review.objects.create(product_id=1, author="big", created=NOW)  # type: ignore[misc]
+        assert review._state.db == "shard_3"
+        from multidb_routers.sharding import across_shards
+
+        assert across_shards(Review.objects.all()).get() == review
+    placement.clear_cache()
+
+
+def test_placed_only_must_be_a_bool() -> None:
+    with pytest.raises(RouterOptionError, match="placed_only must be True or False"):
+        ShardRouter(shards=[{"primary": "shard_0", "placed_only": "yes"}], apps=["x"])
