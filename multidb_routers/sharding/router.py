@@ -70,6 +70,7 @@ class ShardRouter(BaseRouter):
     """
 
     options = ("shards", "apps", "shard_key", "strategy", "directory")
+    shards_rows = True  # read by use_shard() to find the ShardRouters of DATABASE_ROUTERS
     required_options = ("shards", "apps")
 
     shards: Any = None
