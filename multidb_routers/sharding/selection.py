@@ -84,7 +84,9 @@ class ShardSelection:
     def route(self, router: ShardRouter, model: type[Model]) -> Shard | None:
         """The shard a hint-less query of ``model`` goes to, or ``None`` if none was chosen."""
         if self.alias is not None:
-            return router._by_alias.get(self.alias)
+            shard = router._by_alias.get(self.alias)
+            if shard is not None:
+                return shard
         if self.key is _NO_KEY:
             return None
         return router._by_alias[router.shard_for(self.key, model)]
@@ -257,15 +259,17 @@ class use_shard:
 def select_alias(router: ShardRouter, alias: str) -> Token[ShardSelection | None]:
     """Choose ``router``'s shard ``alias`` for hint-less queries (``ShardRouter.use_shard``).
 
-    Inside a locked block the alias must be inside the wall; the lock carries on.
+    Inside a locked block the alias must be inside the wall; the lock carries on. Inside
+    a ``use_shard(key)`` block the alias routes, and the key stays the block's.
     """
     router.shard(alias)  # refuse an alias that is no shard
     outer = _selection.get()
-    lock_key = _NO_KEY
-    if outer is not None and outer.locked:
+    if outer is None:
+        return _selection.set(ShardSelection(alias=alias))
+    if outer.locked:
         outer.check_alias(router, alias)
-        lock_key = outer.lock_key
-    return _selection.set(ShardSelection(alias=alias, lock_key=lock_key))
+    # The outer key stays known (create() fills it in), the alias routes.
+    return _selection.set(ShardSelection(key=outer.key, alias=alias, lock_key=outer.lock_key))
 
 
 def reset(token: Token[ShardSelection | None]) -> None:
