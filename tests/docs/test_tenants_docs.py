@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from django.test import Client, override_settings
@@ -12,6 +12,9 @@ from multidb_routers.sharding import placement, use_shard
 from tests.docs import tenants_usage
 from tests.sharding.tenant_views import reviews
 from tests.testapps.shard_app.models import Review
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SHARDS = ["shard_0", "shard_1", "shard_2", "shard_3"]
 pytestmark = [
