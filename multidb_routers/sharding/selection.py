@@ -61,12 +61,13 @@ class ShardSelection:
     ``lock_key``: the key whose shards are the only ones reachable, when locked.
     """
 
-    __slots__ = ("_allowed", "_blocked", "_walls", "alias", "key", "lock_key")
+    __slots__ = ("_allowed", "_blocked", "_keys", "_walls", "alias", "key", "lock_key")
 
     def __init__(self, key: object = _NO_KEY, alias: str | None = None, lock_key: object = _NO_KEY):
         self.key = key
         self.alias = alias
         self.lock_key = lock_key
+        self._keys: dict[tuple[ShardRouter, type[Model]], object] = {}
         self._allowed: dict[tuple[ShardRouter, type[Model]], str] = {}
         self._walls: dict[ShardRouter, frozenset[str]] = {}
         self._blocked: dict[str, str | None] = {}
@@ -89,7 +90,12 @@ class ShardSelection:
                 return shard
         if self.key is _NO_KEY:
             return None
-        return router._by_alias[router.shard_for(self.key, model)]
+        try:
+            key = self._keys[router, model]
+        except KeyError:
+            key = self._keys[router, model] = router.canonical_key(model, self.key)
+        # Not the alias: a placement changed during the block is followed at once.
+        return router._by_alias[router.shard_for(key)]
 
     def check(self, router: ShardRouter, model: type[Model], shard: Shard) -> None:
         """Raise :class:`ShardLockError` when ``shard`` is not the locked key's shard."""

@@ -18,7 +18,7 @@ from django.db import router as django_router
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from multidb_routers import ShardKeyError, ShardRouter
+from multidb_routers import ShardKeyError, ShardLockError, ShardRouter
 from multidb_routers.exceptions import MoveError, RouterOptionError
 from multidb_routers.models import Placement
 from multidb_routers.sharding import placement, use_shard
@@ -295,3 +295,23 @@ def test_a_placed_only_shard_holds_only_the_keys_placed_there() -> None:
 def test_placed_only_must_be_a_bool() -> None:
     with pytest.raises(RouterOptionError, match="placed_only must be True or False"):
         ShardRouter(shards=[{"primary": "shard_0", "placed_only": "yes"}], apps=["x"])
+
+
+def test_a_block_follows_a_placement_made_during_it(router: ShardRouter) -> None:
+    hashed = router.shard_for(5)
+    target = _elsewhere(router, 5)
+    with use_shard(5):
+        assert django_router.db_for_read(Review) == hashed
+        router.place(5, target)
+        assert django_router.db_for_read(Review) == target
+
+
+def test_a_locked_block_refuses_rather_than_follow_a_placement_made_during_it(
+    router: ShardRouter,
+) -> None:
+    target = _elsewhere(router, 5)
+    with use_shard(5, lock=True):
+        list(Review.objects.all())
+        router.place(5, target)
+        with pytest.raises(ShardLockError):
+            list(Review.objects.all())
