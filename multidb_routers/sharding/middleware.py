@@ -25,7 +25,10 @@ from ..exceptions import ShardKeyError
 from .selection import ShardSelection, _nested, _selection, _shard_routers
 
 if TYPE_CHECKING:
+    from django.db.models import Model
     from django.http.response import HttpResponseBase
+
+    from .router import ShardRouter
 
 __all__ = ["ShardMiddleware", "resolver"]
 
@@ -72,20 +75,26 @@ setting_changed.connect(_forget, dispatch_uid="multidb_routers.sharding.middlewa
 
 def _select(key: object, lock: bool) -> ShardSelection:
     """The request's selection; a key no sharded model accepts is a 400, not a 500 later."""
-    from django.apps import apps
-
     try:
         selection = _nested(_selection.get(), key, lock)
     except ShardKeyError as exc:
         raise BadRequest(str(exc)) from exc
-    probe = selection if selection.locked else ShardSelection(key=key, lock_key=key)
     for router in _shard_routers():
-        if not probe.wall(router) and any(map(router.covers, apps.get_models())):
+        models = router.sharded_models()
+        if models and not any(_accepts(router, model, key) for model in models):
             raise BadRequest(
                 f"The shard key {key!r} of this request is no valid key of the models "
                 "sharded by the ShardRouter (their key fields reject it)."
             )
     return selection
+
+
+def _accepts(router: ShardRouter, model: type[Model], key: object) -> bool:
+    try:
+        router.shard_for(key, model)
+    except (ShardKeyError, TypeError):
+        return False
+    return True
 
 
 class ShardMiddleware:

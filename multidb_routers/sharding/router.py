@@ -275,6 +275,17 @@ class ShardRouter(BaseRouter):
         """True when the model is sharded by this router."""
         return self._scope.covers(model)
 
+    def sharded_models(self) -> list[type[Model]]:
+        """The installed concrete models this router shards (computed once per app registry)."""
+        from django.apps import apps
+
+        installed = apps.get_models()  # the same list until the registry's cache is cleared
+        cached = getattr(self, "_sharded_models", None)
+        if cached is None or cached[0] is not installed:
+            models_ = [m for m in installed if self._scope.covers(m) and not m._meta.proxy]
+            cached = self._sharded_models = (installed, models_)
+        return cached[1]
+
     def _route(self, model: type[Model], hints: Mapping[str, Any], what: str) -> Shard:
         selection = _selection.get()
         shard: Shard | None = None

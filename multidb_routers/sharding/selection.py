@@ -123,15 +123,12 @@ class ShardSelection:
             return self._walls[router]
         except KeyError:
             pass
-        from django.apps import apps
-
         aliases: set[str] = set()
-        for model in apps.get_models():
-            if router.covers(model) and not model._meta.proxy:
-                try:
-                    aliases.add(router.shard_for(self.lock_key, model))
-                except (ShardKeyError, TypeError):
-                    continue
+        for model in router.sharded_models():
+            try:
+                aliases.add(router.shard_for(self.lock_key, model))
+            except (ShardKeyError, TypeError):
+                continue
         wall = self._walls[router] = frozenset(aliases)
         return wall
 
