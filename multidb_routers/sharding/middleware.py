@@ -14,7 +14,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.exceptions import BadRequest, ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest
@@ -143,8 +143,12 @@ class ShardMiddleware:
             _selection.reset(token)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        """The async counterpart of ``__call__``."""
-        selection = self._selection_for(request)
+        """The async counterpart of ``__call__``.
+
+        The resolver (which may query the database) and the key's validation (which may
+        read the placement directory) run in a thread, as Django runs sync code.
+        """
+        selection = await sync_to_async(self._selection_for)(request)
         if selection is None:
             return await self.get_response(request)  # type: ignore[no-any-return, misc]
         token = _selection.set(selection)

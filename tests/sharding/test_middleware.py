@@ -136,3 +136,36 @@ def test_a_resolver_without_the_middleware_is_a_warning() -> None:
         assert [m.id for m in check_shard_middleware()] == ["multidb_routers.W021"]
     with by_path:
         assert check_shard_middleware() == []
+
+
+def shop_from_the_database(request: Any) -> object:
+    """A resolver that queries: the shop of the path, if a review of it exists."""
+    key = request.path.split("/")[2]
+    return Review.objects.shard(key).values_list("product_id", flat=True).first()
+
+
+@pytest.mark.django_db(databases=["default", *SHARDS], transaction=True)
+def test_async_requests_may_resolve_by_query_and_read_the_directory() -> None:
+    from multidb_routers import ShardRouter
+    from multidb_routers.sharding import placement
+
+    router = ShardRouter(
+        shards=SHARDS, apps=["shard_app.Review"], shard_key="product_id", directory="shops"
+    )
+    target = next(alias for alias in SHARDS if alias != router.shard_for(7))
+    placement.clear_cache()
+    with override_settings(
+        DATABASE_ROUTERS=[router],
+        MIDDLEWARE=MIDDLEWARE,
+        MULTIDB_ROUTERS_SHARD_RESOLVER=f"{__name__}.shop_from_the_database",
+    ):
+        router.place(7, target)
+        Review.objects.create(product_id=7, author="ann", created="2024-05-01T00:00:00Z")  # type: ignore[misc]
+        placement.clear_cache()  # the request's own validation reads the directory
+
+        async def get() -> Any:
+            return await AsyncClient().get("/shops/7/async/")
+
+        response = async_to_sync(get)()
+        assert response.json() == {"authors": ["ann"], "read_from": target}
+    placement.clear_cache()
