@@ -297,15 +297,46 @@ def guard_connection(connection: BaseDatabaseWrapper) -> None:
         connection.execute_wrappers.append(_lock_guard)
 
 
+def _is_shard(alias: str, routers: list[Any] | None = None) -> bool:
+    found = _shard_routers() if routers is None else routers
+    return any(alias in getattr(router, "_by_alias", ()) for router in found)
+
+
 def _on_connection_created(sender: object, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    guard_connection(connection)
+    # Only a shard's statements can cross the wall: other connections pay nothing.
+    if _is_shard(connection.alias):
+        guard_connection(connection)
+
+
+def _on_setting_changed(*, setting: str, value: Any = None, **kwargs: Any) -> None:
+    # New routers may make shards of aliases already connected (tests, override_settings).
+    # Read from the new value: Django's own receiver may reset router.routers after this one.
+    if setting == "DATABASE_ROUTERS":
+        from django.db.utils import ConnectionRouter
+
+        _guard_open_shards(ConnectionRouter(value or []).routers)
+    elif setting == "DATABASES":
+        _guard_open_shards()
+
+
+def _guard_open_shards(routers: list[Any] | None = None) -> None:
+    from django.db import connections
+
+    shard_routers = routers
+    if shard_routers is not None:
+        shard_routers = [
+            router for router in shard_routers if getattr(router, "shards_rows", False)
+        ]
+    for connection in connections.all(initialized_only=True):
+        if _is_shard(connection.alias, shard_routers):
+            guard_connection(connection)
 
 
 def install_lock_guard() -> None:
-    """Guard every connection, present and future, with the lock (from ``AppConfig.ready``)."""
-    from django.db import connections
+    """Guard the shards' connections, present and future (from ``AppConfig.ready``)."""
+    from django.core.signals import setting_changed
     from django.db.backends.signals import connection_created
 
     connection_created.connect(_on_connection_created, dispatch_uid="multidb_routers.shard_lock")
-    for connection in connections.all(initialized_only=True):
-        guard_connection(connection)
+    setting_changed.connect(_on_setting_changed, dispatch_uid="multidb_routers.shard_lock")
+    _guard_open_shards()

@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import threading
 import uuid
-from typing import TYPE_CHECKING
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -15,11 +14,9 @@ from django.db import router as django_router
 
 from multidb_routers import ShardKeyError, ShardLockError
 from multidb_routers.sharding import across_shards, require_shard_router, use_shard
+from multidb_routers.sharding.router import ShardRouter
 from tests.testapps.functional_app.models import Shelf
 from tests.testapps.shard_app.models import Event, Review, Ticket
-
-if TYPE_CHECKING:
-    from multidb_routers.sharding.router import ShardRouter
 
 SHARDS = ["shard_0", "shard_1", "shard_2", "shard_3"]
 NOW = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
@@ -242,3 +239,25 @@ def test_threads_are_isolated(router: ShardRouter) -> None:
     assert results == {key: router.shard_for(key) for key in range(8)}
     with pytest.raises(ShardKeyError):  # nothing leaked into this thread
         django_router.db_for_read(Review)
+
+
+def test_only_shard_connections_carry_the_lock_guard_and_new_shards_get_it() -> None:
+    from django.test import override_settings
+
+    from multidb_routers.sharding.selection import _lock_guard
+
+    with connections["library"].cursor() as cursor:  # connected while no shard
+        cursor.execute("SELECT 1")
+    assert _lock_guard not in connections["library"].execute_wrappers
+    router = ShardRouter(
+        shards=["shard_0", "library"], apps=["shard_app.Review"], shard_key="product_id"
+    )
+    with override_settings(DATABASE_ROUTERS=[router]):
+        assert _lock_guard in connections["library"].execute_wrappers
+        key = next(k for k in range(100) if router.shard_for(k) == "shard_0")
+        with (
+            use_shard(key, lock=True),
+            pytest.raises(ShardLockError, match="'library'"),
+            connections["library"].cursor() as cursor,
+        ):
+            cursor.execute("SELECT 1")
