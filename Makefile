@@ -20,7 +20,7 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	touch $@
 
 # One settings module per pattern (example_project/example_project/settings/).
-PATTERNS := functional replica sharded overlay
+PATTERNS := functional replica sharded tenants overlay
 
 demo: $(VENV)/.installed
 	cd example_project && for pattern in $(PATTERNS); do \

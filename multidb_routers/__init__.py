@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .exceptions import ReadOnlyDatabaseError, RouterOptionError, ShardKeyError
+    from .exceptions import ReadOnlyDatabaseError, RouterOptionError, ShardKeyError, ShardLockError
     from .functional import FunctionalRouter
     from .overlay.router import OverlayRouter
     from .replication.router import PrimaryReplicaRouter
@@ -27,6 +27,7 @@ _EXPORTS = {
     "ReadOnlyDatabaseError": "multidb_routers.exceptions",
     "RouterOptionError": "multidb_routers.exceptions",
     "ShardKeyError": "multidb_routers.exceptions",
+    "ShardLockError": "multidb_routers.exceptions",
     "ShardRouter": "multidb_routers.sharding.router",
     "use_primary": "multidb_routers.replication.state",
 }
@@ -38,6 +39,7 @@ __all__ = [
     "ReadOnlyDatabaseError",
     "RouterOptionError",
     "ShardKeyError",
+    "ShardLockError",
     "ShardRouter",
     "use_primary",
 ]

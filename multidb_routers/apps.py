@@ -37,6 +37,13 @@ class MultiDBRoutersConfig(AppConfig):
 
         guards.install()
 
+        from .sharding import checks as shard_checks
+        from .sharding.selection import install_lock_guard
+
+        install_lock_guard()
+        checks.register(shard_checks.check_shard_middleware, "multidb_routers")
+        checks.register(shard_checks.check_placements, "multidb_routers", checks.Tags.database)
+
         from django.conf import settings
 
         from .base import BaseRouter
@@ -48,8 +55,16 @@ class MultiDBRoutersConfig(AppConfig):
                 router.verified_installed()
 
         from django.core.signals import request_finished, request_started
+        from django.db.models.signals import post_delete, post_save
 
         from .replication.middleware import request_finished_receiver, request_started_receiver
+        from .sharding.placement import placement_changed
+
+        # This process's placement cache follows its own changes at once (others' within
+        # MULTIDB_ROUTERS_PLACEMENT_TTL). Connected here: the routers' import path stays
+        # free of django.db.models.
+        for signal in (post_save, post_delete):
+            signal.connect(placement_changed, sender="multidb_routers.Placement")
 
         # Every request starts and ends its routing state, with or without the middleware.
         request_started.connect(request_started_receiver, dispatch_uid="multidb_routers.started")

@@ -57,6 +57,30 @@ class Settings:
         """
         return getattr(settings, "MULTIDB_ROUTERS_FANOUT", "auto")
 
+    @property
+    def SHARD_RESOLVER(self) -> object:
+        """Dotted path of the callable ``ShardMiddleware`` asks for a request's shard key.
+
+        ``MULTIDB_ROUTERS_SHARD_RESOLVER``: the callable takes the request and returns a key
+        or ``None``; validated by the checks ``multidb_routers.E023``/``E024``/``W021``.
+        """
+        return getattr(settings, "MULTIDB_ROUTERS_SHARD_RESOLVER", None)
+
+    @property
+    def SHARD_LOCK(self) -> bool:
+        """Whether ``ShardMiddleware`` locks each request to its key's shards (default)."""
+        return bool(getattr(settings, "MULTIDB_ROUTERS_SHARD_LOCK", True))
+
+    @property
+    def PLACEMENT_DATABASE(self) -> str:
+        """The alias holding the placement directory's table (``"default"``)."""
+        return str(getattr(settings, "MULTIDB_ROUTERS_PLACEMENT_DATABASE", "default"))
+
+    @property
+    def PLACEMENT_TTL(self) -> float:
+        """Seconds a process trusts its copy of the placement directory (``5``)."""
+        return float(getattr(settings, "MULTIDB_ROUTERS_PLACEMENT_TTL", 5.0))
+
 
 conf = Settings()
 

@@ -19,6 +19,7 @@ __all__ = [
     "ReadOnlyDatabaseError",
     "RouterOptionError",
     "ShardKeyError",
+    "ShardLockError",
 ]
 
 
@@ -35,6 +36,14 @@ class ShardKeyError(MultiDBRoutersError, LookupError):
 
     Raised instead of falling back to some shard, so a row is never written to
     (or looked for on) the wrong database.
+    """
+
+
+class ShardLockError(ShardKeyError):
+    """A query inside a locked ``use_shard(key, lock=True)`` block would reach another shard.
+
+    Raised by the router, by ``across_shards()`` and by a guard on the shards' connections
+    (``using()``, raw SQL), so a request locked to one tenant's shard never reaches another.
     """
 
 

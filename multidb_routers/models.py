@@ -25,3 +25,30 @@ class Tombstone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} #{self.object_pk} (deleted)"
+
+
+class Placement(models.Model):
+    """A placement directory entry: the rows of ``key`` live on ``alias``, whatever the hash.
+
+    ``directory`` names the :class:`~multidb_routers.ShardRouter` (its ``directory``
+    option), ``key`` is the canonical text of the shard key
+    (:func:`~multidb_routers.sharding.hashing.key_bytes`). Kept in one database,
+    ``MULTIDB_ROUTERS_PLACEMENT_DATABASE`` (``"default"``); the routers migrate it there
+    only. ``version`` grows on every change, so that a change can be made conditional on
+    the entry read (a compare-and-swap: ``filter(version=v).update(...)``).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    directory = models.CharField(max_length=100)
+    key = models.CharField(max_length=255)
+    alias = models.CharField(max_length=100)
+    version = models.PositiveBigIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["directory", "key"], name="multidb_placement_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.directory}: {self.key} -> {self.alias}"

@@ -96,11 +96,12 @@ class ContextState:
     replica set chose in this context. Replaced, never mutated.
     """
 
-    pins: Mapping[str, Pin] = _NO_PINS
-    replicas: Mapping[ReplicaSet, str] = MappingProxyType({})
+    # No defaults: Python 3.11's dataclasses refuse an unhashable (mappingproxy) one.
+    pins: Mapping[str, Pin]
+    replicas: Mapping[ReplicaSet, str]
 
 
-_EMPTY = ContextState()
+_EMPTY = ContextState(_NO_PINS, MappingProxyType({}))
 
 _primary_forced: ContextVar[bool] = ContextVar("multidb_routers.primary_forced", default=False)
 _request_state: ContextVar[RequestState | None] = ContextVar(

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .ids import IdGenerator, id_datetime, new_id
     from .manager import ShardedManager, ShardedQuerySet, on_shard
     from .router import ShardRouter, find_shard_router, require_shard_router
+    from .selection import use_shard
 
 _EXPORTS = {
     "IdGenerator": "multidb_routers.sharding.ids",
@@ -26,6 +27,7 @@ _EXPORTS = {
     "new_id": "multidb_routers.sharding.ids",
     "on_shard": "multidb_routers.sharding.manager",
     "require_shard_router": "multidb_routers.sharding.router",
+    "use_shard": "multidb_routers.sharding.selection",
 }
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "new_id",
     "on_shard",
     "require_shard_router",
+    "use_shard",
 ]
 
 

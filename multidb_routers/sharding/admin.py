@@ -25,6 +25,7 @@ from ..admin import SAFE_METHODS
 from .fanout import across_shards
 from .manager import on_shard
 from .router import ShardRouter, chosen_shard, require_shard_router
+from .selection import current_selection
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -75,6 +76,17 @@ class ShardedModelAdmin(_ModelAdmin):
         """The router sharding the model."""
         return require_shard_router(self.model)
 
+    def _selected_shard(self) -> str | None:
+        """The shard of the key of an enclosing ``use_shard(key)`` block (ShardMiddleware)."""
+        selection = current_selection()
+        if selection is None or not selection.has_key:
+            return None
+        return selection.route(self.shard_router, self.model).alias  # type: ignore[union-attr]
+
+    def _first_shard(self) -> str:
+        selected = self._selected_shard()
+        return selected if selected is not None else self.shard_router.shard_aliases[0]
+
     def get_list_filter(self, request: HttpRequest) -> Any:
         """The shard filter first, then the admin's own filters."""
         return [ShardFilter, *super().get_list_filter(request)]
@@ -84,9 +96,7 @@ class ShardedModelAdmin(_ModelAdmin):
         chosen = chosen_shard()
         router = self.shard_router
         alias = (
-            chosen
-            if chosen is not None and chosen in router.shard_aliases
-            else router.shard_aliases[0]
+            chosen if chosen is not None and chosen in router.shard_aliases else self._first_shard()
         )
         return on_shard(super().get_queryset(request), alias)
 
@@ -97,9 +107,13 @@ class ShardedModelAdmin(_ModelAdmin):
         meta = self.model._meta
         field = meta.pk if from_field is None else meta.get_field(from_field)
         assert field is not None
+        selected = self._selected_shard()
         try:
             value = field.to_python(object_id)
-            found: Model = across_shards(super().get_queryset(request)).get(**{field.name: value})
+            queryset = super().get_queryset(request)
+            found: Model = (
+                on_shard(queryset, selected) if selected is not None else across_shards(queryset)
+            ).get(**{field.name: value})
         except (self.model.DoesNotExist, ValidationError, ValueError):
             return None
         return found
@@ -109,8 +123,7 @@ class ShardedModelAdmin(_ModelAdmin):
             obj = self.get_object(request, object_id)
             if obj is not None and obj._state.db is not None:
                 return str(self.shard_router.shard(obj._state.db).alias)
-        first: str = self.shard_router.shard_aliases[0]
-        return first
+        return self._first_shard()
 
     def _in_shard(self, request: HttpRequest, alias: str, all_shards: bool = False) -> ExitStack:
         stack = ExitStack()
@@ -118,7 +131,8 @@ class ShardedModelAdmin(_ModelAdmin):
         if request.method not in SAFE_METHODS:
             # A new row's shard is known only once the form is read: hold every shard's
             # transaction so that the row and its inlines commit (or roll back) together.
-            for shard in self.shard_router.shard_aliases if all_shards else [alias]:
+            every = all_shards and self._selected_shard() is None
+            for shard in self.shard_router.shard_aliases if every else [alias]:
                 stack.enter_context(transaction.atomic(using=shard))
         return stack
 
@@ -127,7 +141,7 @@ class ShardedModelAdmin(_ModelAdmin):
     ) -> HttpResponse:
         """The changelist of the shard the filter chose (only the router's aliases)."""
         router = self.shard_router
-        alias = str(request.GET.get(SHARD_PARAMETER, router.shard_aliases[0]))
+        alias = str(request.GET.get(SHARD_PARAMETER, self._first_shard()))
         if alias not in router.shard_aliases:
             return HttpResponseRedirect(f"{request.path}?e=1")
         with self._in_shard(request, alias):

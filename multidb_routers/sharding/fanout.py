@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ..merge import MergedQuerySet
 from .manager import on_shard
 from .router import find_shard_router
+from .selection import current_selection
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -35,6 +36,9 @@ def across_shards(
     if router is None:
         label = f"unsharded {queryset.model._meta.label}"
         return MergedQuerySet([queryset], labels=[label], concurrent=False)
+    selection = current_selection()
+    if selection is not None and selection.locked:
+        selection.check_fan_out(router, f"across_shards({queryset.model._meta.object_name})")
     return MergedQuerySet(
         [on_shard(queryset, alias) for alias in router.shard_aliases],
         labels=[f"shard {alias!r}" for alias in router.shard_aliases],

@@ -19,6 +19,7 @@ from django.db import models
 
 from ..exceptions import ShardKeyError
 from .router import ShardRouter, find_shard_router
+from .selection import current_selection
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -35,6 +36,19 @@ def on_shard(queryset: Q, alias: str) -> Q:
     clone: Q = queryset.using(None)
     clone._hints = {**clone._hints, "shard": alias}  # type: ignore[attr-defined]
     return clone
+
+
+def _fill_selected_key(router: ShardRouter, objs: Iterable[models.Model]) -> None:
+    """Inside ``use_shard(key)``, give new rows with no key (a non-pk key field) that key."""
+    selection = current_selection()
+    if selection is None or not selection.has_key:
+        return
+    for obj in objs:
+        model = type(obj)
+        field = router.key_field(model)
+        if field is None or field.primary_key or getattr(obj, field.attname) is not None:
+            continue
+        setattr(obj, field.attname, router.canonical_key(model, selection.key))
 
 
 class ShardedQuerySet(models.QuerySet[M]):
@@ -111,6 +125,7 @@ class ShardedQuerySet(models.QuerySet[M]):
             obj.save(force_insert=True, using=self.db)
             return obj
         obj = self.model(**kwargs)
+        _fill_selected_key(router, [obj])
         # The shard router's own db_for_write, as save() would reach it: it records the
         # write, which pins the shard's later reads to its primary (and sets the cookie).
         using = router.db_for_write(self.model, shard=router.shard_of(obj))
@@ -196,6 +211,7 @@ class ShardedQuerySet(models.QuerySet[M]):
             if chosen is not None:
                 self._check_placement(chosen, objs)
             return super().bulk_create(objs, *args, **kwargs)
+        _fill_selected_key(router, objs)
         groups: dict[str, list[M]] = {}
         for obj in objs:
             groups.setdefault(router.shard_of(obj), []).append(obj)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Union
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.db import router as connection_router
+from django.db import transaction
 
 from ..base import BaseRouter, RouteDescription
+from ..conf import conf
 from ..exceptions import RouterOptionError, ShardKeyError
 from ..scope import LabelMap, Scope
+from . import placement
 from .hashing import STRATEGIES, StrategyFunc, key_bytes
+from .selection import _selection, current_selection, select_alias
+from .selection import reset as reset_selection
 from .shards import Shard, parse_shards
 
 if TYPE_CHECKING:
@@ -26,13 +30,10 @@ ShardKey = Union[str, Callable[[Any], Any]]  # noqa: UP007 (a runtime alias on P
 """A field name (``"product_id"``, ``"pk"``) or a callable taking the instance."""
 
 
-# The shard chosen with ShardRouter.use_shard() for queries that carry no hint.
-_chosen_shard: ContextVar[str | None] = ContextVar("multidb_routers.chosen_shard", default=None)
-
-
 def chosen_shard() -> str | None:
     """The alias chosen by the innermost :meth:`ShardRouter.use_shard` block, if any."""
-    return _chosen_shard.get()
+    selection = current_selection()
+    return selection.alias if selection is not None else None
 
 
 def _fixes(model: type[Model]) -> str:
@@ -61,19 +62,22 @@ class ShardRouter(BaseRouter):
     dict alias -> weight), whose reads then follow the primary/replica rules. ``shard_key``
     is a field name or a callable taking the instance, or a dict of model label -> either.
     ``strategy`` is ``"jump"``, ``"modulo"``, ``"rendezvous"`` or a callable
-    ``(key_bytes, shards) -> alias``.
+    ``(key_bytes, shards) -> alias``. ``directory``, a name, turns on the placement
+    directory: the entries of that name (key -> alias, :meth:`place`) override the hash.
 
     A read or write whose shard cannot be known raises :class:`ShardKeyError`; the router
     never falls back to some shard.
     """
 
-    options = ("shards", "apps", "shard_key", "strategy")
+    options = ("shards", "apps", "shard_key", "strategy", "directory")
+    shards_rows = True  # read by use_shard() to find the ShardRouters of DATABASE_ROUTERS
     required_options = ("shards", "apps")
 
     shards: Any = None
     apps: Iterable[str] | None = None
     shard_key: ShardKey | Mapping[str, ShardKey] = "pk"
     strategy: str | StrategyFunc = "jump"
+    directory: str | None = None
 
     def configure(self) -> None:
         """Validate the options; the parsed shards go to ``shard_config`` and ``shard_aliases``.
@@ -83,6 +87,10 @@ class ShardRouter(BaseRouter):
         self.shard_config: tuple[Shard, ...] = parse_shards(self.shards, owner=type(self).__name__)
         #: The shards' names (their primaries' aliases), in the order given.
         self.shard_aliases: tuple[str, ...] = tuple(shard.alias for shard in self.shard_config)
+        #: The shards hashing chooses from (``placed_only`` shards left out).
+        self.hashed_aliases: tuple[str, ...] = tuple(
+            shard.alias for shard in self.shard_config if not shard.placed_only
+        )
         self._by_alias: dict[str, Shard] = {}
         for shard in self.shard_config:
             for alias in shard.aliases:
@@ -101,6 +109,12 @@ class ShardRouter(BaseRouter):
             self._validate_key(key, option="shard_key")
             self._keys = None
             self._default_key = key
+        directory = self.directory
+        if directory is not None and not (isinstance(directory, str) and 0 < len(directory) <= 100):
+            raise RouterOptionError(
+                f"{type(self).__name__} directory must be a name (1 to 100 characters) under "
+                f"which its placements are stored, or None, not {directory!r}."
+            )
         strategy = self.strategy
         if isinstance(strategy, str):
             if strategy not in STRATEGIES:
@@ -139,9 +153,21 @@ class ShardRouter(BaseRouter):
             key = self.canonical_key(model, key)
         if key is None:
             raise ShardKeyError("None is no shard key: a row needs its key before it is routed.")
-        if not self.shard_aliases:
-            raise RouterOptionError(f"{type(self).__name__} has no shards.")
-        alias = self._strategy(key_bytes(key), self.shard_aliases)
+        if not self.hashed_aliases:
+            raise RouterOptionError(f"{type(self).__name__} has no shards to hash keys over.")
+        raw = key_bytes(key)
+        if self.directory is not None:
+            placed = placement.lookup(self.directory, raw)
+            if placed is not None:
+                if placed not in self._by_alias or self._by_alias[placed].alias != placed:
+                    raise ShardKeyError(
+                        f"The placement directory {self.directory!r} puts the key {key!r} on "
+                        f"{placed!r}, which is none of the shards {list(self.shard_aliases)}; "
+                        "its rows cannot be found. Fix the entry (router.place(key, alias) "
+                        "or unplace(key)), or add that shard (check multidb_routers.E026)."
+                    )
+                return placed
+        alias = self._strategy(raw, self.hashed_aliases)
         if alias not in self._by_alias:
             raise RouterOptionError(
                 f"{type(self).__name__} strategy {self.strategy!r} returned {alias!r}, "
@@ -253,22 +279,40 @@ class ShardRouter(BaseRouter):
         """True when the model is sharded by this router."""
         return self._scope.covers(model)
 
+    def sharded_models(self) -> list[type[Model]]:
+        """The installed concrete models this router shards (computed once per app registry)."""
+        from django.apps import apps
+
+        installed = apps.get_models()  # the same list until the registry's cache is cleared
+        cached = getattr(self, "_sharded_models", None)
+        if cached is None or cached[0] is not installed:
+            models_ = [m for m in installed if self._scope.covers(m) and not m._meta.proxy]
+            cached = self._sharded_models = (installed, models_)
+        return cached[1]
+
     def _route(self, model: type[Model], hints: Mapping[str, Any], what: str) -> Shard:
+        selection = _selection.get()
+        shard: Shard | None = None
         chosen = hints.get("shard")
         if chosen is not None:
-            return self.shard(chosen)
-        instance = hints.get("instance")
-        if instance is not None:
-            db = instance._state.db
-            if db in self._by_alias:
-                # Loaded from a shard: it stays there (as Django's own default routing does).
-                return self._by_alias[db]
-            if instance._meta.concrete_model is model._meta.concrete_model:
-                return self._by_alias[self.shard_of(instance)]
-        chosen = _chosen_shard.get()
-        if chosen is not None and chosen in self._by_alias:
-            return self._by_alias[chosen]
-        raise _shard_key_error(model, what)
+            shard = self.shard(chosen)
+        else:
+            instance = hints.get("instance")
+            if instance is not None:
+                db = instance._state.db
+                if db in self._by_alias:
+                    # Loaded from a shard: it stays there (as Django's own default routing does).
+                    shard = self._by_alias[db]
+                elif instance._meta.concrete_model is model._meta.concrete_model:
+                    shard = self._by_alias[self.shard_of(instance)]
+            if shard is None:
+                if selection is not None:
+                    shard = selection.route(self, model)
+                if shard is None:
+                    raise _shard_key_error(model, what)
+        if selection is not None and selection.locked:
+            selection.check(self, model, shard)
+        return shard
 
     @contextmanager
     def use_shard(self, alias: str) -> Iterator[str]:
@@ -277,13 +321,131 @@ class ShardRouter(BaseRouter):
         For code that cannot pass a hint, such as Django's own
         ``transaction.atomic(using=router.db_for_write(Model))`` in the admin. An instance
         hint still wins. The choice lives in a context variable (per thread and task).
+        Inside a locked :func:`~multidb_routers.sharding.use_shard` block, ``alias`` must be
+        one of the locked key's shards (else :class:`~multidb_routers.ShardLockError`).
+        To choose a shard by key, use :func:`multidb_routers.sharding.use_shard`.
         """
-        self.shard(alias)  # refuse an alias that is no shard
-        token = _chosen_shard.set(alias)
+        token = select_alias(self, alias)
         try:
             yield alias
         finally:
-            _chosen_shard.reset(token)
+            reset_selection(token)
+
+    # The placement directory.
+
+    def _require_directory(self) -> str:
+        if self.directory is None:
+            raise RouterOptionError(
+                f"This {type(self).__name__} has no placement directory: give it a name, "
+                "ShardRouter(..., directory='tenants'), to place keys on chosen shards."
+            )
+        return self.directory
+
+    def _directory_key(self, key: object, model: type[Model] | None) -> tuple[object, str]:
+        if model is not None:
+            key = self.canonical_key(model, key)
+        if key is None:
+            raise ShardKeyError("None is no shard key: there is nothing to place.")
+        try:
+            text = placement.key_text(key_bytes(key))
+        except UnicodeDecodeError:
+            raise ShardKeyError(
+                f"{key!r} cannot be placed: the directory stores keys as text, and these "
+                "bytes are no UTF-8."
+            ) from None
+        if len(text) > 255:
+            raise ShardKeyError(f"{key!r} cannot be placed: its text exceeds 255 characters.")
+        return key, text
+
+    def place(
+        self, key: object, alias: str, model: type[Model] | None = None, *, force: bool = False
+    ) -> None:
+        """Put the rows of ``key`` on the shard ``alias`` from now on (an entry of the directory).
+
+        ``model`` canonicalises the key by its key field (as :meth:`shard_for` does).
+        Every process follows within ``MULTIDB_ROUTERS_PLACEMENT_TTL`` seconds; this one at
+        once. Placing a key whose rows already live elsewhere would hide them, so it is
+        refused (:class:`~multidb_routers.exceptions.MoveError`) while any model of this
+        router with a key field has rows of the key on another shard, unless ``force``.
+        Moving the rows (``move_shard_key``) is not part of this method.
+        """
+        directory = self._require_directory()
+        shard = self.shard(alias)
+        if shard.alias != alias:
+            raise ValueError(f"{alias!r} is a replica: place keys on a shard's primary.")
+        key, text = self._directory_key(key, model)
+        if not force:
+            self._refuse_stranded_rows(key, alias)
+        from ..models import Placement
+
+        db = conf.PLACEMENT_DATABASE
+        with transaction.atomic(using=db):
+            entry = (
+                Placement.objects.using(db)
+                .select_for_update()
+                .filter(directory=directory, key=text)
+                .first()
+            )
+            if entry is None:
+                Placement.objects.using(db).create(directory=directory, key=text, alias=alias)
+            elif entry.alias != alias:
+                entry.alias = alias
+                entry.version += 1
+                entry.save(using=db, update_fields=["alias", "version", "updated_at"])
+        placement.clear_cache()
+
+    def unplace(
+        self, key: object, model: type[Model] | None = None, *, force: bool = False
+    ) -> bool:
+        """Remove the entry of ``key``: hashing decides its shard again. True if there was one.
+
+        Refused like :meth:`place` while rows of the key would be left on the placed shard.
+        """
+        from ..models import Placement
+
+        directory = self._require_directory()
+        key, text = self._directory_key(key, model)
+        if not force:
+            hashed = self._strategy(key_bytes(key), self.hashed_aliases)
+            self._refuse_stranded_rows(key, hashed)
+        deleted: int = (
+            Placement.objects.using(conf.PLACEMENT_DATABASE)
+            .filter(directory=directory, key=text)
+            .delete()[0]
+        )
+        placement.clear_cache()
+        return deleted > 0
+
+    def placements(self) -> dict[str, str]:
+        """This router's directory entries, key text -> alias, read from the table now."""
+        return placement.entries(self._require_directory())
+
+    def _refuse_stranded_rows(self, key: object, alias: str) -> None:
+        from django.apps import apps
+
+        from ..exceptions import MoveError
+
+        current = self.shard_for(key)
+        if current == alias:
+            return
+        for model in apps.get_models():
+            if not self.covers(model) or model._meta.proxy:
+                continue
+            field = self.key_field(model)
+            if field is None:
+                continue
+            try:
+                value = self.canonical_key(model, key)
+            except ShardKeyError:
+                continue
+            manager = model._base_manager.db_manager(current)
+            if manager.filter(**{field.attname: value}).exists():
+                raise MoveError(
+                    f"{model._meta.label} has rows of the key {key!r} on {current!r}: placing "
+                    f"the key on {alias!r} would hide them from every query. Move the rows "
+                    "first (the online move, move_shard_key, comes in a later release), or "
+                    "pass force=True if you moved them yourself."
+                )
 
     # Django's router methods.
 
@@ -317,6 +479,8 @@ class ShardRouter(BaseRouter):
         """Sharded models on every shard's primary and nowhere else; nothing else on shards."""
         if model_name is not None:
             hints["model_name"] = model_name
+        if app_label == "multidb_routers" and hints.get("model_name") == "placement":
+            return db == conf.PLACEMENT_DATABASE
         covered = self._scope.covers_migration(app_label, hints)
         if covered:
             shard = self._by_alias.get(db)
@@ -356,10 +520,13 @@ class ShardRouter(BaseRouter):
         key = spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
         shards = ", ".join(self.shard_aliases)
         has_replicas = any(shard.replicas for shard in self.shard_config)
-        read = f"shard of {key} ({self.strategy_name} over {shards})"
+        how = self.strategy_name
+        if self.directory is not None:
+            how += f", placement directory {self.directory!r}"
+        read = f"shard of {key} ({how} over {shards})"
         return RouteDescription(
             read=read + (", replicas allowed" if has_replicas else ""),
-            write=f"shard of {key} ({self.strategy_name} over {shards})",
+            write=f"shard of {key} ({how} over {shards})",
         )
 
     @property

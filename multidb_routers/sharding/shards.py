@@ -19,13 +19,19 @@ __all__ = ["Shard", "parse_shards"]
 class Shard:
     """One shard: its primary ``alias`` (the shard's name) and, optionally, its replicas."""
 
-    __slots__ = ("alias", "replica_set")
+    __slots__ = ("alias", "placed_only", "replica_set")
 
     def __init__(
-        self, alias: str, replicas: Sequence[str] | Mapping[str, float] | None = None
+        self,
+        alias: str,
+        replicas: Sequence[str] | Mapping[str, float] | None = None,
+        *,
+        placed_only: bool = False,
     ) -> None:
         self.alias = alias
         self.replica_set = ReplicaSet(alias, replicas) if replicas else None
+        #: Only keys the placement directory puts here live here; hashing never picks it.
+        self.placed_only = placed_only
 
     def __repr__(self) -> str:
         return f"Shard({self.alias!r}, replicas={list(self.replicas)!r})"
@@ -55,7 +61,8 @@ def parse_shards(entries: object, *, owner: str) -> tuple[Shard, ...]:
 
     An entry is an alias (``"shard_0"``) or a mapping
     ``{"primary": "shard_1", "replicas": ["shard_1_replica"]}`` (``replicas`` a list of
-    aliases or a dict alias -> weight).
+    aliases or a dict alias -> weight; ``"placed_only": True`` for a shard that holds only
+    the keys the placement directory puts there, such as a big tenant's own database).
     """
     if isinstance(entries, (str, Mapping)) or not isinstance(entries, Sequence):
         raise RouterOptionError(
@@ -68,10 +75,13 @@ def parse_shards(entries: object, *, owner: str) -> tuple[Shard, ...]:
         if isinstance(entry, str) and entry:
             shards.append(Shard(entry))
         elif isinstance(entry, Mapping) and isinstance(entry.get("primary"), str):
-            unknown = set(entry) - {"primary", "replicas"}
+            unknown = set(entry) - {"primary", "replicas", "placed_only"}
             if unknown:
                 raise RouterOptionError(f"{where} has unknown keys {sorted(unknown)}.")
-            shards.append(Shard(entry["primary"], entry.get("replicas")))
+            placed_only = entry.get("placed_only", False)
+            if not isinstance(placed_only, bool):
+                raise RouterOptionError(f"{where} placed_only must be True or False.")
+            shards.append(Shard(entry["primary"], entry.get("replicas"), placed_only=placed_only))
         else:
             raise RouterOptionError(
                 f"{where} must be an alias or {{'primary': alias, 'replicas': [...]}}, "

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "example_project"
 pytestmark = pytest.mark.example
-PATTERNS = ["functional", "replica", "sharded", "overlay"]
+PATTERNS = ["functional", "replica", "sharded", "tenants", "overlay"]
 SHARDS = [f"reviews_{number}" for number in range(4)]
 
 
@@ -200,6 +200,29 @@ def test_overlay_demo_changes_only_the_overlay(manage: Manage, tmp_path: Path) -
     assert count_rows(overlay, "reviews_review") == 1  # the review added through the site
     assert count_rows(overlay, "multidb_routers_tombstone") == 1  # the deleted review
     assert count_rows(folder / "default.sqlite3", "products_product") is None
+
+
+def test_tenants_demo_locks_each_shop_to_its_shard_and_places_the_big_shop(
+    manage: Manage, tmp_path: Path
+) -> None:
+    for _ in range(2):  # and again, on its own data
+        result = manage("demo", "--reviews", "200", pattern="tenants")
+        assert result.returncode == 0, result.stderr
+    done = steps(result.stdout)
+    assert "inside that lock, every shop's reviews → refused: ShardLockError" in result.stdout
+    assert done["big shop: add a review"].endswith("reviews_big writes reviews_review")
+    assert done["big shop: its page"].endswith("reviews_big reads reviews_review")
+    folder = tmp_path / "tenants"
+    big = column(
+        folder / "default.sqlite3", "SELECT id FROM products_product WHERE slug = 'big-shop'"
+    )
+    assert column(
+        folder / "default.sqlite3", "SELECT key, alias FROM multidb_routers_placement"
+    ) == [str(big[0])]
+    assert (
+        column(folder / "reviews_big.sqlite3", "SELECT DISTINCT product_id FROM reviews_review")
+        == big
+    )
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)

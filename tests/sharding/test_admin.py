@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.urls import reverse
@@ -87,3 +87,37 @@ def test_a_missing_or_malformed_id_leads_back_to_the_admin_index(
     response = admin_client.get(_url("change", object_id))
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:index")
+
+
+def _tenant_settings() -> Any:
+    from django.conf import settings
+    from django.test import override_settings
+
+    return override_settings(
+        MIDDLEWARE=[*settings.MIDDLEWARE, "multidb_routers.sharding.middleware.ShardMiddleware"],
+        MULTIDB_ROUTERS_SHARD_RESOLVER="tests.sharding.tenant_views.shop_from_header",
+    )
+
+
+@pytest.mark.usefixtures("reviews")
+def test_inside_a_locked_shop_request_the_admin_works_on_that_shop_shard(
+    admin_client: Client,
+) -> None:
+    router = require_shard_router(Review)
+    key = next(n for n in range(16) if router.shard_for(n) != "shard_0")
+    home = router.shard_for(key)
+    with _tenant_settings():
+        headers = {"X-Shop": str(key)}
+        response = admin_client.get(_url("changelist"), headers=headers)
+        shown = {review.product_id for review in response.context["cl"].result_list}
+        assert shown == {n for n in range(16) if router.shard_for(n) == home}
+        mine = Review.objects.shard(key).get()
+        assert admin_client.get(_url("change", mine.pk), headers=headers).status_code == 200
+        data = {"product_id": key, "author": "added", "rating": 3, "created_0": "2024-05-01"}
+        response = admin_client.post(_url("add"), {**data, "created_1": "10:00"}, headers=headers)
+        assert response.status_code == 302
+        assert _holders(Review.objects.shard(key).get(author="added").pk) == [home]
+        # Another shop's row is not found from this shop's request, never shown.
+        theirs = Review.objects.shard(next(n for n in range(16) if router.shard_for(n) != home))
+        response = admin_client.get(_url("change", theirs.get().pk), headers=headers)
+        assert response.status_code == 302  # Django's "doesn't exist" redirect

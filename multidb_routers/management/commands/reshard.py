@@ -77,6 +77,7 @@ class Command(BaseCommand):
             f"Resharding {name} over {', '.join(router.shard_aliases)} ({router.strategy_name}); "
             f"scanning {', '.join(aliases)}."
         )
+        self.print_placements(router)
         before = self.scan(mover, router, aliases, batch_size)
         self.print_plan(before)
         if verify_only:
@@ -132,6 +133,18 @@ class Command(BaseCommand):
             return scan(mover, router, aliases, batch_size)
         except MoveError as exc:
             raise CommandError(str(exc)) from exc
+
+    def print_placements(self, router: ShardRouter) -> None:
+        """The keys the placement directory puts on chosen shards: hashing never moves them."""
+        if router.directory is None:
+            return
+        entries = router.placements()  # read now, not the process's copy
+        self.stdout.write(
+            f"Placement directory {router.directory!r}: {len(entries)} keys placed, "
+            "never moved by hashing."
+        )
+        for key, alias in sorted(entries.items()):
+            self.stdout.write(f"  {key} -> {alias}")
 
     def print_plan(self, found: Scan) -> None:
         """Rows per alias, then the moves from each alias to each shard."""

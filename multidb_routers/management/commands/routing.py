@@ -55,6 +55,33 @@ class Command(BaseCommand):
         self._print_table(routes)
         if by_alias or not labels:
             self._print_aliases(models)
+        self._print_placements()
+
+    def _print_placements(self) -> None:
+        from django.db import DatabaseError
+
+        from multidb_routers.conf import conf
+        from multidb_routers.sharding.selection import _shard_routers
+
+        for router in _shard_routers():
+            if router.directory is None:
+                continue
+            self.stdout.write("")
+            self.stdout.write(
+                self.style.MIGRATE_HEADING(
+                    f"Placement directory {router.directory!r} (on {conf.PLACEMENT_DATABASE}, "
+                    f"read again every {conf.PLACEMENT_TTL:g} s by each process):"
+                )
+            )
+            try:
+                entries = router.placements()
+            except DatabaseError as exc:
+                self.stdout.write(f"  cannot be read: {exc}")
+                continue
+            if not entries:
+                self.stdout.write("  no key placed: hashing decides every shard")
+            for key, alias in sorted(entries.items()):
+                self.stdout.write(f"  {key} -> {alias}")
 
     def _print_aliases(self, models: list[Any]) -> None:
         self.stdout.write("")

@@ -22,9 +22,10 @@ from reviews.models import Review
 from demo import patterns
 from demo.files import checksum
 from demo.querylog import QueryLog, describe
-from multidb_routers import ReadOnlyDatabaseError
+from multidb_routers import ReadOnlyDatabaseError, ShardLockError
 from multidb_routers.conf import conf
-from multidb_routers.sharding import across_shards, find_shard_router
+from multidb_routers.models import Placement
+from multidb_routers.sharding import across_shards, find_shard_router, use_shard
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,7 +38,7 @@ class Command(BaseCommand):
 
     help = (
         "Migrate, seed and walk through the site under the settings' pattern (functional, "
-        "replica, sharded or overlay), printing which database alias served each step."
+        "replica, sharded, tenants or overlay), printing which database alias served each step."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -251,6 +252,53 @@ class Command(BaseCommand):
         with self.log.recording() as queries:
             total = across_shards(Review.objects.all()).count()
         self.step(f"count every review: {total:,}", queries, tables=False)
+
+    def tenants_extras(self) -> None:
+        """Each shop's requests locked to its shard; a big shop placed on its own database."""
+        router = find_shard_router(Review)
+        assert router is not None
+        self.sharded_extras()
+        self.heading("Tenants")
+        product = self.product
+        alias = router.shard_for(product.pk)
+        self.note(f"ShardMiddleware ran each page of {product.slug} in use_shard({product.pk},")
+        self.note(f"lock=True): its reviews were read and written on {alias} only.")
+        other = next(p for p in Product.objects.all() if router.shard_for(p.pk) != alias)
+        with use_shard(product.pk, lock=True):
+            for title, attempt in (
+                (f"shop {other.pk}'s reviews", lambda: Review.objects.shard(other.pk).count()),
+                ("every shop's reviews", lambda: across_shards(Review.objects.all()).count()),
+            ):
+                try:
+                    attempt()
+                except ShardLockError:
+                    self.note(f"inside that lock, {title} → refused: ShardLockError")
+                else:
+                    raise CommandError(f"The lock let {title} through.")
+        # The seed made a new catalogue: entries of an earlier run name products now gone.
+        known = [str(pk) for pk in Product.objects.values_list("pk", flat=True)]
+        Placement.objects.using(conf.PLACEMENT_DATABASE).filter(directory=router.directory).exclude(
+            key__in=known
+        ).delete()
+        big, _ = Product.objects.get_or_create(
+            slug="big-shop",
+            defaults={"name": "Big Shop", "description": "A tenant of its own.", "price": 1},
+        )
+        with self.log.recording() as queries:
+            router.place(big.pk, "reviews_big")
+        self.step(f"place shop {big.pk} on reviews_big", queries, tables=False)
+        client = Client()
+        data = {"rating": 4, "title": "Big", "body": "Placed.", "author_name": "Demo"}
+        form = reverse("review_create", args=[big.slug])
+        self.request("big shop: add a review", 302, lambda: client.post(form, data))
+        page = reverse("product_detail", args=[big.slug])
+        self.request("big shop: its page", 200, lambda: client.get(page))
+        out = StringIO()
+        call_command("routing", "reviews", stdout=out, no_color=True)
+        lines = out.getvalue().splitlines()
+        start = next(n for n, line in enumerate(lines) if line.startswith("Placement directory"))
+        for line in lines[start:]:
+            self.stdout.write(f"  {line}")
 
     def overlay_extras(self) -> None:
         """Edit through the merged view, show the diff, prove the snapshot unchanged."""
