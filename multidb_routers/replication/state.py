@@ -19,16 +19,17 @@ other's (never ``threading.local``, never module globals):
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from ..blocks import ContextBlock
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+
     from .replica_set import ReplicaSet
 
 __all__ = [
@@ -48,8 +49,6 @@ __all__ = [
     "start_request",
     "use_primary",
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -196,7 +195,7 @@ def fresh_state() -> Iterator[None]:
         _primary_forced.reset(tokens[0])
 
 
-class use_primary:
+class use_primary(ContextBlock[Token[bool]]):
     """Send reads to the primaries inside a block or a decorated function.
 
     A context manager (``with use_primary():``) and a decorator (``@use_primary()``)
@@ -204,40 +203,10 @@ class use_primary:
     reset on exit, so blocks nest and concurrent tasks and threads are independent.
     """
 
-    def __init__(self) -> None:
-        self._tokens: list[Token[bool]] = []
+    def enter(self) -> Token[bool]:
+        """Force reads to the primaries."""
+        return _primary_forced.set(True)
 
-    def __enter__(self) -> None:
-        self._tokens.append(_primary_forced.set(True))
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        _primary_forced.reset(self._tokens.pop())
-
-    def __call__(self, func: F) -> F:
-        """Decorate ``func`` (sync or async) so that its reads go to the primaries."""
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_inner(*args: Any, **kwargs: Any) -> Any:
-                token = _primary_forced.set(True)
-                try:
-                    return await cast("Callable[..., Awaitable[Any]]", func)(*args, **kwargs)
-                finally:
-                    _primary_forced.reset(token)
-
-            return cast("F", async_inner)
-
-        @functools.wraps(func)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            token = _primary_forced.set(True)
-            try:
-                return func(*args, **kwargs)
-            finally:
-                _primary_forced.reset(token)
-
-        return cast("F", inner)
+    def exit(self, token: Token[bool]) -> None:
+        """Restore the state before :meth:`enter`."""
+        _primary_forced.reset(token)

@@ -13,16 +13,14 @@ refused, by the router and by a guard on the shards' connections (``using()``, r
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
+from ..blocks import ContextBlock
 from ..exceptions import ShardKeyError, ShardLockError
 
 if TYPE_CHECKING:
-    from types import TracebackType
+    from collections.abc import Callable
 
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models import Model
@@ -32,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ShardSelection", "current_selection", "install_lock_guard", "use_shard"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 _NO_KEY: Any = object()
 
@@ -198,7 +195,7 @@ def _nested(selection: ShardSelection | None, key: object, lock: bool) -> ShardS
     return inner
 
 
-class use_shard:
+class use_shard(ContextBlock[Token[ShardSelection | None]]):
     """Route hint-less queries of sharded models to the shard of ``key``; lock it if asked.
 
     A context manager (``with use_shard(shop_id):``) and a decorator
@@ -216,47 +213,17 @@ class use_shard:
     """
 
     def __init__(self, key: object, lock: bool = False) -> None:
+        super().__init__()
         self.key = key
         self.lock = lock
-        self._tokens: list[Token[ShardSelection | None]] = []
 
-    def _set(self) -> Token[ShardSelection | None]:
+    def enter(self) -> Token[ShardSelection | None]:
+        """Select the key's shard (refused inside a lock on other shards)."""
         return _selection.set(_nested(_selection.get(), self.key, self.lock))
 
-    def __enter__(self) -> None:
-        self._tokens.append(self._set())
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        _selection.reset(self._tokens.pop())
-
-    def __call__(self, func: F) -> F:
-        """Decorate ``func`` (sync or async) to run inside the block."""
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_inner(*args: Any, **kwargs: Any) -> Any:
-                token = self._set()
-                try:
-                    return await cast("Callable[..., Awaitable[Any]]", func)(*args, **kwargs)
-                finally:
-                    _selection.reset(token)
-
-            return cast("F", async_inner)
-
-        @functools.wraps(func)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            token = self._set()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                _selection.reset(token)
-
-        return cast("F", inner)
+    def exit(self, token: Token[ShardSelection | None]) -> None:
+        """Restore the selection before :meth:`enter`."""
+        _selection.reset(token)
 
 
 def select_alias(router: ShardRouter, alias: str) -> Token[ShardSelection | None]:
