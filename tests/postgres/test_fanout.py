@@ -12,6 +12,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import django
 import pytest
 from django.conf import settings as django_settings
 from django.db import connections
@@ -100,11 +101,19 @@ def test_across_shards_answers_as_one_database_or_refuses_on_postgresql() -> Non
 
 @pytest.mark.usefixtures("pg_shards")
 def test_postgresql_only_aggregates_are_refused() -> None:
-    from django.contrib.postgres.aggregates import ArrayAgg, StringAgg
+    from django.contrib.postgres.aggregates import ArrayAgg
 
+    if django.VERSION >= (6, 0):  # StringAgg moved to django.db.models, delimiter an expression
+        from django.db.models import StringAgg, Value
+
+        string_agg = StringAgg("author", delimiter=Value(","))
+    else:
+        from django.contrib.postgres.aggregates import StringAgg
+
+        string_agg = StringAgg("author", delimiter=",")
     fill(40, oracle_db=ORACLE)
     merged = across_shards(Review.objects.all())
-    for aggregate in (ArrayAgg("author"), StringAgg("author", delimiter=",")):
+    for aggregate in (ArrayAgg("author"), string_agg):
         with pytest.raises(CannotMergeError, match="Count, Sum, Min, Max and Avg"):
             merged.aggregate(x=aggregate)
         grouped = Review.objects.values("rating").annotate(x=aggregate)
