@@ -121,6 +121,7 @@ def test_the_middleware_is_sync_and_async_capable() -> None:
         ({"MULTIDB_ROUTERS_SHARD_RESOLVER": None}, "E025"),
     ],
 )
+@pytest.mark.django_db(databases="__all__")  # Django 6.1 checks models on every alias
 def test_checks_name_a_bad_resolver(settings_: dict[str, object], expected: str) -> None:
     with override_settings(MIDDLEWARE=MIDDLEWARE, **settings_):
         ids = [message.id for message in check_shard_middleware()]
