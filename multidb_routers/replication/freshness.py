@@ -18,6 +18,7 @@ than ``max_lag_seconds``.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -173,6 +174,8 @@ class LsnFreshness:
 
     #: PinningMiddleware must build these pins where database queries are allowed.
     pins_query_database = True
+    #: Seconds a thread with no position of a replica waits for the thread asking it.
+    WAIT_SECONDS = 2.0
 
     def __init__(self, *, cache_seconds: float = 0.2, max_lag_seconds: float | None = None) -> None:
         for option, value in (
@@ -193,6 +196,8 @@ class LsnFreshness:
         )
         # Replica alias -> (time.monotonic() until which it holds, position).
         self._cache: dict[str, tuple[float, ReplicaPosition]] = {}
+        # Replica alias -> the lock its refreshing thread holds (single flight).
+        self._refreshing: dict[str, threading.Lock] = {}
 
     def __repr__(self) -> str:
         return (
@@ -243,17 +248,37 @@ class LsnFreshness:
         return lag is not None and lag <= limit
 
     def position(self, alias: str) -> ReplicaPosition:
-        """Replica ``alias``'s position, asked at most once per ``cache_seconds``."""
-        now = time.monotonic()
+        """Replica ``alias``'s position, asked at most once per ``cache_seconds``.
+
+        Once per process, whatever the threads: when the cached position expires, one
+        thread asks while the others keep the expired one; a thread with no position
+        at all waits for the asking one (at most :attr:`WAIT_SECONDS`, then the
+        position is unknown).
+        """
         cached = self._cache.get(alias)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        lock = self._refreshing.get(alias)
+        if lock is None:
+            lock = self._refreshing.setdefault(alias, threading.Lock())
+        if cached is not None:
+            if not lock.acquire(blocking=False):
+                return cached[1]  # another thread is asking: the last answer will do
+        elif not lock.acquire(timeout=self.WAIT_SECONDS):
+            return UNKNOWN
         try:
-            position = self._query(alias)
-        except SynchronousOnlyOperation:
-            return UNKNOWN  # async code: not cached, a thread will ask
-        self._cache[alias] = (now + self.cache_seconds, position)
-        return position
+            now = time.monotonic()
+            cached = self._cache.get(alias)
+            if cached is not None and cached[0] > now:
+                return cached[1]  # asked by the thread that held the lock
+            try:
+                position = self._query(alias)
+            except SynchronousOnlyOperation:
+                return UNKNOWN  # async code: not cached, a thread will ask
+            self._cache[alias] = (now + self.cache_seconds, position)
+            return position
+        finally:
+            lock.release()
 
     def _query(self, alias: str) -> ReplicaPosition:
         connection = connections[alias]
