@@ -17,6 +17,8 @@ than ``max_lag_seconds``.
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import threading
 import time
@@ -45,6 +47,8 @@ __all__ = [
     "parse_lsn",
     "writes_committed",
 ]
+
+logger = logging.getLogger("multidb_routers")
 
 _committed: ContextVar[bool] = ContextVar("multidb_routers.writes_committed", default=False)
 
@@ -115,11 +119,13 @@ class ReplicaPosition:
 
     ``replayed``: the replayed WAL position, ``None`` when unknown (not PostgreSQL, not
     a standby, unreachable). ``lag``: seconds behind, ``0.0`` when it has replayed all
-    it received, ``None`` when unknown.
+    it received, ``None`` when unknown. ``lag_bytes``: the WAL it received and has not
+    replayed yet, ``None`` when unknown.
     """
 
     replayed: int | None
     lag: float | None
+    lag_bytes: int | None = None
 
 
 UNKNOWN = ReplicaPosition(replayed=None, lag=None)
@@ -141,7 +147,7 @@ def _position_from_row(row: tuple[object, ...]) -> ReplicaPosition:
     if not in_recovery:
         # Not a standby (a promoted one, or a test mirror of the primary itself): its
         # positions say nothing about the primary's, but it does not lag either.
-        return ReplicaPosition(replayed=None, lag=0.0)
+        return ReplicaPosition(replayed=None, lag=0.0, lag_bytes=0)
     replay = parse_lsn(replayed) if isinstance(replayed, str) else None
     receive = parse_lsn(received) if isinstance(received, str) else None
     if replay is not None and replay == receive:
@@ -152,57 +158,112 @@ def _position_from_row(row: tuple[object, ...]) -> ReplicaPosition:
         lag = max(0.0, float(age))
     else:
         lag = None
-    return ReplicaPosition(replayed=replay, lag=lag)
+    lag_bytes = None if replay is None or receive is None else max(0, receive - replay)
+    return ReplicaPosition(replayed=replay, lag=lag, lag_bytes=lag_bytes)
+
+
+def _seconds(option: str, value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise RouterOptionError(
+            f"{option} must be a number of seconds (>= 0), such as 0.5, not {value!r}."
+        )
+    return float(value)
+
+
+def _bytes(option: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RouterOptionError(
+            f"{option} must be a whole number of bytes (>= 0), such as 16 * 1024 * 1024 "
+            f"for 16 MiB, not {value!r}."
+        )
+    return value
 
 
 class LsnFreshness:
     """PostgreSQL: a pinned read may use a replica that has replayed the write's WAL.
 
-    ``LsnFreshness(cache_seconds=0.2, max_lag_seconds=None)``. After a write,
+    ``LsnFreshness(cache_seconds=0.2, max_lag_seconds=None, max_lag_bytes=None,
+    readmit_after_seconds=None)``. After a write,
     :meth:`make_pin` records the primary's WAL insert position, read once the write has
     committed (by :class:`~multidb_routers.middleware.PinningMiddleware` at response
     time); :meth:`fresh_replicas` keeps the replicas whose replayed position
     (``pg_last_wal_replay_lsn()``) has reached it. Each replica's position is asked at
-    most once per ``cache_seconds`` per process. With ``max_lag_seconds``,
-    :meth:`within_lag` leaves out replicas further behind than that, for every read.
+    most once per ``cache_seconds`` per process. With ``max_lag_seconds`` or
+    ``max_lag_bytes``, :meth:`within_lag` leaves out, for every read, a replica further
+    behind than either limit, and lets it back only once it has stayed within both for
+    ``readmit_after_seconds`` (default 5 s).
 
     Whenever a position cannot be known (another database engine, a query error, a
     pin made before its write committed, async code), the answer is the safe one: the
     pin has no position and pinned reads go to the primary until ``pin_seconds`` end,
-    and a replica of unknown lag is left out when ``max_lag_seconds`` is set.
+    and a replica of unknown lag is left out when a lag limit is set.
     """
 
     #: PinningMiddleware must build these pins where database queries are allowed.
     pins_query_database = True
     #: Seconds a thread with no position of a replica waits for the thread asking it.
     WAIT_SECONDS = 2.0
+    #: ``readmit_after_seconds`` when a lag limit is set and it is not given.
+    READMIT_AFTER_SECONDS = 5.0
 
-    def __init__(self, *, cache_seconds: float = 0.2, max_lag_seconds: float | None = None) -> None:
-        for option, value in (
-            ("cache_seconds", cache_seconds),
-            ("max_lag_seconds", max_lag_seconds),
-        ):
-            if value is None and option == "max_lag_seconds":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise RouterOptionError(
-                    f"{option} must be a number of seconds (>= 0), not {value!r}."
-                )
+    def __init__(
+        self,
+        *,
+        cache_seconds: float = 0.2,
+        max_lag_seconds: float | None = None,
+        max_lag_bytes: int | None = None,
+        readmit_after_seconds: float | None = None,
+    ) -> None:
         #: Seconds a replica's position is reused before it is asked again.
-        self.cache_seconds: float = float(cache_seconds)
+        self.cache_seconds: float = _seconds("cache_seconds", cache_seconds)
         #: Replicas further behind than this many seconds serve no read (``None``: no limit).
         self.max_lag_seconds: float | None = (
-            None if max_lag_seconds is None else float(max_lag_seconds)
+            None if max_lag_seconds is None else _seconds("max_lag_seconds", max_lag_seconds)
         )
+        #: Replicas with more received WAL than this left to replay serve no read.
+        self.max_lag_bytes: int | None = _bytes("max_lag_bytes", max_lag_bytes)
+        limited = self.max_lag_seconds is not None or self.max_lag_bytes is not None
+        if readmit_after_seconds is not None and not limited:
+            raise RouterOptionError(
+                "readmit_after_seconds only applies with a lag limit: set max_lag_seconds "
+                f"or max_lag_bytes too, or leave it out (got {readmit_after_seconds!r})."
+            )
+        #: Seconds a left-out replica must stay within the limits before it serves again.
+        self.readmit_after_seconds: float = (
+            self.READMIT_AFTER_SECONDS
+            if readmit_after_seconds is None
+            else _seconds("readmit_after_seconds", readmit_after_seconds)
+        )
+        self._limited = limited
         # Replica alias -> (time.monotonic() until which it holds, position).
         self._cache: dict[str, tuple[float, ReplicaPosition]] = {}
         # Replica alias -> the lock its refreshing thread holds (single flight).
         self._refreshing: dict[str, threading.Lock] = {}
+        # Replica alias -> (the cache entry judged last, admitted, monotonic time since
+        # which a left-out replica has been within the limits).
+        self._admission: dict[str, tuple[tuple[float, ReplicaPosition], bool, float | None]] = {}
 
     def __repr__(self) -> str:
+        extra = "".join(
+            f", {name}={value!r}"
+            for name, value in (
+                ("max_lag_bytes", self.max_lag_bytes),
+                ("readmit_after_seconds", self.readmit_after_seconds if self._limited else None),
+            )
+            if value is not None
+        )
         return (
             f"LsnFreshness(cache_seconds={self.cache_seconds!r}, "
-            f"max_lag_seconds={self.max_lag_seconds!r})"
+            f"max_lag_seconds={self.max_lag_seconds!r}{extra})"
         )
 
     def make_pin(self, primary: str, *, seconds: float) -> Pin:
@@ -240,12 +301,58 @@ class LsnFreshness:
         return fresh
 
     def within_lag(self, alias: str) -> bool:
-        """Whether replica ``alias`` may serve reads: always without ``max_lag_seconds``."""
-        limit = self.max_lag_seconds
-        if limit is None:
+        """Whether replica ``alias`` may serve reads: always without a lag limit.
+
+        Judged once per new position (so at most once per ``cache_seconds``): a replica
+        over a limit, or of unknown lag, is left out at once; a left-out one is let back
+        after ``readmit_after_seconds`` of positions all within the limits.
+        """
+        if not self._limited:
             return True
-        lag = self.position(alias).lag
-        return lag is not None and lag <= limit
+        position = self.position(alias)
+        # The cache entry, new with each answer (an answer not cached was not judged).
+        entry = self._cache.get(alias)
+        if entry is None or entry[1] is not position:
+            return self._over_limit(position) is None  # unknown now (async code): out
+        judged = self._admission.get(alias)
+        if judged is not None and judged[0] is entry:
+            return judged[1]
+        admitted = judged is None or judged[1]  # never judged: in, unless over now
+        since = None if judged is None else judged[2]
+        now = time.monotonic()
+        over = self._over_limit(position)
+        if over is not None:
+            if admitted:
+                logger.warning(
+                    "Replica %r is %s; it serves no read until it stays within the "
+                    "limit for %.1f s.",
+                    alias,
+                    over,
+                    self.readmit_after_seconds,
+                )
+            admitted, since = False, None
+        elif not admitted:
+            since = now if since is None else since
+            if now - since >= self.readmit_after_seconds:
+                logger.warning("Replica %r is within its lag limits again.", alias)
+                admitted, since = True, None
+        self._admission[alias] = (entry, admitted, since)
+        return admitted
+
+    def _over_limit(self, position: ReplicaPosition) -> str | None:
+        """Why ``position`` breaks a lag limit, or ``None`` when it is within them."""
+        seconds, size = self.max_lag_seconds, self.max_lag_bytes
+        if seconds is not None:
+            if position.lag is None:
+                return "of unknown lag"
+            if position.lag > seconds:
+                return f"{position.lag:.3f} s behind (max_lag_seconds={seconds:g})"
+        if size is not None:
+            if position.lag_bytes is None:
+                return "of unknown lag in bytes"
+            if position.lag_bytes > size:
+                return f"{position.lag_bytes} bytes behind (max_lag_bytes={size})"
+        return None
 
     def position(self, alias: str) -> ReplicaPosition:
         """Replica ``alias``'s position, asked at most once per ``cache_seconds``.
@@ -297,29 +404,33 @@ class LsnFreshness:
 FRESHNESS_NAMES = ("time", "lsn")
 
 
+LSN_OPTIONS = ("lsn_cache_seconds", "max_lag_seconds", "max_lag_bytes", "readmit_after_seconds")
+
+
 def get_freshness(
     freshness: Freshness | str | None,
     *,
     lsn_cache_seconds: float | None = None,
     max_lag_seconds: float | None = None,
+    max_lag_bytes: int | None = None,
+    readmit_after_seconds: float | None = None,
 ) -> Freshness:
     """The strategy for a ``freshness`` option: ``"time"`` (or ``None``), ``"lsn"``, or one.
 
-    ``lsn_cache_seconds`` and ``max_lag_seconds`` configure ``"lsn"``; they are refused
-    with another strategy, where they would silently do nothing.
+    ``lsn_cache_seconds``, ``max_lag_seconds``, ``max_lag_bytes`` and
+    ``readmit_after_seconds`` configure ``"lsn"``; they are refused with another
+    strategy, where they would silently do nothing.
     """
+    values = (lsn_cache_seconds, max_lag_seconds, max_lag_bytes, readmit_after_seconds)
     lsn_options = {
-        name: value
-        for name, value in (
-            ("lsn_cache_seconds", lsn_cache_seconds),
-            ("max_lag_seconds", max_lag_seconds),
-        )
-        if value is not None
+        name: value for name, value in zip(LSN_OPTIONS, values, strict=True) if value is not None
     }
     if freshness == "lsn":
         return LsnFreshness(
             cache_seconds=0.2 if lsn_cache_seconds is None else lsn_cache_seconds,
             max_lag_seconds=max_lag_seconds,
+            max_lag_bytes=max_lag_bytes,
+            readmit_after_seconds=readmit_after_seconds,
         )
     if lsn_options:
         raise RouterOptionError(

@@ -37,9 +37,10 @@ class PrimaryReplicaRouter(BaseRouter):
     never on a replica; relations are allowed among the primaries and the replicas.
     The decision itself is :meth:`ReplicaSet.read_alias
     <multidb_routers.replication.replica_set.ReplicaSet.read_alias>`.
-    ``freshness`` (``"time"``, ``"lsn"`` or a strategy; ``lsn_cache_seconds`` and
-    ``max_lag_seconds`` configure ``"lsn"``) decides when a pinned read may use a
-    replica (see :mod:`multidb_routers.replication.freshness`).
+    ``freshness`` (``"time"``, ``"lsn"`` or a strategy; ``lsn_cache_seconds``,
+    ``max_lag_seconds``, ``max_lag_bytes`` and ``readmit_after_seconds`` configure
+    ``"lsn"``) decides when a pinned read may use a replica, and which replicas lag too
+    much to serve reads (see :mod:`multidb_routers.replication.freshness`).
     """
 
     options: ClassVar[tuple[str, ...]] = (
@@ -53,6 +54,8 @@ class PrimaryReplicaRouter(BaseRouter):
         "freshness",
         "lsn_cache_seconds",
         "max_lag_seconds",
+        "max_lag_bytes",
+        "readmit_after_seconds",
         "exclusive",
     )
     required_options: ClassVar[tuple[str, ...]] = ("primary", "replicas")
@@ -65,6 +68,8 @@ class PrimaryReplicaRouter(BaseRouter):
     freshness: Freshness | str = "time"
     lsn_cache_seconds: float | None = None
     max_lag_seconds: float | None = None
+    max_lag_bytes: int | None = None
+    readmit_after_seconds: float | None = None
     read_from_primaries: bool = False
     pin_writes: bool = True
     exclusive: bool = False
@@ -87,6 +92,8 @@ class PrimaryReplicaRouter(BaseRouter):
                 self.freshness,
                 lsn_cache_seconds=self.lsn_cache_seconds,
                 max_lag_seconds=self.max_lag_seconds,
+                max_lag_bytes=self.max_lag_bytes,
+                readmit_after_seconds=self.readmit_after_seconds,
             ),
             read_from_primaries=self.read_from_primaries,
             pin_writes=self.pin_writes,

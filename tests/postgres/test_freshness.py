@@ -147,7 +147,12 @@ def test_max_lag_seconds_leaves_out_a_standby_that_is_behind(
     settings: Any, statements: StatementLog
 ) -> None:
     replica_router = _route(
-        settings, pin_seconds=0, freshness="lsn", max_lag_seconds=0.1, lsn_cache_seconds=0
+        settings,
+        pin_seconds=0,
+        freshness="lsn",
+        max_lag_seconds=0.1,
+        lsn_cache_seconds=0,
+        readmit_after_seconds=0.3,
     )
     lagging = LsnFreshness(cache_seconds=0, max_lag_seconds=0.1)
     # Keep writing for a while so that the standby always has commits it has not applied.
@@ -170,12 +175,15 @@ def test_max_lag_seconds_leaves_out_a_standby_that_is_behind(
     assert replica_router.replica_set.down_replicas() == frozenset()
 
     # Once the primary is idle and the standby has replayed everything, it serves again,
-    # however old its last replayed commit is.
+    # however old its last replayed commit is, once it stayed caught up for 0.3 s.
     deadline = time.monotonic() + 5
     while lagging.position(STANDBY).lag != 0.0:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(0.3)
+    statements.clear()
+    assert Client().get("/reviews/1/").status_code == 200
+    assert statements.review_read_aliases() == [PRIMARY]
+    time.sleep(0.35)
     statements.clear()
     assert Client().get("/reviews/1/").status_code == 200
     assert statements.review_read_aliases() == [STANDBY]
@@ -227,7 +235,7 @@ def test_a_database_that_is_no_standby_does_not_lag_but_is_never_fresh() -> None
     # A promoted standby, or a replica alias pointing at the primary itself.
     freshness = LsnFreshness(max_lag_seconds=0.1)
 
-    assert freshness.position(PRIMARY) == ReplicaPosition(replayed=None, lag=0.0)
+    assert freshness.position(PRIMARY) == ReplicaPosition(replayed=None, lag=0.0, lag_bytes=0)
     assert freshness.within_lag(PRIMARY)
     assert freshness.fresh_replicas([PRIMARY], Pin(time.time() + 5, "0/0")) == []
 

@@ -89,11 +89,70 @@ def test_max_lag_seconds_keeps_replicas_within_it_and_drops_unknown_ones() -> No
     assert LsnFreshness().within_lag("unknown")  # no limit: nothing is queried
 
 
+def _positions(freshness: LsnFreshness, alias: str, *positions: ReplicaPosition) -> list[bool]:
+    """within_lag() of ``alias`` after each new position (the cache made to expire)."""
+    answers = []
+    for position in positions:
+        freshness._cache[alias] = (time.monotonic() + 60, position)
+        answers.append(freshness.within_lag(alias))
+    return answers
+
+
+def test_max_lag_bytes_leaves_out_a_replica_with_more_wal_to_replay() -> None:
+    freshness = LsnFreshness(max_lag_bytes=1000, readmit_after_seconds=0)
+    near, far = ReplicaPosition(1, 0.0, 1000), ReplicaPosition(1, 0.0, 1001)
+
+    assert _positions(freshness, "r", near, far, ReplicaPosition(1, 0.0, None), near) == [
+        True,
+        False,
+        False,
+        True,
+    ]
+
+
+def test_a_left_out_replica_comes_back_only_after_staying_within_the_limits(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    freshness = LsnFreshness(max_lag_seconds=1.0, max_lag_bytes=10_000, readmit_after_seconds=3)
+    within, late, big = (
+        ReplicaPosition(1, 0.5, 10),
+        ReplicaPosition(1, 1.5, 10),
+        ReplicaPosition(1, 0.5, 20_000),
+    )
+
+    def at(seconds: float, position: ReplicaPosition) -> bool:
+        clock[0] = 100.0 + seconds
+        return _positions(freshness, "r", position)[0]
+
+    assert at(0, within)  # never left out: in at once
+    assert not at(1, late)  # dropped at once
+    assert not at(2, within)  # within since 2 s...
+    assert not at(4, within)
+    assert not at(4.5, big)  # ...but over in bytes: starts again
+    assert not at(5, within)
+    assert not at(7.9, within)
+    assert at(8, within)  # 3 s within: back
+    assert at(8.5, within)
+    assert not at(9, ReplicaPosition(1, None, 0))  # unknown lag: out
+    # Asked again without a new position: the answer is not judged again.
+    assert not freshness.within_lag("r")
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0] == (
+        "Replica 'r' is 1.500 s behind (max_lag_seconds=1); it serves no read until it "
+        "stays within the limit for 3.0 s."
+    )
+    assert messages[1] == "Replica 'r' is within its lag limits again."
+    assert "Replica 'r' is of unknown lag" in messages[2]
+    assert len(messages) == 3
+
+
 def test_a_standby_behind_that_replayed_no_commit_since_it_started_has_an_unknown_lag() -> None:
     # pg_last_xact_replay_timestamp() is NULL until the standby replays a commit.
     row = (True, "0/10", "0/20", None)
 
-    assert _position_from_row(row) == ReplicaPosition(replayed=0x10, lag=None)
+    assert _position_from_row(row) == ReplicaPosition(replayed=0x10, lag=None, lag_bytes=0x10)
 
 
 @pytest.mark.parametrize(
@@ -111,6 +170,49 @@ def test_a_standby_behind_that_replayed_no_commit_since_it_started_has_an_unknow
             {"freshness": "lsn", "lsn_cache_seconds": "1"},
             RouterOptionError,
             "cache_seconds must be",
+        ),
+        (
+            {"max_lag_bytes": 1024},
+            RouterOptionError,
+            "max_lag_bytes only apply to freshness='lsn'",
+        ),
+        (
+            {"freshness": "time", "readmit_after_seconds": 1},
+            RouterOptionError,
+            "readmit_after_seconds only apply to freshness='lsn'",
+        ),
+        (
+            {"freshness": "lsn", "readmit_after_seconds": 1},
+            RouterOptionError,
+            "readmit_after_seconds only applies with a lag limit: set max_lag_seconds or",
+        ),
+        (
+            {"freshness": "lsn", "max_lag_seconds": 1, "readmit_after_seconds": -1},
+            RouterOptionError,
+            r"readmit_after_seconds must be a number of seconds \(>= 0\), such as 0.5, not -1",
+        ),
+        (
+            {"freshness": "lsn", "max_lag_seconds": float("nan")},
+            RouterOptionError,
+            "max_lag_seconds must be a number of seconds",
+        ),
+        (
+            {"freshness": "lsn", "max_lag_seconds": "2s"},
+            RouterOptionError,
+            "max_lag_seconds must be a number of seconds",
+        ),
+        *(
+            (
+                {"freshness": "lsn", "max_lag_bytes": value},
+                RouterOptionError,
+                r"max_lag_bytes must be a whole number of bytes \(>= 0\), such as 16 \* 1024",
+            )
+            for value in ("16MB", "16777216", -1, 1.5, True, float("inf"), [1])
+        ),
+        (
+            {"freshness": "lsn", "max_lag_byte": 1},
+            RouterOptionError,
+            "unexpected keyword argument 'max_lag_byte'; it accepts: .*max_lag_bytes",
         ),
     ],
 )
@@ -133,7 +235,10 @@ def test_freshness_is_a_name_or_a_strategy() -> None:
 
     assert isinstance(ReplicaSet("reviews", ["r"]).freshness, TimeFreshness)
     assert isinstance(ReplicaSet("reviews", ["r"], freshness="time").freshness, TimeFreshness)
-    assert repr(lsn) == "LsnFreshness(cache_seconds=0.5, max_lag_seconds=2.0)"
+    assert repr(lsn) == (
+        "LsnFreshness(cache_seconds=0.5, max_lag_seconds=2.0, readmit_after_seconds=5.0)"
+    )
+    assert repr(LsnFreshness()) == "LsnFreshness(cache_seconds=0.2, max_lag_seconds=None)"
     assert ReplicaSet("reviews", ["r"], freshness=own).freshness is own
 
 
