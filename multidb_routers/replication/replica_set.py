@@ -28,6 +28,7 @@ from .connections import (
     user_transaction_open,
 )
 from .freshness import get_freshness
+from .retry import install_retry
 from .state import (
     choose_in_context,
     context_pins,
@@ -399,6 +400,8 @@ class ReplicaSet:
         guard = connection.__dict__.get("cursor")
         if guard is not None and test_forbids(guard):
             return False  # a test left this alias out of its databases: not down, not ours
+        if alias not in self.primary_weights:
+            install_retry(connection, self)
         try:
             if connection.connection is None:
                 connection.ensure_connection()
@@ -420,6 +423,11 @@ class ReplicaSet:
             self._mark_up(alias)
         within_lag = self._within_lag
         return within_lag is None or within_lag(alias)
+
+    def mark_down(self, alias: str, exc: Exception) -> None:
+        """Leave replica ``alias`` out for about ``recheck_seconds``: ``exc`` says it is down."""
+        if alias in self.replicas:
+            self._mark_down(alias, exc)
 
     def _mark_down(self, alias: str, exc: Exception) -> None:
         delay = self.recheck_seconds * random.uniform(0.5, 1.5)

@@ -8,21 +8,43 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from django.db import connections
+from django.db import OperationalError, close_old_connections, connections, transaction
+from django.db.models.expressions import RawSQL
+from django.http import HttpRequest, JsonResponse
+from django.test import Client
+from django.urls import path
 
 from multidb_routers import PrimaryReplicaRouter
 from multidb_routers.replication.freshness import POSITION_SQL, LsnFreshness
-from tests.postgres.plugin import _connect
+from tests.postgres import reviews as pg_reviews
+from tests.postgres.plugin import _connect, wait_for_standby
 from tests.postgres.reviews import PRIMARY, STANDBY, StatementLog
 from tests.testapps.replica_app.models import Review
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from tests.postgres.cluster import PgCluster
+
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True, databases=[PRIMARY, STANDBY]),
+    pytest.mark.urls(__name__),
 ]
+
+
+def _slow_read(pk: int, seconds: float = 1.0) -> bool:
+    """Whether review ``pk`` exists, read by a statement that lasts ``seconds``."""
+    slow = RawSQL("(SELECT 1 FROM pg_sleep(%s))", (seconds,))
+    return Review.objects.filter(pk=pk).annotate(slow=slow).filter(slow=1).exists()
+
+
+def show_review_slowly(request: HttpRequest, pk: int) -> JsonResponse:
+    """Whether the review is visible, read by a statement lasting a second."""
+    return JsonResponse({"found": _slow_read(pk)})
+
+
+urlpatterns = [*pg_reviews.urlpatterns, path("reviews/<int:pk>/slow/", show_review_slowly)]
 
 
 def _route(settings: Any, **options: Any) -> PrimaryReplicaRouter:
@@ -147,3 +169,134 @@ def test_a_standby_behind_in_bytes_is_left_out_then_readmitted_after_staying_cau
     assert all(alias == PRIMARY for _, alias, _ in after[:-1])
     assert readmit - 0.1 <= back - caught_up <= readmit + 1.0
     assert replica_router.replica_set.down_replicas() == frozenset()
+
+
+# -- a read whose replica dies under it -------------------------------------------------------
+
+
+def _standby_backends(action: str) -> None:
+    """``pg_terminate_backend`` or ``pg_cancel_backend`` the standby's sleeping statements."""
+    with _connect(STANDBY) as standby:
+        deadline = time.monotonic() + 5
+        while not standby.execute(
+            f"SELECT {action}(pid) FROM pg_stat_activity "
+            "WHERE query LIKE '%%pg_sleep%%' AND pid <> pg_backend_pid()"
+        ).fetchall():
+            assert time.monotonic() < deadline, "no sleeping statement on the standby"
+            time.sleep(0.02)
+
+
+def _in_a_moment(action: Callable[[], None]) -> threading.Thread:
+    def run() -> None:
+        time.sleep(0.3)
+        action()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def standby_back(pg_cluster: PgCluster) -> Iterator[PgCluster]:
+    """The cluster, with the standby running again after the test whatever happened."""
+    yield pg_cluster
+    close_old_connections()
+    connections[STANDBY].close()
+    pg_cluster.start_server("standby")
+    wait_for_standby()
+
+
+@pytest.mark.usefixtures("pg_review_tables")
+def test_a_read_running_when_its_standby_stops_is_retried_on_the_primary(
+    settings: Any,
+    statements: StatementLog,
+    standby_back: PgCluster,
+    pg_wait_for_standby: Callable[[], float],
+) -> None:
+    replica_router = _route(settings, recheck_seconds=60)
+    review = Review.objects.using(PRIMARY).create(title="served twice")
+    pg_wait_for_standby()
+    assert Review.objects.filter(pk=review.pk).exists()
+    statements.clear()
+
+    stopping = _in_a_moment(lambda: standby_back.stop_server("standby"))
+    try:
+        assert _slow_read(review.pk)
+    finally:
+        stopping.join()
+
+    assert statements.review_read_aliases() == [STANDBY, PRIMARY]
+    assert replica_router.replica_set.down_replicas() == {STANDBY}
+    statements.clear()
+    assert Review.objects.filter(pk=review.pk).exists()  # and the next read goes there too
+    assert statements.review_read_aliases() == [PRIMARY]
+
+
+@pytest.mark.usefixtures("pg_review_tables")
+def test_a_request_whose_standby_connection_is_terminated_mid_read_succeeds(
+    settings: Any, statements: StatementLog, pg_wait_for_standby: Callable[[], float]
+) -> None:
+    replica_router = _route(settings, recheck_seconds=0.5)
+    review = Review.objects.using(PRIMARY).create(title="terminated")
+    pg_wait_for_standby()
+
+    terminating = _in_a_moment(lambda: _standby_backends("pg_terminate_backend"))
+    try:
+        response = Client().get(f"/reviews/{review.pk}/slow/")
+    finally:
+        terminating.join()
+
+    assert response.status_code == 200
+    assert response.json() == {"found": True}
+    assert statements.review_read_aliases() == [STANDBY, PRIMARY]
+    # The standby itself is alive: after recheck_seconds it serves reads again.
+    assert replica_router.replica_set.down_replicas() == {STANDBY}
+    time.sleep(0.8)
+    statements.clear()
+    assert Client().get(f"/reviews/{review.pk}/").json() == {"found": True}
+    assert statements.review_read_aliases() == [STANDBY]
+    assert replica_router.replica_set.down_replicas() == frozenset()
+
+
+@pytest.mark.usefixtures("pg_review_tables")
+def test_a_read_inside_a_standby_transaction_that_loses_its_connection_fails(
+    settings: Any, statements: StatementLog, pg_wait_for_standby: Callable[[], float]
+) -> None:
+    replica_router = _route(settings)
+    review = Review.objects.using(PRIMARY).create(title="in a transaction")
+    pg_wait_for_standby()
+    assert Review.objects.filter(pk=review.pk).exists()  # the standby is chosen
+    statements.clear()
+
+    terminating = _in_a_moment(lambda: _standby_backends("pg_terminate_backend"))
+    try:
+        with pytest.raises(OperationalError), transaction.atomic(using=STANDBY):
+            _slow_read(review.pk)
+    finally:
+        terminating.join()
+    connections[STANDBY].close()
+
+    assert statements.review_read_aliases() == [STANDBY]
+    assert replica_router.replica_set.down_replicas() == frozenset()
+
+
+@pytest.mark.usefixtures("pg_review_tables")
+def test_a_read_cancelled_on_a_live_standby_is_not_retried(
+    settings: Any, statements: StatementLog, pg_wait_for_standby: Callable[[], float]
+) -> None:
+    replica_router = _route(settings)
+    review = Review.objects.using(PRIMARY).create(title="cancelled")
+    pg_wait_for_standby()
+
+    cancelling = _in_a_moment(lambda: _standby_backends("pg_cancel_backend"))
+    try:
+        with pytest.raises(OperationalError, match="canceling statement"):
+            _slow_read(review.pk)
+    finally:
+        cancelling.join()
+
+    assert statements.review_read_aliases() == [STANDBY]
+    assert replica_router.replica_set.down_replicas() == frozenset()
+    statements.clear()
+    assert Review.objects.filter(pk=review.pk).exists()  # the connection still serves
+    assert statements.review_read_aliases() == [STANDBY]
