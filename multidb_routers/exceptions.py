@@ -9,13 +9,14 @@ option and what it accepts.
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.utils import DatabaseError
+from django.db.utils import DatabaseError, OperationalError
 
 __all__ = [
     "CannotMergeError",
     "MergedQueryError",
     "MoveError",
     "MultiDBRoutersError",
+    "PinnedReadError",
     "ReadOnlyDatabaseError",
     "RouterOptionError",
     "ShardKeyError",
@@ -49,6 +50,14 @@ class ShardLockError(ShardKeyError):
 
 class ReadOnlyDatabaseError(MultiDBRoutersError, DatabaseError):
     """A statement would have written to a database that must never be written."""
+
+
+class PinnedReadError(MultiDBRoutersError, OperationalError):
+    """A read pinned to a primary (by a recent write) that no database can serve now.
+
+    The primary is unreachable and no replica is known to hold the write; the message
+    says which and why, ``__cause__`` is the primary's connection error.
+    """
 
 
 class MergedQueryError(MultiDBRoutersError, DatabaseError):

@@ -188,6 +188,16 @@ def _bytes(option: str, value: object) -> int | None:
     return value
 
 
+def _pin_position(pin: Pin) -> int | None:
+    """A pin's WAL position, ``None`` when it has none (or not one ``parse_lsn`` reads)."""
+    if pin.position is None:
+        return None
+    try:
+        return parse_lsn(pin.position)
+    except ValueError:
+        return None
+
+
 class LsnFreshness:
     """PostgreSQL: a pinned read may use a replica that has replayed the write's WAL.
 
@@ -287,11 +297,27 @@ class LsnFreshness:
 
     def fresh_replicas(self, replicas: Sequence[str], pin: Pin) -> Sequence[str]:
         """The replicas whose replayed position has reached the pin's."""
-        if pin.position is None:
-            return ()
-        try:
-            target = parse_lsn(pin.position)
-        except ValueError:
+        return self._replayed(replicas, _pin_position(pin))
+
+    def explain(self, replicas: Sequence[str], pin: Pin) -> str:
+        """Why no replica can serve a read pinned by ``pin``, in words."""
+        target = _pin_position(pin)
+        if target is None:
+            return "the pin carries no WAL position (its write may not have committed)"
+        positions = []
+        for alias in replicas:
+            replayed = self.position(alias).replayed
+            positions.append(
+                f"{alias!r} has replayed "
+                f"{'an unknown position' if replayed is None else format_lsn(replayed)}"
+            )
+        return (
+            f"no replica has replayed the write's position {format_lsn(target)} "
+            f"({'; '.join(positions) or 'no replica'})"
+        )
+
+    def _replayed(self, replicas: Sequence[str], target: int | None) -> Sequence[str]:
+        if target is None:
             return ()
         fresh = []
         for alias in replicas:

@@ -19,7 +19,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError
 
 from ..conf import conf
-from ..exceptions import RouterOptionError
+from ..exceptions import PinnedReadError, RouterOptionError
 from .connections import (
     cached_connection,
     drop_if_dead,
@@ -255,7 +255,7 @@ class ReplicaSet:
         if pin is not None and pin.until > time.time():
             replicas = self.freshness.fresh_replicas(self.replicas, pin)
             if not replicas:
-                return primary
+                return self._pinned_primary(primary, pin)
         connection = per_thread.wrappers.get(primary)
         if connection is None:
             connection = cached_connection(primary)
@@ -305,7 +305,7 @@ class ReplicaSet:
                 return fresh
             readers = self.freshness.fresh_replicas(self.replicas, pin)
             if not readers:
-                return fresh
+                return self._pinned_primary(fresh, pin)
         if not readers:
             return self.primary
         chosen_by = context_state().replicas if state is None else state.replicas
@@ -352,6 +352,46 @@ class ReplicaSet:
                 ):
                     fresh, latest = alias, pin
         return fresh, latest
+
+    def _pinned_primary(self, primary: str, pin: Pin) -> str:
+        """``primary`` for a read that ``pin`` holds there, when it can be reached.
+
+        Its connection is opened now if it is not open, or checked as its query would
+        check it first (the read would do so next anyway): when the primary cannot be
+        reached, :class:`~multidb_routers.exceptions.PinnedReadError` says why no
+        database can serve the read (rather than the connection's bare error).
+        """
+        connection = cached_connection(primary)
+        guard = connection.__dict__.get("cursor")
+        if guard is not None and test_forbids(guard):
+            return primary  # the test's own error says it
+        if connection.connection is not None:
+            if connection.in_atomic_block or not (
+                connection.errors_occurred
+                or (connection.health_check_enabled and not connection.health_check_done)  # type: ignore[attr-defined]
+            ):
+                return primary
+            drop_if_dead(connection)  # the check its query would run first
+            if connection.connection is not None:
+                return primary
+        try:
+            connection.ensure_connection()
+        except SynchronousOnlyOperation:
+            return primary  # async code: the query connects in its thread
+        except DatabaseError as exc:
+            freshness = self.freshness
+            explain = getattr(freshness, "explain", None)
+            reason = (
+                explain(self.replicas, pin)
+                if explain is not None
+                else f"{type(freshness).__name__} trusts no replica while a pin lasts"
+            )
+            raise PinnedReadError(
+                f"This read is pinned to the primary {primary!r} by a recent write (for "
+                f"{max(0.0, pin.until - time.time()):.1f} s more), and the primary is "
+                f"unreachable ({str(exc).strip()}); {reason}."
+            ) from exc
+        return primary
 
     def _choose(self, candidates: Sequence[str]) -> str:
         down = self._down

@@ -15,7 +15,10 @@ from django.test import Client
 from django.urls import path
 
 from multidb_routers import PrimaryReplicaRouter
-from multidb_routers.replication.freshness import POSITION_SQL, LsnFreshness
+from multidb_routers.conf import conf
+from multidb_routers.exceptions import PinnedReadError
+from multidb_routers.replication.freshness import POSITION_SQL, LsnFreshness, parse_lsn
+from multidb_routers.replication.middleware import loads_pins
 from tests.postgres import reviews as pg_reviews
 from tests.postgres.plugin import _connect, wait_for_standby
 from tests.postgres.reviews import PRIMARY, STANDBY, StatementLog
@@ -24,6 +27,7 @@ from tests.testapps.replica_app.models import Review
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from multidb_routers.replication.state import Pin
     from tests.postgres.cluster import PgCluster
 
 pytestmark = [
@@ -300,3 +304,128 @@ def test_a_read_cancelled_on_a_live_standby_is_not_retried(
     statements.clear()
     assert Review.objects.filter(pk=review.pk).exists()  # the connection still serves
     assert statements.review_read_aliases() == [STANDBY]
+
+
+# -- pinned reads while the primary is down ---------------------------------------------------
+
+
+@pytest.fixture
+def primary_back(pg_cluster: PgCluster) -> Iterator[PgCluster]:
+    """The cluster, with the primary running again (and the standby streaming) after the test."""
+    yield pg_cluster
+    close_old_connections()
+    for alias in (PRIMARY, STANDBY):
+        connections[alias].close()
+    pg_cluster.start_server("primary")
+    wait_for_standby()
+
+
+@pytest.mark.usefixtures("pg_review_tables")
+def test_while_the_primary_is_down_a_pinned_read_is_served_by_a_standby_that_replayed_it(
+    settings: Any,
+    statements: StatementLog,
+    primary_back: PgCluster,
+    pg_wait_for_standby: Callable[[], float],
+) -> None:
+    _route(settings, pin_seconds=30, freshness="lsn", lsn_cache_seconds=0.05)
+    writer = Client()
+    url = writer.post("/reviews/", {"title": "written before the crash"})["Location"]
+    assert parse_lsn(
+        loads_pins(writer.cookies[conf.PIN_COOKIE_NAME].value, now=time.time())[PRIMARY].position
+    )
+    pg_wait_for_standby()
+    time.sleep(0.1)  # past lsn_cache_seconds: the standby's position is asked again
+
+    primary_back.stop_server("primary")
+    connections[PRIMARY].close()
+    statements.clear()
+    response = writer.get(url)
+
+    assert response.status_code == 200
+    assert response.json() == {"found": True}
+    assert statements.review_read_aliases() == [STANDBY]
+
+
+def _pin(client: Client) -> Pin:
+    return loads_pins(client.cookies[conf.PIN_COOKIE_NAME].value, now=time.time())[PRIMARY]
+
+
+@pytest.mark.usefixtures("pg_review_tables")
+def test_a_pinned_read_no_database_can_serve_says_why(
+    settings: Any,
+    statements: StatementLog,
+    primary_back: PgCluster,
+    replay: Callable[[bool], None],
+) -> None:
+    _route(settings, pin_seconds=30, freshness="lsn", lsn_cache_seconds=0.05)
+    writer = Client()
+    replay(False)
+    url = writer.post("/reviews/", {"title": "not replayed"})["Location"]
+    position = _pin(writer).position
+    assert position is not None
+    primary_back.stop_server("primary")
+    connections[PRIMARY].close()  # a new request (CONN_MAX_AGE = 0)
+    time.sleep(0.1)
+
+    with pytest.raises(PinnedReadError) as raised:
+        writer.get(url)
+
+    message = str(raised.value)
+    print(f"\n{message}")
+    assert message.startswith(
+        "This read is pinned to the primary 'pg_primary' by a recent write (for "
+    )
+    assert "and the primary is unreachable (connection failed: " in message
+    assert f"no replica has replayed the write's position {position}" in message
+    assert "('pg_standby' has replayed " in message
+    assert isinstance(raised.value, OperationalError)
+    assert statements.review_read_aliases() == []
+    # Once the standby replays it, the standby serves it.
+    replay(True)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            assert writer.get(url).json() == {"found": True}
+        except PinnedReadError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        else:
+            break
+    assert statements.review_read_aliases()[-1] == STANDBY
+
+
+@pytest.mark.usefixtures("pg_review_tables")
+def test_with_the_time_window_a_pinned_read_while_the_primary_is_down_says_why(
+    settings: Any, primary_back: PgCluster
+) -> None:
+    _route(settings, pin_seconds=30)
+    writer = Client()
+    url = writer.post("/reviews/", {"title": "time window"})["Location"]
+    wait_for_standby()
+    primary_back.stop_server("primary")
+    connections[PRIMARY].close()
+
+    with pytest.raises(PinnedReadError, match="TimeFreshness trusts no replica while a pin lasts"):
+        writer.get(url)
+    # A reader that wrote nothing is served by the standby meanwhile.
+    assert Client().get(url).json() == {"found": True}
+
+
+@pytest.mark.usefixtures("pg_review_tables")
+def test_a_pinned_read_on_a_dead_persistent_primary_connection_says_why(
+    settings: Any, primary_back: PgCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Persistent connections with health checks: the open connection to the primary
+    # is checked, found dead, and reopening it fails.
+    connections[PRIMARY].close()
+    monkeypatch.setitem(connections[PRIMARY].settings_dict, "CONN_MAX_AGE", 60)
+    monkeypatch.setitem(connections[PRIMARY].settings_dict, "CONN_HEALTH_CHECKS", True)
+    _route(settings, pin_seconds=30, freshness="lsn")
+    writer = Client()
+    url = writer.post("/reviews/", {"title": "persistent"})["Location"]
+    assert connections[PRIMARY].connection is not None
+    primary_back.stop_server("primary")
+    close_old_connections()  # request_started: the health check is due again
+
+    with pytest.raises(PinnedReadError, match="the primary is unreachable"):
+        writer.get(url)
