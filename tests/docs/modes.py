@@ -57,6 +57,7 @@ MODES: dict[str, str] = {
     ),
     "docs/replication.rst: from multidb_routers import PrimaryReplicaRouter": "settings",
     "docs/replication.rst: PrimaryReplicaRouter(": "router",
+    "docs/replication.rst: lag_aware = PrimaryReplicaRouter(": "module",
     "docs/replication.rst: from multidb_routers import use_primary": (
         "skip: Account is an illustration, no model of the suite; use_primary() as a "
         "context manager and on sync and async functions is tested in tests/test_pinning.py"
