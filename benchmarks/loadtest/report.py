@@ -87,15 +87,20 @@ class ScenarioResult:
         reads = [s for s in self.samples if s.kind == "read"]
         answered_reads = [s for s in reads if s.outcome in {FRESH, STALE}]
         on_standby = [s for s in answered_reads if last_alias(s.served_by) == STANDBY_ALIAS]
+        standby_ids = {id(s) for s in on_standby}
         failed = [s for s in self.samples if s.outcome in {SERVER_ERROR, NO_RESPONSE}]
         phases: dict[str, dict[str, int]] = {}
         for sample in self.samples:
             entry = phases.setdefault(
                 self.phase(sample.ended),
-                dict.fromkeys(("requests", "reads", "failed_writes", "failed_reads", "stale"), 0),
+                dict.fromkeys(
+                    ("requests", "reads", "failed_writes", "failed_reads", "stale", "on_standby"),
+                    0,
+                ),
             )
             entry["requests"] += 1
             entry["reads"] += sample.kind == "read"
+            entry["on_standby"] += id(sample) in standby_ids
             if sample.outcome in {SERVER_ERROR, NO_RESPONSE}:
                 entry["failed_writes" if sample.kind == "write" else "failed_reads"] += 1
             entry["stale"] += sample.outcome == STALE
@@ -273,7 +278,8 @@ def _details(result: ScenarioResult) -> list[str]:
                 lines.append(
                     f"   {phase:<14}{entry['requests']:>5} requests ({entry['reads']} GETs), "
                     f"failed writes {entry['failed_writes']}, failed reads "
-                    f"{entry['failed_reads']}, stale {entry['stale']}"
+                    f"{entry['failed_reads']}, stale {entry['stale']}, GETs served by the "
+                    f"standby {entry['on_standby']}"
                 )
     for error, count in f["errors"].items():
         lines.append(f"   {count:>5} x {error}")

@@ -90,7 +90,9 @@ def test_a_request_counts_in_the_phase_its_answer_arrived_in() -> None:
         "failed_writes": 0,
         "failed_reads": 1,
         "stale": 0,
+        "on_standby": 0,
     }
+    assert phases["before faults"]["on_standby"] == 1
     assert phases["primary down"]["failed_writes"] == 1
     assert phases["primary back"]["requests"] == 1
 
