@@ -9,6 +9,7 @@ browser does.
 from __future__ import annotations
 
 import http.client
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -115,13 +116,14 @@ class WritingClient:
     think: float = 0.4
     pause: float = 0.2
     backoff: float = 0.2  # after a failed POST, before the next loop
+    stop: threading.Event = field(default_factory=threading.Event)  # set: end the run now
     samples: list[Sample] = field(default_factory=list)
     written: list[str] = field(default_factory=list)  # titles the server said it saved
     loops: int = 0
 
     def get_csrf_token(self, deadline: float) -> bool:
         """GET the review form until it sets the CSRF cookie (untimed, before the run)."""
-        while self.clock() < deadline:
+        while self.clock() < deadline and not self.stop.is_set():
             answer = self.browser.request("GET", f"/products/{self.slug}/review/")
             if answer.status == 200 and "csrftoken" in self.browser.cookies:
                 return True
@@ -131,7 +133,7 @@ class WritingClient:
     def run(self, loops: int, deadline: float) -> None:
         """Up to ``loops`` loops, none started after ``deadline`` (scenario seconds)."""
         for loop in range(loops):
-            if self.clock() >= deadline:
+            if self.clock() >= deadline or self.stop.is_set():
                 return
             self.loops += 1
             location = self._write(f"{self.tag}-{loop}")

@@ -221,17 +221,21 @@ def run_scenario(
         def clock() -> float:
             return time.monotonic() - started
 
+        stop = threading.Event()
         clients = [
             WritingClient(
                 Browser(HOST, server.port),
                 slug=slugs[number % len(slugs)],
                 tag=f"{scenario.name}-c{number}",
                 clock=clock,
+                stop=stop,
             )
             for number in range(scenario.clients)
         ]
         # Each client's CSRF cookie, before the clock starts (a first GET of the form).
-        ready = run_threads([lambda c=c: c.get_csrf_token(deadline=30.0) for c in clients])
+        ready = run_threads(
+            [lambda c=c: c.get_csrf_token(deadline=30.0) for c in clients], stop=stop
+        )
         if not all(ready):
             raise RuntimeError(f"no CSRF cookie from {scenario.server.name}: {server.log_tail()}")
         started = time.monotonic()
@@ -242,6 +246,7 @@ def run_scenario(
         run_threads(
             [lambda c=c: c.run(loops, deadline=scenario.seconds) for c in clients],
             meanwhile=lambda: inject(plan, clock, events),
+            stop=stop,
         )
         seconds = clock()
     finally:
@@ -272,9 +277,14 @@ def run_scenario(
 
 
 def run_threads(
-    work: Sequence[Callable[[], object]], meanwhile: Callable[[], object] | None = None
+    work: Sequence[Callable[[], object]],
+    meanwhile: Callable[[], object] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[object]:
-    """Run each callable in its own thread (and ``meanwhile`` in this one); their results."""
+    """Run each callable in its own thread (and ``meanwhile`` in this one); their results.
+
+    If this thread is interrupted (Ctrl-C), ``stop`` is set so that the threads end early.
+    """
     results: list[object] = [None] * len(work)
     errors: list[BaseException] = []
 
@@ -290,9 +300,14 @@ def run_threads(
     try:
         if meanwhile is not None:
             meanwhile()
-    finally:
         for thread in threads:
             thread.join()
+    except BaseException:
+        if stop is not None:
+            stop.set()
+        for thread in threads:
+            thread.join()
+        raise
     if errors:
         raise errors[0]
     return results
@@ -340,16 +355,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="the figures, as JSON")
     args = parser.parse_args(argv)
 
+    def given(value: float | None, default: float) -> float:
+        return default if value is None else value
+
     if args.smoke:
-        runs = smoke_scenarios(clients=args.clients or 4, seconds=args.seconds or 3.0)
+        runs = smoke_scenarios(
+            clients=int(given(args.clients, 4)), seconds=given(args.seconds, 3.0)
+        )
     else:
         runs = scenarios(
-            clients=args.clients or 16,
-            seconds=args.seconds or 24.0,
+            clients=int(given(args.clients, 16)),
+            seconds=given(args.seconds, 24.0),
             control_seconds=args.control_seconds,
         )
+    unknown = sorted(set(args.only) - {run.name for run in runs})
+    if unknown:
+        parser.error(f"no scenario {', '.join(unknown)}; choose among {[r.name for r in runs]}")
     if args.only:
         runs = [run for run in runs if run.name in args.only]
+    if runs[0].clients < 1 or any(run.seconds <= 0 for run in runs) or args.loops < 1:
+        parser.error("--clients, --loops, --seconds and --control-seconds must be positive")
     if args.cluster_dir and any(run.faults for run in runs):
         parser.error("--cluster-dir runs no faults on a cluster it does not own: add --smoke")
     missing = missing_servers(runs)
@@ -362,19 +387,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     report_path = args.report or (None if args.smoke else REPORT)
 
-    from tests.postgres.cluster import PgCluster
+    from tests.postgres.cluster import PgCluster, PgUnavailableError
 
     begun = time.monotonic()
     load_before = os.getloadavg()
     owned = args.cluster_dir is None
-    cluster = PgCluster() if owned else PgCluster.attach(args.cluster_dir)
+    try:
+        cluster = PgCluster() if owned else PgCluster.attach(args.cluster_dir)
+        if owned:
+            cluster.start()
+    except (PgUnavailableError, OSError) as exc:
+        print(f"PostgreSQL unavailable: {exc}", file=sys.stderr)
+        return 2
     workdir = Path(tempfile.mkdtemp(prefix="multidb-routers-loadtest-"))
     results: list[ScenarioResult] = []
     skipped: list[str] = []
     database: Database | None = None
     try:
-        if owned:
-            cluster.start()
         database = Database(cluster)
         database.create()
         assert cluster.info is not None
@@ -402,17 +431,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            results.append(
-                run_scenario(
-                    scenario,
-                    cluster=cluster,
-                    database=database,
-                    env=env,
-                    slugs=slugs,
-                    loops=args.loops,
-                    workdir=workdir,
+            try:
+                results.append(
+                    run_scenario(
+                        scenario,
+                        cluster=cluster,
+                        database=database,
+                        env=env,
+                        slugs=slugs,
+                        loops=args.loops,
+                        workdir=workdir,
+                    )
                 )
-            )
+            except Exception as exc:  # the report still shows the scenarios done
+                skipped.append(f"{scenario.name} and after it (failed: {exc})"[:2000])
+                break
         context = {
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "software": f"{versions()}, PostgreSQL {database.server_version()}",

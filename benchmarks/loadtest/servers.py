@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -65,9 +66,12 @@ class Server:
         self.kind = kind
         self.port = free_port()
         self.log = log
+        # The server gets SIGTERM if this process dies (killed, not only interrupted).
+        setpriv = shutil.which("setpriv")
+        prefix = [setpriv, "--pdeathsig=TERM", "--"] if setpriv else []
         with log.open("ab") as output:
             self.process = subprocess.Popen(
-                kind.command(self.port),
+                [*prefix, *kind.command(self.port)],
                 env={**env, "LOADTEST_CONN_MAX_AGE": str(kind.conn_max_age)},
                 stdin=subprocess.DEVNULL,
                 stdout=output,
