@@ -9,7 +9,7 @@ export PATH := $(subst $() $(),:,$(wildcard $(HOME)/.pyenv/versions/3.1[0-3]*/bi
 PATTERN ?= functional
 TOX_ARGS ?=
 
-.PHONY: demo test serve bench lint docs clean
+.PHONY: demo test serve bench loadtest lint docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks
+
+# The load-and-fault test against the suite's PostgreSQL cluster (docs/benchmarks.rst);
+# writes docs/_static/loadtest.txt. Under 3 minutes.
+loadtest: $(VENV)/.installed
+	-$(BIN)/python scripts/pg-cluster install
+	$(BIN)/python -m pip install --quiet -r benchmarks/loadtest/requirements.txt
+	$(BIN)/python -m benchmarks.loadtest
 
 lint: $(VENV)/.installed
 	$(BIN)/tox run -e lint
