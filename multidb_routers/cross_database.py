@@ -89,7 +89,7 @@ def _mode_error(value: object) -> str | None:
 def check_cross_database_writes_setting(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """E070: ``MULTIDB_ROUTERS_CROSS_DATABASE_WRITES`` is ``"warn"``, ``"error"`` or ``"ignore"``."""
+    """E070: ``MULTIDB_ROUTERS_CROSS_DATABASE_WRITES`` is one of :data:`MODES`."""
     error = _mode_error(conf.CROSS_DATABASE_WRITES)
     if error is None:
         return []
@@ -215,7 +215,7 @@ def _report(model: type[Model], alias: str) -> None:
 
 def route_write(model: type[Model], **hints: Any) -> str:
     """The alias the routers choose for writing ``model``, without the cross-database check."""
-    return ConnectionRouter.db_for_write(connection_router, model, **hints)  # type: ignore[no-any-return]
+    return ConnectionRouter.db_for_write(connection_router, model, **hints)
 
 
 def install() -> None:

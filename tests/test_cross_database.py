@@ -96,9 +96,11 @@ def existing_review() -> Review:
 def test_every_kind_of_routed_write_outside_the_open_transaction_warns(
     write: Callable[[], None],
 ) -> None:
-    with pytest.warns(CrossDatabaseWriteWarning, match=REVIEW_WARNING) as caught:
-        with transaction.atomic(using="default"):
-            write()
+    with (
+        pytest.warns(CrossDatabaseWriteWarning, match=REVIEW_WARNING) as caught,
+        transaction.atomic(using="default"),
+    ):
+        write()
 
     assert "multidb_routers.atomic(Review)" in str(caught[0].message)
     # Pointed at the code that wrote, not at Django's or this library's internals.
@@ -122,9 +124,11 @@ def test_the_same_writes_inside_the_routed_transaction_do_not_warn(
 
 @pytest.mark.django_db(databases=ALIASES, transaction=True)
 def test_a_write_no_router_decides_is_checked_too() -> None:
-    with pytest.warns(CrossDatabaseWriteWarning, match=r"legacy_app\.Note was routed to 'default'"):
-        with atomic(Review):
-            Note.objects.create(text="on default")
+    with (
+        pytest.warns(CrossDatabaseWriteWarning, match=r"legacy_app\.Note was routed to 'default'"),
+        atomic(Review),
+    ):
+        Note.objects.create(text="on default")
 
 
 @pytest.mark.django_db(databases=ALIASES, transaction=True)
@@ -133,19 +137,26 @@ def test_related_managers_writes_are_checked() -> None:
     book = Book.objects.create(title="book", shelf=shelf)
     tag = Tag.objects.create(name="tag")
 
-    with pytest.warns(CrossDatabaseWriteWarning, match="routed to 'library'"):
-        with transaction.atomic(using="default"):
-            book.tags.add(tag)
-    with pytest.warns(CrossDatabaseWriteWarning, match="routed to 'library'"):
-        with transaction.atomic(using="default"):
-            shelf.books.create(title="second")
+    with (
+        pytest.warns(CrossDatabaseWriteWarning, match="routed to 'library'"),
+        transaction.atomic(using="default"),
+    ):
+        book.tags.add(tag)
+    with (
+        pytest.warns(CrossDatabaseWriteWarning, match="routed to 'library'"),
+        transaction.atomic(using="default"),
+    ):
+        shelf.books.create(title="second")
 
 
 @pytest.mark.django_db(databases=ALIASES, transaction=True)
 def test_every_alias_holding_a_transaction_is_named() -> None:
-    with pytest.warns(CrossDatabaseWriteWarning) as caught:
-        with transaction.atomic(using="default"), transaction.atomic(using="legacy"):
-            Review.objects.create(title="x")
+    with (
+        pytest.warns(CrossDatabaseWriteWarning) as caught,
+        transaction.atomic(using="default"),
+        transaction.atomic(using="legacy"),
+    ):
+        Review.objects.create(title="x")
 
     assert "inside a transaction on 'default', 'legacy' but outside" in str(caught[0].message)
 
@@ -201,9 +212,11 @@ def test_contrib_apps_own_writes_are_not_reported() -> None:
 def test_the_error_mode_raises_before_the_write(settings: Any) -> None:
     settings.MULTIDB_ROUTERS_CROSS_DATABASE_WRITES = "error"
 
-    with pytest.raises(CrossDatabaseWriteError, match=REVIEW_WARNING):
-        with transaction.atomic(using="default"):
-            Review.objects.create(title="refused")
+    with (
+        pytest.raises(CrossDatabaseWriteError, match=REVIEW_WARNING),
+        transaction.atomic(using="default"),
+    ):
+        Review.objects.create(title="refused")
 
     assert not Review.objects.using("reviews").exists()
     assert issubclass(CrossDatabaseWriteError, transaction.TransactionManagementError)
@@ -226,9 +239,11 @@ def test_the_setting_is_read_at_call_time(settings: Any) -> None:
     with transaction.atomic(using="default"):
         with pytest.warns(CrossDatabaseWriteWarning):
             Review.objects.create(title="warned")
-        with override_settings(MULTIDB_ROUTERS_CROSS_DATABASE_WRITES="error"):
-            with pytest.raises(CrossDatabaseWriteError):
-                Review.objects.create(title="refused")
+        with (
+            override_settings(MULTIDB_ROUTERS_CROSS_DATABASE_WRITES="error"),
+            pytest.raises(CrossDatabaseWriteError),
+        ):
+            Review.objects.create(title="refused")
 
 
 @pytest.mark.parametrize("value", ["warn", "error", "ignore"])
@@ -268,9 +283,11 @@ def test_a_bad_value_at_run_time_is_improperly_configured_naming_the_fix(
     settings: Any, value: object
 ) -> None:
     settings.MULTIDB_ROUTERS_CROSS_DATABASE_WRITES = value
-    with pytest.raises(ImproperlyConfigured, match="set it to one of 'warn', 'error', 'ignore'"):
-        with transaction.atomic(using="default"):
-            Review.objects.create(title="x")
+    with (
+        pytest.raises(ImproperlyConfigured, match="set it to one of 'warn', 'error', 'ignore'"),
+        transaction.atomic(using="default"),
+    ):
+        Review.objects.create(title="x")
     assert not Review.objects.using("reviews").exists()
 
 
@@ -288,9 +305,11 @@ def test_in_a_test_case_writes_anywhere_do_not_warn() -> None:
 
 @pytest.mark.django_db(databases=TEST_CASE_ALIASES)
 def test_in_a_test_case_the_code_own_transaction_still_counts() -> None:
-    with pytest.warns(CrossDatabaseWriteWarning, match=REVIEW_WARNING):
-        with transaction.atomic(using="default"):
-            Review.objects.create(title="outside the code's transaction")
+    with (
+        pytest.warns(CrossDatabaseWriteWarning, match=REVIEW_WARNING),
+        transaction.atomic(using="default"),
+    ):
+        Review.objects.create(title="outside the code's transaction")
     with warnings.catch_warnings():
         warnings.simplefilter("error", CrossDatabaseWriteWarning)
         with transaction.atomic(using="default"), atomic(Review):
@@ -315,6 +334,8 @@ class CrossDatabaseWritesInADjangoTestCase(TestCase):
             Note.objects.all().delete()
 
     def test_a_write_outside_the_code_transaction_warns(self) -> None:
-        with self.assertWarnsRegex(CrossDatabaseWriteWarning, REVIEW_WARNING):
-            with transaction.atomic(using="default"):
-                Review.objects.filter(pk=self.review.pk).update(stars=2)
+        with (
+            self.assertWarnsRegex(CrossDatabaseWriteWarning, REVIEW_WARNING),
+            transaction.atomic(using="default"),
+        ):
+            Review.objects.filter(pk=self.review.pk).update(stars=2)
