@@ -208,7 +208,9 @@ def _report(model: type[Model], alias: str) -> None:
         CrossDatabaseWriteWarning,
         frame.f_code.co_filename,
         frame.f_lineno,
-        module=frame.f_globals.get("__name__"),
+        # As warnings.warn() does: code run by exec() may have no __name__ (with None,
+        # warn_explicit() would show nothing).
+        module=frame.f_globals.get("__name__") or "<string>",
         registry=frame.f_globals.setdefault("__warningregistry__", {}),
     )
 

@@ -339,3 +339,11 @@ class CrossDatabaseWritesInADjangoTestCase(TestCase):
             transaction.atomic(using="default"),
         ):
             Review.objects.filter(pk=self.review.pk).update(stars=2)
+
+
+@pytest.mark.django_db(databases=ALIASES, transaction=True)
+def test_code_run_by_exec_without_a_module_name_is_warned_too() -> None:
+    code = 'with atomic(Note):\n    Review.objects.create(title="from exec")\n'
+    with pytest.warns(CrossDatabaseWriteWarning) as caught:
+        exec(compile(code, "<snippet>", "exec"), {"Review": Review, "Note": Note, "atomic": atomic})
+    assert caught[0].filename == "<snippet>"
