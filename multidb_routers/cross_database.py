@@ -226,9 +226,13 @@ def install() -> None:
     if getattr(current, _INSTALLED, False):
         return
 
+    local = _local
+
     def db_for_write(model: type[Model], **hints: Any) -> str:
         alias = current(model, **hints)
-        for connection in _all_wrappers():
+        # Inlined _all_wrappers(): this runs for every routed write.
+        wrappers = local.wrappers if local.count == len(connections.settings) else _all_wrappers()
+        for connection in wrappers:
             if connection.in_atomic_block and connection.alias != alias:
                 _report(model, alias)
                 break

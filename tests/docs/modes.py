@@ -57,7 +57,7 @@ MODES: dict[str, str] = {
     ),
     "docs/transactions.rst: from multidb_routers import atomic": "query",
     "docs/transactions.rst: import warnings": "query",
-    'docs/transactions.rst: MULTIDB_ROUTERS_CROSS_DATABASE_WRITES = "error"  # or "warn" (the default), "ignore"': "settings",
+    'docs/transactions.rst: MULTIDB_ROUTERS_CROSS_DATABASE_WRITES = "error"': "settings",
     "docs/replication.rst: from multidb_routers import PrimaryReplicaRouter": "settings",
     "docs/replication.rst: PrimaryReplicaRouter(": "router",
     "docs/replication.rst: from multidb_routers import use_primary": (
