@@ -184,7 +184,8 @@ def _thaw(frozen: _Frozen) -> None:
     wrapper = connections[frozen.alias]
     try:
         if wrapper.vendor == "postgresql" and not frozen.view.closed:
-            frozen.view.execute("ROLLBACK")
+            with frozen.view.cursor() as cursor:  # psycopg 2 connections have no execute()
+                cursor.execute("ROLLBACK")
     finally:
         frozen.view.close()
         if wrapper.connection is frozen.view:
@@ -215,6 +216,8 @@ class lagging_replicas:
 
     On PostgreSQL inside a ``TestCase``, a replica's view holds only committed rows: the
     rows the test wrote before the block are as invisible to it as those written inside.
+    The views belong to the thread that entered the block (Django's connections are per
+    thread): the test client's requests run in it, a live server's threads do not.
     """
 
     def __init__(self, *aliases: str) -> None:
