@@ -219,3 +219,23 @@ class LaggingReplicasInATransactionTestCase(TransactionTestCase):
             pytest.raises(Review.DoesNotExist),
         ):
             post_then_read(self.client, "lost")
+
+
+@pytest.mark.django_db(databases=["default", "master-a", "master-b"])
+def test_with_several_primaries_the_replica_of_the_first_lags_too(settings: Any) -> None:
+    from multidb_routers import PrimaryReplicaRouter
+    from tests.testapps.legacy_app.models import Note
+
+    settings.DATABASE_ROUTERS = [
+        PrimaryReplicaRouter(
+            primary=["master-a", "master-b"], replicas=["slave"], apps=["legacy_app.Note"]
+        )
+    ]
+    before = Note.objects.using("master-a").create(text="before")
+    assert router.db_for_read(Note) == "master-a"  # the TestCase's transaction
+
+    with lagging_replicas():
+        inside = Note.objects.using("master-a").create(text="inside")
+        assert router.db_for_read(Note) == "slave"
+        assert Note.objects.filter(pk=before.pk).exists()
+        assert not Note.objects.filter(pk=inside.pk).exists()
