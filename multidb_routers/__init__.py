@@ -12,16 +12,26 @@ from typing import TYPE_CHECKING
 from .lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .exceptions import ReadOnlyDatabaseError, RouterOptionError, ShardKeyError, ShardLockError
+    from .exceptions import (
+        CrossDatabaseWriteError,
+        CrossDatabaseWriteWarning,
+        ReadOnlyDatabaseError,
+        RouterOptionError,
+        ShardKeyError,
+        ShardLockError,
+    )
     from .functional import FunctionalRouter
     from .overlay.router import OverlayRouter
     from .replication.router import PrimaryReplicaRouter
     from .replication.state import use_primary
     from .sharding.router import ShardRouter
+    from .transactions import atomic
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "CrossDatabaseWriteError": "multidb_routers.exceptions",
+    "CrossDatabaseWriteWarning": "multidb_routers.exceptions",
     "FunctionalRouter": "multidb_routers.functional",
     "OverlayRouter": "multidb_routers.overlay.router",
     "PrimaryReplicaRouter": "multidb_routers.replication.router",
@@ -31,9 +41,12 @@ _EXPORTS = {
     "ShardLockError": "multidb_routers.exceptions",
     "ShardRouter": "multidb_routers.sharding.router",
     "use_primary": "multidb_routers.replication.state",
+    "atomic": "multidb_routers.transactions",
 }
 
 __all__ = [
+    "CrossDatabaseWriteError",
+    "CrossDatabaseWriteWarning",
     "FunctionalRouter",
     "OverlayRouter",
     "PrimaryReplicaRouter",
@@ -42,6 +55,7 @@ __all__ = [
     "ShardKeyError",
     "ShardLockError",
     "ShardRouter",
+    "atomic",
     "use_primary",
 ]
 

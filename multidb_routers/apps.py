@@ -16,6 +16,7 @@ class MultiDBRoutersConfig(AppConfig):
         """Register the system checks, guard read-only connections, follow requests."""
         from . import checks as router_checks
         from .concurrency import check_fanout_setting
+        from .cross_database import check_cross_database_writes_setting
 
         for check in (
             router_checks.check_aliases,
@@ -25,6 +26,7 @@ class MultiDBRoutersConfig(AppConfig):
             router_checks.check_routers,
             router_checks.check_stray_tables,
             check_fanout_setting,
+            check_cross_database_writes_setting,
         ):
             checks.register(check, "multidb_routers")
 
@@ -36,6 +38,10 @@ class MultiDBRoutersConfig(AppConfig):
         from . import guards
 
         guards.install()
+
+        from . import cross_database
+
+        cross_database.install()
 
         from .sharding import checks as shard_checks
         from .sharding.selection import install_lock_guard

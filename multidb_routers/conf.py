@@ -57,6 +57,17 @@ class Settings:
         """
         return getattr(settings, "MULTIDB_ROUTERS_FANOUT", "auto")
 
+    @cached_property
+    def CROSS_DATABASE_WRITES(self) -> object:
+        """What a write routed outside the open transaction's alias does.
+
+        ``MULTIDB_ROUTERS_CROSS_DATABASE_WRITES``: ``"warn"`` (the default) emits
+        :class:`~multidb_routers.exceptions.CrossDatabaseWriteWarning`, ``"error"`` raises
+        :class:`~multidb_routers.exceptions.CrossDatabaseWriteError`, ``"ignore"`` does
+        nothing; validated by the check ``multidb_routers.E070``.
+        """
+        return getattr(settings, "MULTIDB_ROUTERS_CROSS_DATABASE_WRITES", "warn")
+
     @property
     def SHARD_RESOLVER(self) -> object:
         """Dotted path of the callable ``ShardMiddleware`` asks for a request's shard key.

@@ -9,10 +9,13 @@ option and what it accepts.
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db.transaction import TransactionManagementError
 from django.db.utils import DatabaseError, OperationalError
 
 __all__ = [
     "CannotMergeError",
+    "CrossDatabaseWriteError",
+    "CrossDatabaseWriteWarning",
     "MergedQueryError",
     "MoveError",
     "MultiDBRoutersError",
@@ -78,4 +81,22 @@ class CannotMergeError(MultiDBRoutersError, TypeError):
 
     A ``TypeError``, as the merge raised for what it cannot follow before this class
     existed; the message names what is unsupported and what to do instead.
+    """
+
+
+class CrossDatabaseWriteWarning(UserWarning):
+    """A write was routed to an alias outside the transaction the code holds open.
+
+    Emitted when code inside ``atomic()`` on one alias writes a model the routers send
+    to another alias on which no transaction is open: that write commits on its own,
+    whatever becomes of the transaction. ``MULTIDB_ROUTERS_CROSS_DATABASE_WRITES``
+    chooses between this warning (``"warn"``), :class:`CrossDatabaseWriteError`
+    (``"error"``) and nothing (``"ignore"``).
+    """
+
+
+class CrossDatabaseWriteError(MultiDBRoutersError, TransactionManagementError):
+    """:class:`CrossDatabaseWriteWarning` raised as an error (the setting is ``"error"``).
+
+    Raised before the write reaches any database.
     """

@@ -36,6 +36,7 @@ from .state import (
     pin_context,
     primary_forced,
     request_state,
+    test_transactions_ignored,
 )
 
 if TYPE_CHECKING:
@@ -261,10 +262,12 @@ class ReplicaSet:
             connection = cached_connection(primary)
         # A transaction on the primary must see its own rows, and so must a test inside
         # Django's TestCase (its rows are in the test's transaction, which no replica's
-        # connection sees). Inlined transaction_open().
-        if connection.in_atomic_block or (
-            not connection.autocommit and connection.connection is not None
-        ):
+        # connection sees). Inlined transaction_open(). Inside lagging_replicas(), only the
+        # code's own transactions count, as in production.
+        if (
+            connection.in_atomic_block
+            or (not connection.autocommit and connection.connection is not None)
+        ) and (not test_transactions_ignored() or user_transaction_open(connection)):
             return primary
         # The replica was reachable when chosen: unless a reader has found it down since,
         # keep it (its connection is open or the query will say so). Outside a request,
@@ -297,7 +300,7 @@ class ReplicaSet:
             in_test = in_test or connection.in_atomic_block
         state = request_state()
         fresh, pin = self._fresh_primary(state)
-        if in_test or primary_forced():
+        if (in_test and not test_transactions_ignored()) or primary_forced():
             return fresh or self.primary
         readers: Sequence[str] = self.readers
         if fresh is not None:

@@ -43,10 +43,12 @@ __all__ = [
     "end_request",
     "finish_request",
     "fresh_state",
+    "ignore_test_transactions",
     "pin_context",
     "primary_forced",
     "request_state",
     "start_request",
+    "test_transactions_ignored",
     "use_primary",
 ]
 
@@ -110,7 +112,16 @@ _context_state: ContextVar[ContextState] = ContextVar(
     "multidb_routers.context_state", default=_EMPTY
 )
 
+#: Set by ``multidb_routers.testing.lagging_replicas()``: reads inside a ``TestCase``'s
+#: own transaction are routed as production routes them (the code's transactions still
+#: keep reads on the primary).
+ignore_test_transactions: ContextVar[bool] = ContextVar(
+    "multidb_routers.ignore_test_transactions", default=False
+)
+
 # The routing hot path calls these on every read: bound ``ContextVar.get`` methods.
+#: True inside ``lagging_replicas()``.
+test_transactions_ignored: Callable[[], bool] = ignore_test_transactions.get
 #: True inside ``use_primary()``.
 primary_forced: Callable[[], bool] = _primary_forced.get
 #: The current request's :class:`RequestState`, or ``None`` outside a request.

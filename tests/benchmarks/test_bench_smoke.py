@@ -99,3 +99,10 @@ def test_bench_import_prints_the_import_goal() -> None:
     [imported] = parse_goals(out)
     assert imported.unit == "ms"
     assert imported.value > 0
+
+
+def test_bench_atomic_prints_the_cross_database_write_goal() -> None:
+    out = run_module("bench_atomic")
+    [check] = parse_goals(out)
+    assert check.name == "cross-database write check, per routed write, 12 aliases"
+    assert (check.unit, check.target) == ("us", 2.0)

@@ -55,6 +55,9 @@ MODES: dict[str, str] = {
         "skip: needs a base snapshot holding the products anvil and bucket; the merged "
         "view's reads and writes are tested in tests/test_overlay_merged.py"
     ),
+    "docs/transactions.rst: from multidb_routers import atomic": "query",
+    "docs/transactions.rst: import warnings": "query",
+    'docs/transactions.rst: MULTIDB_ROUTERS_CROSS_DATABASE_WRITES = "error"': "settings",
     "docs/replication.rst: from multidb_routers import PrimaryReplicaRouter": "settings",
     "docs/replication.rst: PrimaryReplicaRouter(": "router",
     "docs/replication.rst: lag_aware = PrimaryReplicaRouter(": "module",

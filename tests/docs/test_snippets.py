@@ -93,6 +93,10 @@ def query_context(key: str) -> dict[str, Any]:
     """What a ``query`` snippet finds defined, as the page's text around it says."""
     from django.utils import timezone
 
+    if key.startswith("docs/transactions.rst"):
+        from tests.testapps.replica_app.models import Review
+
+        return {"Review": Review}
     if key.startswith("docs/api.rst"):
         from tests.testapps.replica_app.models import Review
 
