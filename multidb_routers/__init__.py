@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 from .lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .exceptions import ReadOnlyDatabaseError, RouterOptionError, ShardKeyError, ShardLockError
+    from .exceptions import (
+        ReadOnlyDatabaseError,
+        ReplicaLagError,
+        RouterOptionError,
+        ShardKeyError,
+        ShardLockError,
+    )
     from .functional import FunctionalRouter
     from .overlay.router import OverlayRouter
     from .replication.router import PrimaryReplicaRouter
@@ -26,6 +32,7 @@ _EXPORTS = {
     "OverlayRouter": "multidb_routers.overlay.router",
     "PrimaryReplicaRouter": "multidb_routers.replication.router",
     "ReadOnlyDatabaseError": "multidb_routers.exceptions",
+    "ReplicaLagError": "multidb_routers.exceptions",
     "RouterOptionError": "multidb_routers.exceptions",
     "ShardKeyError": "multidb_routers.exceptions",
     "ShardLockError": "multidb_routers.exceptions",
@@ -38,6 +45,7 @@ __all__ = [
     "OverlayRouter",
     "PrimaryReplicaRouter",
     "ReadOnlyDatabaseError",
+    "ReplicaLagError",
     "RouterOptionError",
     "ShardKeyError",
     "ShardLockError",

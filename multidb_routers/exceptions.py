@@ -17,6 +17,7 @@ __all__ = [
     "MoveError",
     "MultiDBRoutersError",
     "ReadOnlyDatabaseError",
+    "ReplicaLagError",
     "RouterOptionError",
     "ShardKeyError",
     "ShardLockError",
@@ -70,3 +71,24 @@ class CannotMergeError(MultiDBRoutersError, TypeError):
     A ``TypeError``, as the merge raised for what it cannot follow before this class
     existed; the message names what is unsupported and what to do instead.
     """
+
+
+class ReplicaLagError(MultiDBRoutersError):
+    """No replica has caught up with a consistency token restored in ``"delayed"`` mode.
+
+    Raised on entering ``restore(token, mode="delayed")`` while the token's window lasts,
+    so that a job queue can retry the job later. ``primary`` names the primary,
+    ``position`` the WAL position no replica has replayed (``None`` for a time window),
+    ``retry_after`` the seconds left in the window (after it, the block reads the
+    primary instead of raising).
+    """
+
+    def __init__(self, primary: str, position: str | None, *, retry_after: float) -> None:
+        what = f"WAL position {position}" if position else "the write's time window"
+        super().__init__(
+            f"No replica of {primary!r} has caught up with {what} yet; retry in "
+            f"{max(0.0, retry_after):.2f} s or restore the token in mode 'sticky' or 'primary'."
+        )
+        self.primary = primary
+        self.position = position
+        self.retry_after = max(0.0, retry_after)
