@@ -12,11 +12,11 @@ import os
 
 from multidb_routers import PrimaryReplicaRouter
 from tests.settings import *  # noqa: F403
+from tests.settings import DATABASES
 
-DATABASES = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
-    **json.loads(os.environ["MULTIDB_ROUTERS_TEST_WORKER_DATABASES"]),
-}
+DATABASES = {**DATABASES, **json.loads(os.environ["MULTIDB_ROUTERS_TEST_WORKER_DATABASES"])}
+# Already the test database's name; the mirror keeps the system check E010 quiet.
+DATABASES["pg_standby"]["TEST"] = {"MIRROR": "pg_primary"}
 DATABASE_ROUTERS = [
     PrimaryReplicaRouter(
         primary="pg_primary",
