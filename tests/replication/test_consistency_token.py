@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -220,6 +221,42 @@ def test_a_token_older_than_its_max_age_restores_nothing(monkeypatch: Any) -> No
     monkeypatch.setattr(time, "time", real)
     with fresh_state(), restore(old, mode="primary"):
         assert read() in REPLICAS
+
+
+def test_a_token_signed_by_a_host_whose_clock_is_ahead_still_restores(monkeypatch: Any) -> None:
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 600)
+    token = _token_after_a_write()
+    monkeypatch.setattr(time, "time", real)
+    with fresh_state(), restore(token, mode="primary"):
+        assert read() == "reviews"
+
+
+def test_restore_in_one_thread_leaves_another_threads_reads_alone() -> None:
+    token = _token_after_a_write()
+    inside = threading.Event()
+    checked = threading.Event()
+    seen: dict[str, object] = {}
+
+    def job() -> None:
+        with restore(token, mode="primary"):
+            inside.set()
+            checked.wait(5)
+            seen["job"] = read()
+
+    def other() -> None:
+        inside.wait(5)
+        seen["other"] = read()
+        checked.set()
+
+    with fresh_state():
+        threads = [threading.Thread(target=job), threading.Thread(target=other)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    assert seen["job"] == "reviews"
+    assert seen["other"] in REPLICAS
 
 
 def test_a_time_window_token_stops_pinning_when_its_window_ends(settings: Any) -> None:
