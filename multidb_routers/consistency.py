@@ -270,10 +270,12 @@ def _merge(old: Pin | None, new: Pin, now: float) -> Pin:
     """The stronger of two pins of one primary: what both require."""
     if old is None or not old.until > now:
         return new
-    if old.position is None or new.position is None:
-        position = None  # one of them trusts no replica
-    else:
-        position = max(old.position, new.position, key=parse_lsn)
+    position: str | None = None  # when one of them trusts no replica
+    if old.position is not None and new.position is not None:
+        try:
+            position = max(old.position, new.position, key=parse_lsn)
+        except ValueError:  # a strategy of its own may write positions otherwise
+            position = None
     return Pin(until=max(old.until, new.until), position=position)
 
 

@@ -545,3 +545,19 @@ def test_restore_decorates_coroutines_and_concurrent_tasks_stay_apart() -> None:
     assert results[3] in REPLICAS
     assert results[4][0] == "reviews"
     assert results[4][1] in REPLICAS
+
+
+def test_a_context_pin_whose_position_is_no_wal_position_merges_to_the_primary(
+    settings: Any,
+) -> None:
+    lsn = ScriptedLsn()
+    _route(settings, freshness=lsn)
+    lsn.primary = 0x2000
+    token = _token_after_a_write()
+    lsn.replayed["reviews_replica1"] = 0x2000
+    with fresh_state():
+        from multidb_routers.replication.state import pin_context
+
+        pin_context("reviews", Pin(until=time.time() + 5, position="v42"))  # its own format
+        with restore(token):
+            assert read() == "reviews"
