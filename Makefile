@@ -35,6 +35,7 @@ test: $(VENV)/.installed
 	-$(BIN)/python scripts/pg-cluster install  # once, before parallel envs (docs/postgresql.rst)
 	-$(BIN)/python scripts/install-browser  # Chromium for tests/example/test_browser.py
 	-scripts/install-docs-deps  # Graphviz for the docs' diagrams
+	-scripts/install-redis  # the broker of tests/contrib/test_celery.py (docs/consistency.rst)
 	$(BIN)/tox run-parallel --parallel-no-spinner --parallel-live $(TOX_ARGS) \
 		--skip-missing-interpreters $(if $(CI),false,true)
 

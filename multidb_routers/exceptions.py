@@ -21,6 +21,7 @@ __all__ = [
     "MultiDBRoutersError",
     "PinnedReadError",
     "ReadOnlyDatabaseError",
+    "ReplicaLagError",
     "RouterOptionError",
     "ShardKeyError",
     "ShardLockError",
@@ -100,3 +101,24 @@ class CrossDatabaseWriteError(MultiDBRoutersError, TransactionManagementError):
 
     Raised before the write reaches any database.
     """
+
+
+class ReplicaLagError(MultiDBRoutersError):
+    """No replica has caught up with a consistency token restored in ``"delayed"`` mode.
+
+    Raised on entering ``restore(token, mode="delayed")`` while the token's window lasts,
+    so that a job queue can retry the job later. ``primary`` names the primary,
+    ``position`` the WAL position no replica has replayed (``None`` for a time window),
+    ``retry_after`` the seconds left in the window (after it, the block reads the
+    primary instead of raising).
+    """
+
+    def __init__(self, primary: str, position: str | None, *, retry_after: float) -> None:
+        what = f"WAL position {position}" if position else "the write's time window"
+        super().__init__(
+            f"No replica of {primary!r} has caught up with {what} yet; retry in "
+            f"{max(0.0, retry_after):.2f} s or restore the token in mode 'sticky' or 'primary'."
+        )
+        self.primary = primary
+        self.position = position
+        self.retry_after = max(0.0, retry_after)

@@ -20,4 +20,4 @@ def _fresh_pinning_state() -> Iterator[None]:
 
 
 # The PostgreSQL test cluster: started only when tests marked postgres run.
-pytest_plugins = ["tests.postgres.plugin", "tests.postgres.reviews"]
+pytest_plugins = ["tests.postgres.plugin", "tests.postgres.reviews", "tests.contrib.broker"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from . import catalogue
+from . import catalogue, jobs
 from .forms import ReviewForm
 from .models import Review
 
@@ -20,12 +21,17 @@ LATEST = 20
 
 @require_http_methods(["GET", "POST"])
 def review_create(request: HttpRequest, slug: str) -> HttpResponse:
-    """The add-review form; a valid POST saves the review and redirects to its page."""
+    """The add-review form; a valid POST saves the review and redirects to its page.
+
+    Saving enqueues the job that recounts the product's rating (reviews/jobs.py).
+    """
     product = get_object_or_404(catalogue.products(), slug=slug)
     review = Review(product_id=product.pk)
     form = ReviewForm(request.POST or None, instance=review)
     if request.method == "POST" and form.is_valid():
         form.save()
+        # Once the review is committed: the job must read it, whichever database it reads.
+        transaction.on_commit(lambda: jobs.enqueue_recount(product.pk))
         return redirect("review_detail", product.slug, review.pk)
     return render(request, "reviews/review_form.html", {"product": product, "form": form})
 

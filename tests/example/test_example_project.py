@@ -8,6 +8,7 @@ runs ``example_project/manage.py`` with ``--settings`` of one pattern and
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -142,6 +143,16 @@ def test_replica_demo_reads_replicas_writes_the_primary_and_pins_the_writer(
     # ...while another visitor reads a replica that has not been copied yet.
     assert aliases_of(done["another visitor: 404 (stale)"]) & replicas
     assert aliases_of(done["another visitor: 200"]) & replicas
+    # The view's recount job, in another thread, restored the view's token: it read the
+    # primary and counted the new review; without the token it read a stale replica.
+    assert "job (recount the rating, in another thread) read reviews: " in result.stdout
+    assert "the new one included" in result.stdout
+    stale = re.search(r"without the view's token read (\S+): (\d+) reviews", result.stdout)
+    fresh = re.search(r"in another thread\) read reviews: (\d+) reviews", result.stdout)
+    assert stale is not None
+    assert fresh is not None
+    assert stale[1] in replicas
+    assert int(stale[2]) == int(fresh[1]) - 1
     folder = tmp_path / "replica"
     for name in ["reviews", *sorted(replicas)]:
         assert count_rows(folder / f"{name}.sqlite3", "reviews_review") == 201

@@ -16,7 +16,7 @@ from django.db import connections
 from django.test import Client
 from django.urls import reverse
 from products.models import Product
-from reviews import catalogue
+from reviews import catalogue, jobs
 from reviews.models import Review
 
 from demo import patterns
@@ -205,6 +205,12 @@ class Command(BaseCommand):
         }
         response = self.request("add a review", 302, lambda: client.post(form, data))
         self.review_url = response["Location"]
+        recount = jobs.wait_for_recount(product.pk)
+        if recount is not None:
+            self.note(
+                f"the view's job (recount the rating, in another thread) read {recount.alias}: "
+                f"{recount.reviews} reviews, the new one included"
+            )
         self.request("read it back", 200, lambda: client.get(self.review_url))
 
         admin_user, _ = get_user_model()._default_manager.get_or_create(
@@ -233,6 +239,11 @@ class Command(BaseCommand):
             self.request("another visitor: 404 (stale)", 404, lambda: visitor.get(self.review_url))
         finally:
             request_logger.setLevel(level)
+        without = jobs.enqueue_recount(self.product.pk, token=False).result(30)
+        self.note(
+            f"the same job enqueued without the view's token read {without.alias}: "
+            f"{without.reviews} reviews (stale)"
+        )
         self.sync_replicas("after the write")
         self.request("another visitor: 200", 200, lambda: visitor.get(self.review_url))
 

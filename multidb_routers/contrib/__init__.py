@@ -1,0 +1,1 @@
+"""Integrations with job queues and other third-party frameworks (each imported on demand)."""
