@@ -72,9 +72,12 @@ def test_an_assertion_about_reads_fails_when_nothing_was_read() -> None:
 
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_transaction_control_is_recorded_but_not_routed() -> None:
-    with record_routes() as routes, transaction.atomic(using="legacy"):
-        with transaction.atomic(using="legacy"):
-            Customer.objects.create(name="Bo")
+    with (
+        record_routes() as routes,
+        transaction.atomic(using="legacy"),
+        transaction.atomic(using="legacy"),  # a savepoint
+    ):
+        Customer.objects.create(name="Bo")
     savepoints = [q for q in routes.queries if q.sql.upper().startswith("SAVEPOINT")]
     assert savepoints
     assert {(q.route, q.code, q.label) for q in savepoints} == {(None, "unrouted", None)}
@@ -84,10 +87,17 @@ def test_transaction_control_is_recorded_but_not_routed() -> None:
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_recording_stops_with_the_block_even_when_it_raises() -> None:
     before = {c.alias: list(c.execute_wrappers) for c in connections.all()}
-    with pytest.raises(ZeroDivisionError), record_routes():
-        assert listening()
-        assert all(len(c.execute_wrappers) == len(before[c.alias]) + 1 for c in connections.all())
-        raise ZeroDivisionError
+
+    def fail_while_recording() -> None:
+        with record_routes():
+            assert listening()
+            assert all(
+                len(c.execute_wrappers) == len(before[c.alias]) + 1 for c in connections.all()
+            )
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        fail_while_recording()
     assert not listening()
     assert {c.alias: list(c.execute_wrappers) for c in connections.all()} == before
 
@@ -125,14 +135,14 @@ class ReadsInATestCase(TestCase):
         with record_routes() as routes:
             list(Review.objects.all())
         [read] = routes.reads(Review)
-        self.assertEqual((read.alias, read.code), ("reviews", "transaction"))
-        with self.assertRaises(AssertionError):
+        assert (read.alias, read.code) == ("reviews", "transaction")
+        with pytest.raises(AssertionError):
             routes.assert_no_primary_reads(Review)
         review = Review.objects.create(title="In a transaction")
         with record_routes() as routes:
             self.client.get(f"/replica/sync/reviews/{review.pk}/")
         reads = routes.reads(Review)
-        self.assertEqual({(q.alias, q.code) for q in reads}, {("reviews", "transaction")})
+        assert {(q.alias, q.code) for q in reads} == {("reviews", "transaction")}
 
 
 class ReadsInATransactionTestCase(TransactionTestCase):
