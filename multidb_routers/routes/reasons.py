@@ -252,8 +252,19 @@ def explain_other(
     return alias, "router", f"{type(router).__name__}.db_for_{action}() returned {alias!r}"
 
 
+_explainers: dict[type, Explainer] = {}
+
+
 def explainer_for(router: object) -> Explainer:
-    """The explainer of ``router``'s decisions."""
+    """The explainer of ``router``'s decisions (looked up once per router class)."""
+    kind = type(router)
+    explainer = _explainers.get(kind)
+    if explainer is None:
+        explainer = _explainers[kind] = _find_explainer(router)
+    return explainer
+
+
+def _find_explainer(router: object) -> Explainer:
     from ..functional import FunctionalRouter
     from ..overlay.router import OverlayRouter
     from ..replication.router import PrimaryReplicaRouter

@@ -99,3 +99,12 @@ def test_bench_import_prints_the_import_goal() -> None:
     [imported] = parse_goals(out)
     assert imported.unit == "ms"
     assert imported.value > 0
+
+
+def test_bench_routes_prints_the_nothing_when_nobody_listens_goals() -> None:
+    out = run_module("bench_routes")
+    assert [g.name for g in parse_goals(out)] == [
+        "router.db_for_read after listening ended, vs never listened",
+        "ORM read after listening ended, vs never listened",
+    ]
+    assert "inside record_routes()" in out
