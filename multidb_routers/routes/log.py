@@ -64,7 +64,7 @@ class RequestCounts:
 
     def add(self, query: RoutedQuery) -> None:
         """Count one statement (transaction control is not counted)."""
-        if query.code == "unrouted" and query.route is None and _is_control(query.sql):
+        if query.control:
             return
         counts = self.reads if query.action == "read" else self.writes
         counts[query.alias] = counts.get(query.alias, 0) + 1
@@ -92,12 +92,6 @@ class RequestCounts:
             f"reads {per_alias(self.reads)} ({self.replica_reads} of {self.total_reads} "
             f"from replicas); writes {per_alias(self.writes)}; pinned {pinned}"
         )
-
-
-def _is_control(sql: str) -> bool:
-    from .recording import _UNROUTED
-
-    return _UNROUTED.match(sql) is not None
 
 
 @dataclass

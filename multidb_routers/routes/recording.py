@@ -70,6 +70,11 @@ class RoutedQuery:
         return "not routed (the connection was used directly)"
 
     @property
+    def control(self) -> bool:
+        """Whether the statement is transaction control (``SAVEPOINT``, ``COMMIT``...)."""
+        return self.route is None and _UNROUTED.match(self.sql) is not None
+
+    @property
     def code(self) -> str:
         """The route's code, ``"unrouted"`` without one."""
         return self.route.code if self.route is not None else "unrouted"
