@@ -241,3 +241,13 @@ def test_example_site_tests_pass(manage: Manage) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stderr
+
+
+def test_example_routing_tests_pass_under_the_replica_settings(manage: Manage) -> None:
+    # reviews/test_routing.py, the worked example of docs/testing.rst (skipped elsewhere).
+    result = manage("test", "reviews.test_routing", "--noinput", pattern="replica")
+
+    assert result.returncode == 0, result.stderr
+    assert "Ran 2 tests" in result.stderr
+    assert "\nOK\n" in result.stderr
+    assert "skipped" not in result.stderr
