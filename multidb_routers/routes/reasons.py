@@ -165,7 +165,7 @@ def explain_sharding(
     alias = method(model, **hints)
     if alias is None:
         return None, "", ""
-    shard = router._by_alias.get(alias)
+    shard = router._by_alias.get(alias)  # a shard's replicas map to their shard too
     instance = hints.get("instance")
     if hints.get("shard") is not None:
         code, reason = "shard_hint", f"the shard={hints['shard']!r} hint"
@@ -185,10 +185,6 @@ def explain_sharding(
     if shard is not None and shard.replica_set is not None and before is not None:
         _, replica = replica_reason(shard.replica_set, alias, before)
         return alias, code, f"{reason}; {replica}"
-    for candidate in router.shard_config:
-        if alias in candidate.replicas and before is not None:
-            _, replica = replica_reason(candidate.replica_set, alias, before)
-            return alias, code, f"{reason} ({candidate.alias}); {replica}"
     return alias, code, reason
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from django.db import connections, router, transaction
@@ -230,3 +231,24 @@ def test_a_recorder_sees_the_routes_of_its_own_context_only() -> None:
     assert [route.label for route in recorder.routes] == ["legacy_app.Customer"]
     assert not listening()
     assert all(recorder._execute not in c.execute_wrappers for c in connections.all())
+
+
+@pytest.mark.django_db(databases=["default", "shard_3", "shard_3_replica"], transaction=True)
+def test_a_shard_with_a_replica_names_the_shard_then_the_replica_rule(settings: Any) -> None:
+    from multidb_routers import ShardRouter
+    from multidb_routers.sharding import use_shard
+
+    settings.DATABASE_ROUTERS = [
+        ShardRouter(
+            shards=[{"primary": "shard_3", "replicas": ["shard_3_replica"]}],
+            apps=["shard_app.Review"],
+            shard_key={"shard_app.Review": "product_id"},
+        )
+    ]
+    with use_shard(7):
+        [route] = routes_of("read", ShardReview)
+        assert (route.alias, route.code) == ("shard_3_replica", "use_shard")
+        assert route.reason == ("use_shard(7); replica shard_3_replica chosen by weight 1 of 1")
+        with use_primary():
+            [route] = routes_of("read", ShardReview)
+        assert route.reason == "use_shard(7); inside use_primary()"
