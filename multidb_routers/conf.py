@@ -81,7 +81,7 @@ class Settings:
         """Seconds a process trusts its copy of the placement directory (``5``)."""
         return float(getattr(settings, "MULTIDB_ROUTERS_PLACEMENT_TTL", 5.0))
 
-    @property
+    @cached_property
     def REQUEST_ROUTES(self) -> object:
         """Per-request routing counts: ``None`` (off), ``"count"`` or ``"log"``.
 

@@ -36,6 +36,8 @@ Listener = Callable[[Route], None]
 
 _listeners: tuple[Listener, ...] = ()
 _lock = threading.Lock()
+# What the router object had as instance attributes before (restored when uninstalled).
+_shadowed: dict[str, Any] = {}
 
 
 def listening() -> bool:
@@ -113,11 +115,17 @@ def _install() -> None:
     from django.db import router
 
     for action in ("read", "write"):
-        router.__dict__[f"db_for_{action}"] = _instrumented(router, action)
+        name = f"db_for_{action}"
+        if name in router.__dict__:
+            _shadowed[name] = router.__dict__[name]
+        router.__dict__[name] = _instrumented(router, action)
 
 
 def _uninstall() -> None:
     from django.db import router
 
     for action in ("read", "write"):
-        router.__dict__.pop(f"db_for_{action}", None)
+        name = f"db_for_{action}"
+        router.__dict__.pop(name, None)
+        if name in _shadowed:
+            router.__dict__[name] = _shadowed.pop(name)

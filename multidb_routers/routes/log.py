@@ -3,7 +3,7 @@
 * Each decision is logged at DEBUG while the logger is enabled for DEBUG (looked at when
   the app is ready and at each request's start, so a logging configuration applied at
   startup is all it takes).
-* With ``MULTIDB_ROUTERS_REQUEST_ROUTES = "count"`` (or ``"log"``), each request counts
+* With ``MULTIDB_ROUTERS_REQUEST_ROUTES = "count"`` (or ``"log"``), each WSGI request counts
   its statements per alias (reads and writes) and whether its reads were pinned to a
   primary; :func:`request_counts` returns them. With ``"log"``, one INFO line sums them up
   when the request ends.
@@ -143,13 +143,11 @@ def request_started_receiver(
         raise ImproperlyConfigured(
             f"MULTIDB_ROUTERS_REQUEST_ROUTES must be None, 'count' or 'log', not {mode!r}."
         )
-    if not mode:
+    if not mode or environ is None:
+        # Under ASGI, Django sends the signal from another task or thread than the
+        # request's: a recording started there would never be seen or ended.
         return
-    if environ is not None:
-        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
-    else:
-        scope = kwargs.get("scope") or {}
-        method, path = scope.get("method", ""), scope.get("path", "")
+    method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
     counts = RequestCounts(replicas=replica_aliases())
     recorder = Recorder(on_query=counts.add, keep=False)
     recorder.start()

@@ -134,3 +134,21 @@ def test_a_wrong_request_routes_setting_names_the_accepted_values(
     settings.MULTIDB_ROUTERS_REQUEST_ROUTES = value
     with pytest.raises(ImproperlyConfigured, match=r"must be None, 'count' or 'log', not "):
         Client().get("/replica/sync/reviews/1/")
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_an_asgi_request_is_not_counted_and_leaves_nothing_listening(
+    settings: SettingsWrapper,
+) -> None:
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    settings.MULTIDB_ROUTERS_REQUEST_ROUTES = "log"
+
+    async def get() -> int:
+        response = await AsyncClient().get("/replica/sync/session/")
+        return int(response.status_code)
+
+    for _ in range(3):
+        assert async_to_sync(get)() == 200
+        assert not listening()

@@ -252,3 +252,16 @@ def test_a_shard_with_a_replica_names_the_shard_then_the_replica_rule(settings: 
         with use_primary():
             [route] = routes_of("read", ShardReview)
         assert route.reason == "use_shard(7); inside use_primary()"
+
+
+def test_methods_someone_else_put_on_djangos_router_come_back_after_listening() -> None:
+    def fast(model: type, **hints: object) -> str:
+        return "default"
+
+    vars(router)["db_for_read"] = fast
+    try:
+        with listen(lambda route: None):
+            assert vars(router)["db_for_read"] is not fast
+        assert vars(router)["db_for_read"] is fast
+    finally:
+        del vars(router)["db_for_read"]
