@@ -265,3 +265,69 @@ def test_methods_someone_else_put_on_djangos_router_come_back_after_listening() 
         assert vars(router)["db_for_read"] is fast
     finally:
         del vars(router)["db_for_read"]
+
+
+def test_the_overlay_names_base_tombstone_and_instance_reads() -> None:
+    from multidb_routers.models import Tombstone
+    from tests.testapps.overlay_app.models import Supplier
+
+    [route] = routes_of("read", Supplier)
+    assert (route.alias, route.code, route.reason) == (
+        "base",
+        "overlay_base",
+        "read from the read-only base base",
+    )
+    [route] = routes_of("read", Tombstone)
+    assert (route.alias, route.code) == ("overlay", "overlay_tombstone")
+    product = Product()
+    product._state.db = "overlay"
+    [route] = routes_of("read", Product, instance=product)
+    assert (route.alias, route.code) == ("overlay", "overlay_instance")
+
+
+def test_a_router_of_another_library_is_named_with_what_it_returned(settings: Any) -> None:
+    class LegacyRouter:
+        def db_for_read(self, model: type, **hints: object) -> str | None:
+            return "legacy" if model is Note else None
+
+    settings.DATABASE_ROUTERS = [LegacyRouter(), *settings.DATABASE_ROUTERS]
+    [route] = routes_of("read", Note)
+    assert (route.alias, route.code, route.router) == (
+        "legacy",
+        "router",
+        "DATABASE_ROUTERS[0] (LegacyRouter)",
+    )
+    assert route.reason == "LegacyRouter.db_for_read() returned 'legacy'"
+    [route] = routes_of("write", Note)  # it has no db_for_write: the next routers, then Django
+    assert (route.alias, route.code) == ("default", "default")
+
+
+@pytest.mark.django_db(databases=["default", "master-a", "master-b", "slave"], transaction=True)
+def test_several_primaries_name_the_primary_of_a_write_and_the_instance_it_lives_on(
+    settings: Any,
+) -> None:
+    from multidb_routers import PrimaryReplicaRouter
+
+    settings.DATABASE_ROUTERS = [
+        PrimaryReplicaRouter(
+            primary=["master-a", "master-b"],
+            replicas=["slave"],
+            apps=["replica_app"],
+            read_from_primaries=True,
+        )
+    ]
+    [route] = routes_of("write", Review)
+    assert route.alias in ("master-a", "master-b")
+    assert route.reason == (
+        f"primary {route.alias} of master-a, master-b (pins this client's next reads to it)"
+    )
+    review = Review(title="placed")
+    review._state.db = "master-b"
+    [route] = routes_of("write", Review, instance=review)
+    assert route.reason == "the primary the instance lives on (pins this client's next reads to it)"
+    from multidb_routers.replication.state import fresh_state
+
+    with fresh_state():
+        [route] = routes_of("read", Review)
+    kind = "replica" if route.alias == "slave" else "primary"
+    assert route.reason.startswith(f"{kind} {route.alias} chosen by weight 1 of 3")
