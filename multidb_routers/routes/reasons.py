@@ -172,10 +172,9 @@ def explain_sharding(
     elif instance is not None and instance._state.db in router._by_alias:
         code, reason = "shard_instance", f"the instance was loaded from {instance._state.db}"
     elif instance is not None and instance._meta.concrete_model is model._meta.concrete_model:
-        key = router.key_of(instance)
         spec = router.key_spec(model)
         name = spec if isinstance(spec, str) else getattr(spec, "__name__", "shard_key")
-        code, reason = "shard_key", f"shard key {name}={key!r} -> {router.shard_for(key)}"
+        code, reason = "shard_key", f"shard key {name}={router.key_of(instance)!r} -> {alias}"
     elif selection is not None and selection.has_key:
         code, reason = "use_shard", f"use_shard({selection.key!r})"
     elif selection is not None:
