@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import configparser
 import importlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -155,3 +158,20 @@ class ReadsInATransactionTestCase(TransactionTestCase):
         with record_routes() as routes:
             self.client.get(f"/replica/sync/reviews/{review.pk}/")
         routes.assert_reads_from_replica(Review)
+
+
+def test_loading_the_pytest_plugin_imports_neither_django_nor_the_routers() -> None:
+    code = (
+        "import sys, multidb_routers.testing.pytest_plugin; "
+        "print(sorted(m for m in sys.modules if m.startswith(('django', 'multidb_routers.r'))))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[2],
+        env=env,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
