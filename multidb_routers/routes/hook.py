@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from django.db import DEFAULT_DB_ALIAS
@@ -38,6 +39,12 @@ _listeners: tuple[Listener, ...] = ()
 _lock = threading.Lock()
 # What the router object had as instance attributes before (restored when uninstalled).
 _shadowed: dict[str, Any] = {}
+_deciding: ContextVar[bool] = ContextVar("multidb_routers.deciding", default=False)
+
+
+def deciding() -> bool:
+    """Whether a router is deciding now (its own queries, such as a replica's position)."""
+    return _deciding.get()
 
 
 def listening() -> bool:
@@ -88,7 +95,11 @@ def _instrumented(connection_router: ConnectionRouter, action: str) -> Callable[
             method = getattr(router, attribute, None)
             if method is None:
                 continue
-            alias, code, reason = explainer_for(router)(router, action, model, hints, method)
+            token = _deciding.set(True)
+            try:
+                alias, code, reason = explainer_for(router)(router, action, model, hints, method)
+            finally:
+                _deciding.reset(token)
             if alias:
                 _emit(Route(action, model, alias, code, reason, _router_name(index, router)))
                 return str(alias)

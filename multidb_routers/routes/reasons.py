@@ -105,7 +105,8 @@ def replica_reason(replica_set: ReplicaSet, alias: str, before: Before) -> tuple
     if alias in readers:
         skipped = _skipped(replica_set, alias, fresh, readers)
         if pin is not None:
-            return "caught_up", f"{_pin_text(pin, before, now)}; replica {alias} has caught up"
+            caught_up = f"{_pin_text(pin, before, now)}; replica {alias} has caught up"
+            return "caught_up", f"{caught_up}{skipped}"
         total = sum(replica_set.weights.values())
         if replica_set.read_from_primaries:
             total += sum(replica_set.primary_weights.values())

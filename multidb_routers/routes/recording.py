@@ -148,6 +148,8 @@ class Recorder:
     def _execute(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
     ) -> Any:
+        if hook.deciding():  # the routers' own queries (a replica's position...), not the app's
+            return execute(sql, params, many, context)
         try:
             return execute(sql, params, many, context)
         finally:

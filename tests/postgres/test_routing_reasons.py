@@ -75,3 +75,15 @@ def test_a_standby_over_the_lag_limit_is_named_as_lagging(settings: Any) -> None
             seen.extend(read.reason for read in routes.reads(Review))
     assert seen
     assert set(seen) == {f"no live replica; skipped {STANDBY} (lagging): the primary {PRIMARY}"}
+
+
+def test_the_routers_own_position_queries_are_not_recorded_as_the_apps(settings: Any) -> None:
+    _route(settings, pin_seconds=5, freshness="lsn", lsn_cache_seconds=0)
+    client = Client()
+    url = client.post("/reviews/", {"title": "asked"})["Location"]
+    with record_routes() as routes:
+        for _ in range(3):
+            assert client.get(url).json()["found"]
+    assert len(routes.reads(Review)) == 3
+    assert not [q for q in routes.queries if "pg_last_wal_replay_lsn" in q.sql]
+    assert all(q.label == "replica_app.Review" for q in routes.queries if not q.control)
