@@ -29,7 +29,7 @@ demo: $(VENV)/.installed
 
 serve: $(VENV)/.installed
 	cd example_project && ../$(BIN)/python manage.py seed --if-empty --settings=example_project.settings.$(PATTERN) && \
-		../$(BIN)/python manage.py runserver --settings=example_project.settings.$(PATTERN)
+		EXAMPLE_TOOLBAR=1 ../$(BIN)/python manage.py runserver --settings=example_project.settings.$(PATTERN)
 
 test: $(VENV)/.installed
 	-$(BIN)/python scripts/pg-cluster install  # once, before parallel envs (docs/postgresql.rst)

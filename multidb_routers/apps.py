@@ -75,3 +75,15 @@ class MultiDBRoutersConfig(AppConfig):
         # Every request starts and ends its routing state, with or without the middleware.
         request_started.connect(request_started_receiver, dispatch_uid="multidb_routers.started")
         request_finished.connect(request_finished_receiver, dispatch_uid="multidb_routers.finished")
+
+        from .routes import log as routing_log
+
+        # Routing reasons are collected only while someone listens: the DEBUG logger,
+        # MULTIDB_ROUTERS_REQUEST_ROUTES, a test's record_routes(), the toolbar panel.
+        routing_log.follow_logger()
+        request_started.connect(
+            routing_log.request_started_receiver, dispatch_uid="multidb_routers.routes.started"
+        )
+        request_finished.connect(
+            routing_log.request_finished_receiver, dispatch_uid="multidb_routers.routes.finished"
+        )

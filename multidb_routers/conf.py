@@ -92,6 +92,17 @@ class Settings:
         """Seconds a process trusts its copy of the placement directory (``5``)."""
         return float(getattr(settings, "MULTIDB_ROUTERS_PLACEMENT_TTL", 5.0))
 
+    @cached_property
+    def REQUEST_ROUTES(self) -> object:
+        """Per-request routing counts: ``None`` (off), ``"count"`` or ``"log"``.
+
+        ``MULTIDB_ROUTERS_REQUEST_ROUTES``: ``"count"`` makes
+        :func:`multidb_routers.routes.request_counts` return the current request's counts;
+        ``"log"`` also logs one INFO line per request on ``multidb_routers.routing``.
+        Read at each request's start.
+        """
+        return getattr(settings, "MULTIDB_ROUTERS_REQUEST_ROUTES", None)
+
 
 conf = Settings()
 

@@ -21,3 +21,11 @@ def _fresh_pinning_state() -> Iterator[None]:
 
 # The PostgreSQL test cluster: started only when tests marked postgres run.
 pytest_plugins = ["tests.postgres.plugin", "tests.postgres.reviews", "tests.contrib.broker"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The package's pytest plugin, when its entry point is not installed (an editable checkout)."""
+    from multidb_routers.testing import pytest_plugin
+
+    if not config.pluginmanager.is_registered(pytest_plugin):
+        config.pluginmanager.register(pytest_plugin, "multidb_routers")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import path
 from products import views as product_views
@@ -19,3 +20,8 @@ urlpatterns = [
     path("reviews/latest/", review_views.latest_reviews, name="latest_reviews"),
     path("admin/", admin.site.urls),
 ]
+
+if getattr(settings, "TOOLBAR", False):  # make serve, with DEBUG (settings/base.py)
+    from debug_toolbar.toolbar import debug_toolbar_urls
+
+    urlpatterns += debug_toolbar_urls()

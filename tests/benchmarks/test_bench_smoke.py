@@ -106,3 +106,12 @@ def test_bench_atomic_prints_the_cross_database_write_goal() -> None:
     [check] = parse_goals(out)
     assert check.name == "cross-database write check, per routed write, 12 aliases"
     assert (check.unit, check.target) == ("us", 2.0)
+
+
+def test_bench_routes_prints_the_nothing_when_nobody_listens_goals() -> None:
+    out = run_module("bench_routes")
+    assert [g.name for g in parse_goals(out)] == [
+        "router.db_for_read after listening ended, vs never listened",
+        "ORM read after listening ended, vs never listened",
+    ]
+    assert "inside record_routes()" in out

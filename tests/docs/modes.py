@@ -70,7 +70,12 @@ MODES: dict[str, str] = {
     "docs/resharding.rst: ShardRouter(shards=["
     '"shard_0", "shard_1", "shard_2", "shard_3", "shard_4"],': "router",
     "docs/resharding.rst: DATABASES = {": "settings",
+    "docs/routing.rst: from multidb_routers.routes import listen": "query",
+    'docs/routing.rst: MULTIDB_ROUTERS_REQUEST_ROUTES = "log"': "settings",
+    "docs/routing.rst: from multidb_routers.routes import request_counts": "module",
+    "docs/routing.rst: DEBUG_TOOLBAR_PANELS = [": "settings",
     "docs/sharding.rst: # settings.py": "settings",
     "docs/sharding.rst: # reviews/models.py": f"models:{DOCS_APPS}.reviews",
     "docs/sharding.rst: from django.contrib import admin": f"admin:{DOCS_APPS}.reviews",
+    "docs/testing.rst: import pytest": "module",
 }

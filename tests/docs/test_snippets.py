@@ -101,6 +101,10 @@ def query_context(key: str) -> dict[str, Any]:
         from tests.testapps.replica_app.models import Review
 
         return {"Review": Review, "pk": Review.objects.create(title="t").pk}
+    if key.startswith("docs/routing.rst"):
+        from tests.testapps.replica_app.models import Review
+
+        return {"Review": Review}
     if key.startswith("docs/sharding.rst"):
         from tests.testapps.shard_app.models import Review
 

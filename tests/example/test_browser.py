@@ -36,6 +36,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DIR = ROOT / "example_project"
 SCREENSHOT = ROOT / "docs" / "_static" / "product-page.png"
+PANEL_SCREENSHOT = ROOT / "docs" / "_static" / "routing-panel.png"
 PASSWORD = "browser-test-password"
 CHROMIUM_FLAGS = [
     "--headless",
@@ -180,6 +181,24 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 
 @pytest.fixture
+def toolbar_site(tmp_path: Path) -> Iterator[Site]:
+    """The example as ``make serve`` runs it: DEBUG, with django-debug-toolbar."""
+    try:
+        import debug_toolbar  # noqa: F401
+    except ImportError:
+        unavailable("django-debug-toolbar is not installed (pip install -e '.[test]')")
+    served = Site(tmp_path, "replica")
+    served.env["EXAMPLE_TOOLBAR"] = "1"
+    served.env["EXAMPLE_DEBUG"] = "1"
+    served.manage("seed", "--reviews", "20")
+    served.start()
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.fixture
 def browser(chromium: dict[str, str], tmp_path: Path) -> Iterator[Any]:
     """Headless Chromium with an empty profile, driven through Debian's ChromeDriver."""
     from selenium import webdriver
@@ -266,3 +285,71 @@ def test_review_added_in_the_browser_is_read_back_and_edited_in_the_admin(
     assert (
         site.rows("default", "SELECT name FROM sqlite_master WHERE name = 'reviews_review'") == []
     )
+
+
+def write_review(site: Site, browser: Any, slug: str, title: str) -> None:
+    """Post a review through the product page's form; land on the review's page."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{site.url}/products/{slug}/")
+    browser.find_element(By.LINK_TEXT, "Write a review").click()
+    browser.find_element(By.CSS_SELECTOR, "input[name=rating][value='4']").click()
+    browser.find_element(By.ID, "id_title").send_keys(title)
+    browser.find_element(By.ID, "id_body").send_keys("Posted to see the routing panel.")
+    browser.find_element(By.ID, "id_author_name").send_keys("Selenium")
+    submit_and_wait(browser, "button[type=submit]", f"/products/{slug}/reviews/")
+
+
+def toolbar_root(browser: Any) -> Any:
+    """Where the toolbar's elements are: its shadow root (toolbar 8) or the page (6.3)."""
+    from selenium.common.exceptions import NoSuchElementException
+    from selenium.webdriver.common.by import By
+
+    try:
+        host = browser.find_element(By.ID, "djDebugRoot")
+    except NoSuchElementException:
+        return browser
+    return browser.execute_script("return arguments[0].shadowRoot", host) or browser
+
+
+def test_the_routing_panel_shows_the_pinned_read_on_the_product_page(
+    toolbar_site: Site, browser: Any
+) -> None:
+    from selenium.common.exceptions import NoSuchElementException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    site = toolbar_site
+    slug = site.rows("default", "SELECT slug FROM products_product ORDER BY id LIMIT 1")[0][0]
+    write_review(site, browser, slug, "Seen in the routing panel")
+
+    browser.get(f"{site.url}/products/{slug}/")
+    root = toolbar_root(browser)
+    button = root.find_element(By.CSS_SELECTOR, "a.RoutingPanel")
+    assert "reads from replicas" in button.text
+    button.click()
+
+    def pinned_row(driver: Any) -> Any:
+        try:
+            row = root.find_element(By.CSS_SELECTOR, "#RoutingPanel tr.djdt-routing-pinned")
+        except NoSuchElementException:
+            return False
+        return row if row.is_displayed() else False
+
+    row = WebDriverWait(browser, 10).until(pinned_row)
+    # The product page's read of the reviews went to the primary, for the pin cookie the
+    # review's form sent back: the row says so, with its SQL.
+    cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+    assert cells[1] == "reviews (primary)"
+    assert cells[2] == "read"
+    assert cells[3] == "reviews.Review"
+    assert cells[4].startswith("pinned by the request's pin cookie (")
+    assert "reviews_review" in cells[5]
+    pins_in = root.find_element(By.CSS_SELECTOR, "#RoutingPanel tr.djdt-routing-pin-in")
+    assert pins_in.text.startswith("in with the request reviews ")
+    counts = root.find_element(By.CSS_SELECTOR, "#RoutingPanel table.djdt-routing-counts")
+    assert "reviews primary" in counts.text
+    screenshot = browser.get_screenshot_as_png()
+    assert screenshot.startswith(b"\x89PNG")
+    if os.environ.get("MULTIDB_ROUTERS_SCREENSHOTS") == "1":
+        PANEL_SCREENSHOT.write_bytes(screenshot)

@@ -252,3 +252,37 @@ def test_example_site_tests_pass(manage: Manage) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stderr
+
+
+def test_example_routing_tests_pass_under_the_replica_settings(manage: Manage) -> None:
+    # reviews/test_routing.py, the worked example of docs/testing.rst (skipped elsewhere).
+    result = manage("test", "reviews.test_routing", "--noinput", pattern="replica")
+
+    assert result.returncode == 0, result.stderr
+    assert "Ran 2 tests" in result.stderr
+    assert "\nOK\n" in result.stderr
+    assert "skipped" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("toolbar", "debug", "shown"), [("", "1", False), ("1", "0", False), ("1", "1", True)]
+)
+def test_the_debug_toolbar_is_on_only_for_make_serve_with_debug(
+    tmp_path: Path, toolbar: str, debug: str, shown: bool
+) -> None:
+    # make serve sets EXAMPLE_TOOLBAR=1; tests, make demo and DEBUG=False leave it off.
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    env.update(EXAMPLE_VAR_DIR=str(tmp_path), EXAMPLE_TOOLBAR=toolbar, EXAMPLE_DEBUG=debug)
+    code = "from django.conf import settings; print('debug_toolbar' in settings.INSTALLED_APPS)"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=EXAMPLE_DIR,
+        env={**env, "DJANGO_SETTINGS_MODULE": "example_project.settings.replica"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(shown)
+    assert "EXAMPLE_TOOLBAR=1" in (EXAMPLE_DIR.parent / "Makefile").read_text()

@@ -65,6 +65,16 @@ async def session_counter_async(request: HttpRequest) -> JsonResponse:
     return await sync_to_async(session_counter)(request)
 
 
+def routing_counts(request: HttpRequest, pk: int) -> JsonResponse:
+    """Read the review twice; return this request's routing counts (or null when off)."""
+    from multidb_routers.routes import request_counts
+
+    Review.objects.get(pk=pk)
+    Review.objects.filter(pk=pk).exists()
+    counts = request_counts()
+    return JsonResponse(counts.as_dict() if counts is not None else None, safe=False)
+
+
 urlpatterns = [
     path("sync/reviews/", add_review),
     path("sync/reviews/<int:pk>/", review_page),
@@ -74,4 +84,5 @@ urlpatterns = [
     path("async/reviews/<int:pk>/rate/", rate_review_async),
     path("sync/session/", session_counter),
     path("async/session/", session_counter_async),
+    path("sync/reviews/<int:pk>/counts/", routing_counts),
 ]

@@ -82,3 +82,27 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-debug-toolbar with multidb_routers' RoutingPanel, for `make serve` (which sets
+# EXAMPLE_TOOLBAR=1) and only with DEBUG. Not in the tests or `make demo` unless asked.
+TOOLBAR = DEBUG and os.environ.get("EXAMPLE_TOOLBAR") == "1"
+if TOOLBAR:
+    INSTALLED_APPS.append("debug_toolbar")
+    # First: the toolbar must see the response after PinningMiddleware set the pin cookie.
+    MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
+    INTERNAL_IPS = ["127.0.0.1", "::1"]
+    DEBUG_TOOLBAR_PANELS = [
+        "debug_toolbar.panels.history.HistoryPanel",
+        "debug_toolbar.panels.versions.VersionsPanel",
+        "debug_toolbar.panels.timer.TimerPanel",
+        "debug_toolbar.panels.settings.SettingsPanel",
+        "debug_toolbar.panels.headers.HeadersPanel",
+        "debug_toolbar.panels.request.RequestPanel",
+        "debug_toolbar.panels.sql.SQLPanel",
+        "multidb_routers.contrib.debug_toolbar.RoutingPanel",
+        "debug_toolbar.panels.templates.TemplatesPanel",
+        "debug_toolbar.panels.signals.SignalsPanel",
+    ]
+    # The browser test serves the site from pytest, whose environment the toolbar would
+    # take for a test run (and then refuse to show itself).
+    DEBUG_TOOLBAR_CONFIG = {"IS_RUNNING_TESTS": False}

@@ -1,0 +1,177 @@
+"""The ``multidb_routers.routing`` logger and each request's routing counts.
+
+* Each decision is logged at DEBUG while the logger is enabled for DEBUG (looked at when
+  the app is ready and at each request's start, so a logging configuration applied at
+  startup is all it takes).
+* With ``MULTIDB_ROUTERS_REQUEST_ROUTES = "count"`` (or ``"log"``), each WSGI request counts
+  its statements per alias (reads and writes) and whether its reads were pinned to a
+  primary; :func:`request_counts` returns them. With ``"log"``, one INFO line sums them up
+  when the request ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from ..conf import conf
+from . import hook
+from .recording import Recorder, replica_aliases
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .recording import RoutedQuery
+    from .route import Route
+
+__all__ = ["RequestCounts", "logger", "request_counts"]
+
+#: Where routing decisions (DEBUG) and request summaries (INFO) are logged.
+logger = logging.getLogger("multidb_routers.routing")
+
+#: Route codes of reads that a pin (a write of the request, its cookie) kept fresh.
+PINNED_CODES = frozenset({"written", "pinned", "caught_up"})
+MODES = (None, False, "count", "log")
+
+
+@dataclass
+class RequestCounts:
+    """A request's statements per alias, and whether a pin decided any of its reads.
+
+    ``reads``/``writes``: alias -> number of statements. ``pinned``: the primaries a
+    pin (a write of this request, or the pin cookie it carried) sent reads to.
+    ``replicas``: the aliases that are replicas, to tell replica reads apart.
+    """
+
+    reads: dict[str, int] = field(default_factory=dict)
+    writes: dict[str, int] = field(default_factory=dict)
+    pinned: set[str] = field(default_factory=set)
+    replicas: frozenset[str] = frozenset()
+
+    @property
+    def replica_reads(self) -> int:
+        """Reads served by a replica."""
+        return sum(n for alias, n in self.reads.items() if alias in self.replicas)
+
+    @property
+    def total_reads(self) -> int:
+        """Every read."""
+        return sum(self.reads.values())
+
+    def add(self, query: RoutedQuery) -> None:
+        """Count one statement (transaction control is not counted)."""
+        if query.control:
+            return
+        counts = self.reads if query.action == "read" else self.writes
+        counts[query.alias] = counts.get(query.alias, 0) + 1
+        if query.route is not None and query.route.code in PINNED_CODES:
+            self.pinned.add(query.alias)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data, for structured logs."""
+        return {
+            "reads": dict(self.reads),
+            "writes": dict(self.writes),
+            "replica_reads": self.replica_reads,
+            "total_reads": self.total_reads,
+            "pinned": sorted(self.pinned),
+        }
+
+    def summary(self) -> str:
+        """One line: reads and writes per alias, the replicas' share, the pins."""
+
+        def per_alias(counts: Mapping[str, int]) -> str:
+            return " ".join(f"{alias}={n}" for alias, n in sorted(counts.items())) or "none"
+
+        pinned = ", ".join(sorted(self.pinned)) or "no"
+        return (
+            f"reads {per_alias(self.reads)} ({self.replica_reads} of {self.total_reads} "
+            f"from replicas); writes {per_alias(self.writes)}; pinned {pinned}"
+        )
+
+
+@dataclass
+class _RequestRecording:
+    counts: RequestCounts
+    recorder: Recorder
+    method: str
+    path: str
+    log: bool
+
+
+_current: ContextVar[_RequestRecording | None] = ContextVar(
+    "multidb_routers.request_routes", default=None
+)
+
+
+def request_counts() -> RequestCounts | None:
+    """The current request's :class:`RequestCounts`.
+
+    ``None`` outside a request or when ``MULTIDB_ROUTERS_REQUEST_ROUTES`` is off.
+    """
+    recording = _current.get()
+    return recording.counts if recording is not None else None
+
+
+def log_route(route: Route) -> None:
+    """Log one decision at DEBUG (the listener installed while DEBUG is enabled)."""
+    logger.debug("%s", route, extra={"route": route})
+
+
+def follow_logger() -> None:
+    """Listen while ``multidb_routers.routing`` is enabled for DEBUG, and only then."""
+    enabled = logger.isEnabledFor(logging.DEBUG)
+    registered = log_route in hook._listeners
+    if enabled and not registered:
+        hook.add_listener(log_route)
+    elif registered and not enabled:
+        hook.remove_listener(log_route)
+
+
+def request_started_receiver(
+    sender: object, environ: Mapping[str, Any] | None = None, **kwargs: Any
+) -> None:
+    """``request_started``: follow the logger; start counting when the setting asks."""
+    follow_logger()
+    _end_recording()
+    mode = conf.REQUEST_ROUTES
+    if mode not in MODES:
+        raise ImproperlyConfigured(
+            f"MULTIDB_ROUTERS_REQUEST_ROUTES must be None, 'count' or 'log', not {mode!r}."
+        )
+    if not mode or environ is None:
+        # Under ASGI, Django sends the signal from another task or thread than the
+        # request's: a recording started there would never be seen or ended.
+        return
+    method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+    counts = RequestCounts(replicas=replica_aliases())
+    recorder = Recorder(on_query=counts.add, keep=False)
+    recorder.start()
+    _current.set(_RequestRecording(counts, recorder, str(method), str(path), mode == "log"))
+
+
+def request_finished_receiver(sender: object, **kwargs: Any) -> None:
+    """``request_finished``: log the summary line (``"log"``) and stop counting."""
+    recording = _end_recording()
+    if recording is not None and recording.log:
+        counts = recording.counts
+        logger.info(
+            "%s %s: %s",
+            recording.method,
+            recording.path,
+            counts.summary(),
+            extra={"routing": counts.as_dict()},
+        )
+
+
+def _end_recording() -> _RequestRecording | None:
+    recording = _current.get()
+    if recording is None:
+        return None
+    recording.recorder.stop()
+    _current.set(None)
+    return recording
