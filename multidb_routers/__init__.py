@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 from .lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .exceptions import ReadOnlyDatabaseError, RouterOptionError, ShardKeyError, ShardLockError
+    from .exceptions import (
+        ReadOnlyDatabaseError,
+        RouterOptionError,
+        ShardKeyError,
+        ShardLockError,
+        ShardMovingError,
+    )
     from .functional import FunctionalRouter
     from .overlay.router import OverlayRouter
     from .replication.router import PrimaryReplicaRouter
@@ -29,6 +35,7 @@ _EXPORTS = {
     "RouterOptionError": "multidb_routers.exceptions",
     "ShardKeyError": "multidb_routers.exceptions",
     "ShardLockError": "multidb_routers.exceptions",
+    "ShardMovingError": "multidb_routers.exceptions",
     "ShardRouter": "multidb_routers.sharding.router",
     "use_primary": "multidb_routers.replication.state",
 }
@@ -41,6 +48,7 @@ __all__ = [
     "RouterOptionError",
     "ShardKeyError",
     "ShardLockError",
+    "ShardMovingError",
     "ShardRouter",
     "use_primary",
 ]

@@ -30,6 +30,9 @@ ShardKey = Union[str, Callable[[Any], Any]]  # noqa: UP007 (a runtime alias on P
 """A field name (``"product_id"``, ``"pk"``) or a callable taking the instance."""
 
 
+_DIRECTORY_MODELS = ("placement", "shardmove")  # kept on MULTIDB_ROUTERS_PLACEMENT_DATABASE
+
+
 def chosen_shard() -> str | None:
     """The alias chosen by the innermost :meth:`ShardRouter.use_shard` block, if any."""
     selection = current_selection()
@@ -479,7 +482,7 @@ class ShardRouter(BaseRouter):
         """Sharded models on every shard's primary and nowhere else; nothing else on shards."""
         if model_name is not None:
             hints["model_name"] = model_name
-        if app_label == "multidb_routers" and hints.get("model_name") == "placement":
+        if app_label == "multidb_routers" and hints.get("model_name") in _DIRECTORY_MODELS:
             return db == conf.PLACEMENT_DATABASE
         covered = self._scope.covers_migration(app_label, hints)
         if covered:
