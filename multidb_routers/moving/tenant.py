@@ -291,8 +291,7 @@ class TenantMove:
                     copied += self.insert(model, move.target, batch)
         return copied
 
-    @staticmethod
-    def insert(model: type[Model], alias: str, objs: list[Model]) -> int:
+    def insert(self, model: type[Model], alias: str, objs: list[Model]) -> int:
         """Insert ``objs`` on ``alias`` in one transaction."""
         with transaction.atomic(using=alias):
             model._base_manager.using(alias).bulk_create(objs)
