@@ -28,6 +28,7 @@ from ..exceptions import MoveError, ShardMovingError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models import Model
 
 __all__ = ["LOG_TABLE", "MARK", "PgCapture", "SqliteBlock", "Table", "moving_error"]
@@ -215,15 +216,19 @@ END {tag}"""
                 cursor.execute(f"DELETE FROM {LOG_TABLE} WHERE move = %s", [self.move_id])
 
 
-def pg_checksum(alias: str, table: Table, columns: Sequence[str]) -> tuple[int, int]:
-    """Count and sum of the md5 of each row of the key (``columns`` in this order), in SQL."""
-    connection = connections[alias]
+def pg_checksum(
+    connection: BaseDatabaseWrapper, table: Table, columns: Sequence[str], *, count_only: bool = False
+) -> tuple[int, int]:
+    """Count and sum of a 64-bit hash of each row of the key (``columns`` in this order).
+
+    Computed in SQL (the rows never travel); ``count_only`` skips the hashes.
+    """
     q = connection.ops.quote_name
     row_sql = "ROW(" + ", ".join(q(column) for column in columns) + ")::text"
+    total = "0" if count_only else f"coalesce(sum(hashtextextended({row_sql}, 0)::numeric), 0)"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*), coalesce(sum(('x' || substr(md5({row_sql}), 1, 15))::bit(60)"
-            f"::bigint), 0) FROM {q(table.table)} WHERE {q(table.key_column)} = %s",
+            f"SELECT count(*), {total} FROM {q(table.table)} WHERE {q(table.key_column)} = %s",
             [table.key_value],
         )
         row = cursor.fetchone()

@@ -33,6 +33,7 @@ from .capture import PgCapture, SqliteBlock, Table, pg_checksum
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models import Model
 
     from ..models import ShardMove
@@ -361,39 +362,78 @@ class TenantMove:
         if not capture.wait_for_writers(timeout=0.5):
             capture.set_block(False)
             return False
-        while self.catch_up(move, capture):
-            pass
-        problems = self.compare_sql(move, capture)
+        waited = time.monotonic()
+        applied = 0
+        while True:
+            round_ = self.catch_up(move, capture)
+            if not round_:
+                break
+            applied += round_
+        caught_up = time.monotonic()
+        problems = self.compare_sql(move, capture, count_only=True)
         if problems:
             capture.set_block(False)
             raise MoveError(
                 "Verification failed, the move was not switched and the key's writes go on "
                 f"on {move.source}: " + "; ".join(problems) + ". Run the move again."
             )
-        reset_sequences(self.models, move.target)
-        self.switch(move)
-        move.blocked_ms = (time.monotonic() - started) * 1000
-        self._save(move, blocked_ms=move.blocked_ms)
-        self.say(
-            f"Switched the key to {move.target}; its writes were refused for "
-            f"{move.blocked_ms:.0f} ms."
-        )
+        # The full checksums run after the switch, on the target as it was at the switch.
+        snapshot = self.target_snapshot(move)
+        try:
+            reset_sequences(self.models, move.target)
+            self.switch(move)
+            move.blocked_ms = (time.monotonic() - started) * 1000
+            self.say(
+                f"Switched the key to {move.target}; its writes were refused for "
+                f"{move.blocked_ms:.0f} ms (open writes ended in "
+                f"{(waited - started) * 1000:.0f} ms, {applied} last changes applied in "
+                f"{(caught_up - waited) * 1000:.0f} ms)."
+            )
+            self._save(move, blocked_ms=move.blocked_ms)
+            problems = self.compare_sql(move, capture, target=snapshot)
+        finally:
+            snapshot.close()
+        if problems:
+            raise MoveError(
+                f"The key was switched to {move.target}, but its rows there differ from the "
+                f"source's at the switch: {'; '.join(problems)}. The source rows are kept (and "
+                "refused writes) for you to compare; run the move again to delete them."
+            )
+        self.say("Verified: the rows on the target equal the source's (SQL checksums).")
         return True
+
+    def target_snapshot(self, move: ShardMove) -> BaseDatabaseWrapper:
+        """A new connection to the target reading it as it is now (repeatable read)."""
+        connection = connections.create_connection(move.target)
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT 1")  # takes the snapshot
+        return connection
 
     def blocked(self) -> None:
         """A step marker: the key's writes are refused, the directory not switched yet."""
 
-    def compare_sql(self, move: ShardMove, capture: PgCapture) -> list[str]:
+    def compare_sql(
+        self,
+        move: ShardMove,
+        capture: PgCapture,
+        *,
+        count_only: bool = False,
+        target: BaseDatabaseWrapper | None = None,
+    ) -> list[str]:
         """The models whose key rows differ between source and target (SQL checksums)."""
         problems = []
         for table in capture.tables:
             columns = [f.column for f in table.model._meta.concrete_fields]
-            ours = pg_checksum(move.source, table, columns)
-            theirs = pg_checksum(move.target, table, columns)
+            ours = pg_checksum(connections[move.source], table, columns, count_only=count_only)
+            theirs = pg_checksum(
+                target or connections[move.target], table, columns, count_only=count_only
+            )
             if ours != theirs:
                 problems.append(
                     f"{table.model._meta.label}: {ours[0]} rows on {move.source}, "
-                    f"{theirs[0]} on {move.target}, checksums differ"
+                    f"{theirs[0]} on {move.target}"
+                    + ("" if ours[0] != theirs[0] else ", checksums differ")
                 )
         return problems
 

@@ -194,7 +194,7 @@ def _run_with_writers(
     started = time.monotonic()
     try:
         time.sleep(0.2)
-        move = move_shard_key(Review, key, to=target, batch_size=2000)
+        move = move_shard_key(Review, key, to=target, batch_size=2000, say=print)
         time.sleep(0.2)
     finally:
         for writer in (moving, bystander):
