@@ -217,7 +217,11 @@ END {tag}"""
 
 
 def pg_checksum(
-    connection: BaseDatabaseWrapper, table: Table, columns: Sequence[str], *, count_only: bool = False
+    connection: BaseDatabaseWrapper,
+    table: Table,
+    columns: Sequence[str],
+    *,
+    count_only: bool = False,
 ) -> tuple[int, int]:
     """Count and sum of a 64-bit hash of each row of the key (``columns`` in this order).
 

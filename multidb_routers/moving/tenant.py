@@ -133,11 +133,12 @@ class TenantMove:
     def _active(self) -> ShardMove | None:
         from ..models import ShardMove
 
-        return (
+        found: ShardMove | None = (
             ShardMove.objects.using(conf.PLACEMENT_DATABASE)
             .filter(directory=self.directory, key=self.key_text, phase__in=ShardMove.ACTIVE)
             .first()
         )
+        return found
 
     def _save(self, move: ShardMove, **changes: Any) -> None:
         for name, value in changes.items():
@@ -241,7 +242,7 @@ class TenantMove:
             )
         try:
             with transaction.atomic(using=conf.PLACEMENT_DATABASE):
-                move = ShardMove.objects.using(conf.PLACEMENT_DATABASE).create(
+                move: ShardMove = ShardMove.objects.using(conf.PLACEMENT_DATABASE).create(
                     directory=self.directory,
                     key=self.key_text,
                     model=self.models[0]._meta.label,
@@ -424,7 +425,7 @@ class TenantMove:
         """The models whose key rows differ between source and target (SQL checksums)."""
         problems = []
         for table in capture.tables:
-            columns = [f.column for f in table.model._meta.concrete_fields]
+            columns = [str(f.column) for f in table.model._meta.concrete_fields]
             ours = pg_checksum(connections[move.source], table, columns, count_only=count_only)
             theirs = pg_checksum(
                 target or connections[move.target], table, columns, count_only=count_only

@@ -103,4 +103,5 @@ def test_a_write_refused_during_a_move_is_retried_until_it_lands(
     monkeypatch.setattr(ShardMovingError, "retry_after", 0.0)
     monkeypatch.setattr(Review.objects, "create", refused_twice)
     review = tenants_usage.add_review(9, "patient")
-    assert len(tries) == 3 and review.product_id == 9
+    assert len(tries) == 3
+    assert review.product_id == 9

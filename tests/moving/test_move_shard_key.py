@@ -91,11 +91,12 @@ def test_the_keys_writes_are_refused_with_a_retryable_error_during_an_offline_co
         # Each in its own atomic block: the test runs inside a transaction.
         with pytest.raises(ShardMovingError, match="moving"), transaction.atomic(using=source):
             Review.objects.create(product_id=7, author="late", created=NOW)
-        with pytest.raises(ShardMovingError), transaction.atomic(using=source):
-            with connections[source].cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {Review._meta.db_table} SET rating = 1 WHERE product_id = 7"
-                )
+        with (
+            pytest.raises(ShardMovingError),
+            transaction.atomic(using=source),
+            connections[source].cursor() as cursor,
+        ):
+            cursor.execute(f"UPDATE {Review._meta.db_table} SET rating = 1 WHERE product_id = 7")
         with pytest.raises(ShardMovingError), transaction.atomic(using=source):
             Review.objects.using(source).filter(product_id=7).delete()
         # Another key of the same shard is not refused.

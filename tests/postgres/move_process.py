@@ -49,7 +49,11 @@ def main(config: str, step: str, key: str, target: str) -> None:
             "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
             **json.loads(config),
         },
-        INSTALLED_APPS=["django.contrib.contenttypes", "multidb_routers", "tests.testapps.shard_app"],
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "multidb_routers",
+            "tests.testapps.shard_app",
+        ],
         DATABASE_ROUTERS=[
             ShardRouter(
                 shards=["pg_shard_0", "pg_shard_1"],

@@ -96,9 +96,7 @@ def _keys(router: ShardRouter) -> tuple[int, int, str, str]:
 
 
 def _fill(key: int, count: int, start: int = 0) -> dict[int, tuple[str, int]]:
-    rows = {
-        (key << 32) + n: (f"author {n} ✓", n % 5) for n in range(start, start + count)
-    }
+    rows = {(key << 32) + n: (f"author {n} ✓", n % 5) for n in range(start, start + count)}
     for batch_start in range(0, count, 5000):
         items = list(rows.items())[batch_start : batch_start + 5000]
         Review.objects.bulk_create(
@@ -116,8 +114,8 @@ def _checksum(rows: dict[int, tuple[str, int]]) -> Checksum:
 
 def _stored(alias: str, key: int) -> Checksum:
     checksum = Checksum()
-    for row in Review.objects.using(alias).filter(product_id=key).values_list(
-        "id", "author", "rating"
+    for row in (
+        Review.objects.using(alias).filter(product_id=key).values_list("id", "author", "rating")
     ):
         checksum.add(row_digest(row))
     return checksum
@@ -138,9 +136,7 @@ class Writer:
     def write(self, n: int) -> None:
         pk = (self.key << 32) + 10_000_000 + n
         if n % 3 == 0 or not self.rows:
-            Review.objects.create(
-                id=pk, product_id=self.key, author=f"w{n}", rating=1, created=NOW
-            )
+            Review.objects.create(id=pk, product_id=self.key, author=f"w{n}", rating=1, created=NOW)
             self.rows[pk] = (f"w{n}", 1)
         elif n % 3 == 1:
             victim = sorted(self.rows)[n % len(self.rows)]
@@ -167,13 +163,11 @@ class Writer:
                         self.refused += 1
                         refused_since = refused_since or time.monotonic()
                         time.sleep(0.005)
-                    except Exception as exc:  # noqa: BLE001 - every other error counts
+                    except Exception as exc:
                         self.errors.append(f"{type(exc).__name__}: {exc}")
                         break
                 if refused_since is not None:
-                    self.longest_block = max(
-                        self.longest_block, time.monotonic() - refused_since
-                    )
+                    self.longest_block = max(self.longest_block, time.monotonic() - refused_since)
                 self.writes += 1
                 n += 1
                 time.sleep(0.001)
@@ -182,9 +176,7 @@ class Writer:
                 connection.close()
 
 
-def _run_with_writers(
-    router: ShardRouter, count: int
-) -> tuple[Writer, Writer, ShardMove, float]:
+def _run_with_writers(router: ShardRouter, count: int) -> tuple[Writer, Writer, ShardMove, float]:
     key, other, source, target = _keys(router)
     moving = Writer(key, _fill(key, count))
     bystander = Writer(other, _fill(other, 200))
@@ -204,7 +196,8 @@ def _run_with_writers(
     assert move is not None
     elapsed = time.monotonic() - started
 
-    assert moving.errors == [] and bystander.errors == []
+    assert moving.errors == []
+    assert bystander.errors == []
     assert bystander.refused == 0
     assert router.shard_for(key) == target
     # 0 rows lost or duplicated: what the writer wrote is exactly what the target holds.
@@ -212,14 +205,16 @@ def _run_with_writers(
     assert not Review.objects.using(source).filter(product_id=key).exists()
     assert _stored(source, other) == _checksum(bystander.rows)
     assert moving.longest_block <= 1.0
-    assert move.blocked_ms is not None and move.blocked_ms <= 1000
+    assert move.blocked_ms is not None
+    assert move.blocked_ms <= 1000
     assert move.phase == "done"
     return moving, bystander, move, elapsed
 
 
 def test_a_key_moves_online_while_it_and_another_key_keep_writing(router: ShardRouter) -> None:
     moving, bystander, move, _ = _run_with_writers(router, 5000)
-    assert moving.writes > 20 and bystander.writes > 20
+    assert moving.writes > 20
+    assert bystander.writes > 20
     with connections[move.source].cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'mdbmv%%'")
         assert cursor.fetchone() == (0,)
@@ -296,9 +291,20 @@ def test_an_unswitched_online_move_rolls_back(router: ShardRouter) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     subprocess.run(
-        [sys.executable, "-m", "tests.postgres.move_process", _config(), "catchup", str(key),
-         target],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "tests.postgres.move_process",
+            _config(),
+            "catchup",
+            str(key),
+            target,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
     )
 
     move_shard_key(Review, key, to=target, rollback=True)

@@ -1,4 +1,4 @@
-"""``manage.py move_shard_key``: move one shard key's rows to another shard (online on PostgreSQL)."""
+"""``manage.py move_shard_key``: move a shard key's rows to another shard (online on PostgreSQL)."""
 
 from __future__ import annotations
 
