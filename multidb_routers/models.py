@@ -83,6 +83,7 @@ class ShardMove(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     switched_at = models.DateTimeField(null=True, blank=True)
     blocked_ms = models.FloatField(null=True, blank=True)
+    verified = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -22,6 +22,7 @@ class Migration(migrations.Migration):
                 ("updated_at", models.DateTimeField(auto_now=True)),
                 ("switched_at", models.DateTimeField(blank=True, null=True)),
                 ("blocked_ms", models.FloatField(blank=True, null=True)),
+                ("verified", models.BooleanField(default=False)),
             ],
             options={
                 "constraints": [

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connections, transaction
@@ -31,7 +32,7 @@ from .batches import Mover, chunks, delete_where, reset_sequences, table_exists
 from .capture import PgCapture, SqliteBlock, Table, pg_checksum
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models import Model
@@ -45,6 +46,7 @@ __all__ = ["TenantMove", "move_shard_key"]
 QUIET = 200
 MAX_ROUNDS = 100
 CUTOVER_ATTEMPTS = 5
+RUN_LOCK_CLASS = 0x6D646232  # "mdb2": held by the process running a move (with its id)
 
 
 def move_shard_key(
@@ -54,20 +56,31 @@ def move_shard_key(
     *,
     batch_size: int = 2000,
     rollback: bool = False,
+    delete_unverified: bool = False,
     say: Callable[[str], None] | None = None,
 ) -> ShardMove | None:
     """Move every row of ``key`` (of every model of ``model``'s ShardRouter) to ``to``.
 
     Online on PostgreSQL, offline on SQLite (the key's writes then raise
     :class:`~multidb_routers.exceptions.ShardMovingError` for the whole copy). Resumes an
-    unfinished move of the key; ``rollback=True`` undoes one not switched yet. Returns the
+    unfinished move of the key; ``rollback=True`` undoes one not switched yet;
+    ``delete_unverified`` deletes the source copy of a switched move whose copies could not
+    be verified equal (see the docs' failure section). Returns the
     move's record (``None`` for a rollback with nothing to undo). Raises
     :class:`~multidb_routers.exceptions.MoveError` when the move cannot be done safely.
     """
     from ..sharding.router import require_shard_router
 
     router = require_shard_router(model)
-    mover = TenantMove(router, model, key, to, batch_size=batch_size, say=say)
+    mover = TenantMove(
+        router,
+        model,
+        key,
+        to,
+        batch_size=batch_size,
+        say=say,
+        delete_unverified=delete_unverified,
+    )
     return mover.roll_back() if rollback else mover.run()
 
 
@@ -104,8 +117,10 @@ class TenantMove:
         *,
         batch_size: int = 2000,
         say: Callable[[str], None] | None = None,
+        delete_unverified: bool = False,
     ) -> None:
         self.router = router
+        self.delete_unverified = delete_unverified
         self.directory = router._require_directory()
         key, self.key_text = router._directory_key(key, model)
         self.key = key
@@ -192,14 +207,40 @@ class TenantMove:
             )
         else:
             self.say(f"Resuming the move of {self.key_text!r} ({move.phase}).")
-        if move.phase == move.COPYING:
-            if move.method == "online":
-                self.copy_online(move)
-            else:
-                self.copy_offline(move)
-        if move.phase == move.SWITCHED:
-            self.clean_up(move)
+        with self.run_lock(move):
+            move.refresh_from_db(using=conf.PLACEMENT_DATABASE)  # as the last run left it
+            if move.phase == move.COPYING:
+                if move.method == "online":
+                    self.copy_online(move)
+                else:
+                    self.copy_offline(move)
+            if move.phase == move.SWITCHED:
+                self.clean_up(move)
         return move
+
+    @contextmanager
+    def run_lock(self, move: ShardMove) -> Iterator[None]:
+        """Only one process works on a move at a time (a PostgreSQL source's session lock).
+
+        The lock ends with the session, so a killed run never leaves it held. On SQLite,
+        the switch is conditional on the phase read instead.
+        """
+        if connections[move.source].vendor != "postgresql":
+            yield
+            return
+        with connections[move.source].cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK_CLASS, move.id])
+            row = cursor.fetchone()
+        if not (row and row[0]):
+            raise MoveError(
+                f"Another process is running the move of {self.key_text!r} right now; wait "
+                "for it to end (or for its process to die), then run the command again."
+            )
+        try:
+            yield
+        finally:
+            with connections[move.source].cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCK_CLASS, move.id])
 
     def start(self) -> ShardMove:
         """Check the move can be done and record it (phase ``copying``)."""
@@ -400,6 +441,7 @@ class TenantMove:
                 f"source's at the switch: {'; '.join(problems)}. The source rows are kept (and "
                 "refused writes) for you to compare; run the move again to delete them."
             )
+        self._save(move, verified=True)
         self.say("Verified: the rows on the target equal the source's (SQL checksums).")
         return True
 
@@ -469,17 +511,34 @@ class TenantMove:
                 "the move is run again (or rolled back): " + "; ".join(problems)
             )
         reset_sequences([m for mover in self.movers.values() for m in mover.models], move.target)
-        self.switch(move)
+        self.switch(move, verified=True)
         move.blocked_ms = (time.monotonic() - started) * 1000
         self._save(move, blocked_ms=move.blocked_ms)
         self.say(f"Switched the key to {move.target}.")
 
-    def switch(self, move: ShardMove) -> None:
-        """Point the directory at the target and record it, in one transaction."""
+    def switch(self, move: ShardMove, *, verified: bool = False) -> None:
+        """Point the directory at the target and record it, in one transaction.
+
+        Conditional on the move still being in its copying phase: a run racing this one
+        cannot switch it twice.
+        """
+        from ..models import ShardMove
+
         db = conf.PLACEMENT_DATABASE
+        now = timezone.now()
         with transaction.atomic(using=db):
+            switched = (
+                ShardMove.objects.using(db)
+                .filter(pk=move.pk, phase=ShardMove.COPYING)
+                .update(phase=ShardMove.SWITCHED, switched_at=now, verified=verified)
+            )
+            if switched != 1:
+                raise MoveError(
+                    f"The move of {self.key_text!r} changed phase under this run (another "
+                    "process ran it); nothing was switched. Run the command again."
+                )
             self.router.place(self.key, move.target, force=True)
-            self._save(move, phase=move.SWITCHED, switched_at=timezone.now())
+        move.phase, move.switched_at, move.verified = ShardMove.SWITCHED, now, verified
         placement.clear_cache()
 
     def clean_up(self, move: ShardMove) -> None:
@@ -491,6 +550,8 @@ class TenantMove:
             self.say(f"Waiting {wait:.1f}s for every process to follow the directory.")
             time.sleep(wait)
         capture = self.capture(move)
+        if not move.verified:
+            self.verify_again(move, capture)
         deleted = 0
         if isinstance(capture, PgCapture):
             for model in reversed(self.models):
@@ -508,6 +569,36 @@ class TenantMove:
                 raise MoveError(f"{left} rows of {model._meta.label} are still on {move.source}.")
         self._save(move, phase=move.DONE)
         self.say(f"Deleted {deleted} rows from {move.source}; the move is done.")
+
+    def verify_again(self, move: ShardMove, capture: PgCapture | SqliteBlock) -> None:
+        """A switched move whose verification did not end: compare the two copies now.
+
+        The source copy is frozen (refused writes); the target's may have changed since
+        the switch, so a difference is no proof of loss, but the source rows are then kept
+        for you to compare, unless ``delete_unverified``.
+        """
+        if isinstance(capture, PgCapture):
+            problems = self.compare_sql(move, capture)
+        else:
+            problems = []
+            for model, mover in self.movers.items():
+                pks = list(
+                    model._base_manager.using(move.source)
+                    .filter(**self.key_filter(model))
+                    .values_list("pk", flat=True)
+                )
+                ours = mover.checksums(move.source, pks, self.batch_size)
+                theirs = mover.checksums(move.target, pks, self.batch_size)
+                if ours != theirs:
+                    problems.append(f"{model._meta.label}: {ours[0]} on source, {theirs[0]}")
+        if problems and not self.delete_unverified:
+            raise MoveError(
+                f"The key was switched to {move.target} but its copy was never verified, and "
+                f"the two copies differ now ({'; '.join(problems)}): the target may have been "
+                f"written since. The source rows are kept on {move.source} (refused writes) "
+                "for you to compare; run again with --delete-unverified to delete them."
+            )
+        self._save(move, verified=not problems)
 
     def delete_source(self, move: ShardMove, model: type[Model], capture: PgCapture | None) -> int:
         """Delete the key's rows of ``model`` on the source (they live on the target now)."""

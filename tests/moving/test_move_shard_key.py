@@ -87,7 +87,7 @@ def test_the_keys_writes_are_refused_with_a_retryable_error_during_an_offline_co
     seen: list[str] = []
     original = tenant.TenantMove.switch
 
-    def during_copy(self: tenant.TenantMove, move: ShardMove) -> None:
+    def during_copy(self: tenant.TenantMove, move: ShardMove, **kwargs: Any) -> None:
         # Each in its own atomic block: the test runs inside a transaction.
         with pytest.raises(ShardMovingError, match="moving"), transaction.atomic(using=source):
             Review.objects.create(product_id=7, author="late", created=NOW)
@@ -102,7 +102,7 @@ def test_the_keys_writes_are_refused_with_a_retryable_error_during_an_offline_co
         # Another key of the same shard is not refused.
         Review.objects.using(source).filter(product_id=8).update(rating=4)
         seen.append("refused")
-        original(self, move)
+        original(self, move, **kwargs)
 
     monkeypatch.setattr(tenant.TenantMove, "switch", during_copy)
     move_shard_key(Review, 7, to=target)
@@ -119,7 +119,7 @@ def test_an_interrupted_offline_move_resumes_or_rolls_back(
     _reviews(router, 7, 30)
     source, target = router.shard_for(7), _elsewhere(router, 7)
 
-    def crash(self: tenant.TenantMove, move: ShardMove) -> None:
+    def crash(self: tenant.TenantMove, move: ShardMove, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(tenant.TenantMove, "switch", crash)
@@ -185,3 +185,57 @@ def test_a_move_refuses_bad_input(router: ShardRouter) -> None:
         stdout=out,
     )
     assert "nothing to roll back" in out.getvalue()
+
+
+def test_a_move_whose_phase_changed_under_it_is_not_switched(
+    router: ShardRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _reviews(router, 7, 4)
+    source, target = router.shard_for(7), _elsewhere(router, 7)
+    wipe = tenant.TenantMove.wipe_target
+
+    def meanwhile(self: tenant.TenantMove, move: ShardMove) -> None:
+        wipe(self, move)
+        ShardMove.objects.filter(pk=move.pk).update(phase=ShardMove.ROLLED_BACK)
+
+    monkeypatch.setattr(tenant.TenantMove, "wipe_target", meanwhile)
+    with pytest.raises(MoveError, match="changed phase"):
+        move_shard_key(Review, 7, to=target)
+    assert router.shard_for(7) == source
+    assert Review.objects.shard(7).count() == 4
+
+
+def test_a_hostile_text_key_is_quoted_into_the_sqlite_triggers() -> None:
+    from multidb_routers.moving.capture import _literal
+
+    assert _literal("shard_0", "o'$$x") == "'o''$$x'"
+    assert _literal("shard_0", 42) == "42"
+    assert _literal("shard_0", b"\x01") == "X'01'"
+    with pytest.raises(MoveError):
+        _literal("shard_0", None)
+
+
+def test_an_offline_move_interrupted_after_the_switch_is_finished_by_a_rerun(
+    router: ShardRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _reviews(router, 7, 12)
+    source, target = router.shard_for(7), _elsewhere(router, 7)
+
+    def crash(self: tenant.TenantMove, move: ShardMove) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tenant.TenantMove, "clean_up", crash)
+    with pytest.raises(KeyboardInterrupt):
+        move_shard_key(Review, 7, to=target)
+    monkeypatch.undo()
+    # Switched: the target is authoritative; the source copy is still refused writes.
+    assert router.shard_for(7) == target
+    assert Review.objects.shard(7).count() == 12
+    with pytest.raises(ShardMovingError), transaction.atomic(using=source):
+        Review.objects.using(source).filter(product_id=7).update(rating=0)
+    with pytest.raises(MoveError, match="switched already"):
+        move_shard_key(Review, 7, to=target, rollback=True)
+
+    move_shard_key(Review, 7, to=target)
+    assert ShardMove.objects.get().phase == "done"
+    assert not Review.objects.using(source).filter(product_id=7).exists()

@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import Any
 
-STEPS = ("capture", "copy", "catchup", "blocked", "switched", "cleanup")
+STEPS = ("capture", "copy", "catchup", "blocked", "verify", "switched", "cleanup")
 
 
 def _kill(step: str) -> None:
@@ -79,6 +79,15 @@ def main(config: str, step: str, key: str, target: str) -> None:
         _after(tenant.TenantMove, "catch_up", step)
     elif step == "blocked":
         _before(tenant.TenantMove, "blocked", step)
+    elif step == "verify":  # switched, the full comparison not done
+        compare = tenant.TenantMove.compare_sql
+
+        def compare_or_die(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("target") is not None:
+                _kill(step)
+            return compare(self, *args, **kwargs)
+
+        tenant.TenantMove.compare_sql = compare_or_die  # type: ignore[method-assign]
     elif step == "switched":
         _before(tenant.TenantMove, "clean_up", step)
     elif step == "cleanup":

@@ -21,7 +21,9 @@ import pytest
 from django.db import connections, transaction
 
 from multidb_routers import ShardMovingError, ShardRouter
+from multidb_routers.exceptions import MoveError
 from multidb_routers.models import Placement, ShardMove
+from multidb_routers.moving import tenant
 from multidb_routers.moving.checksum import Checksum, row_digest
 from multidb_routers.sharding import move_shard_key, placement
 from tests.postgres.move_process import STEPS
@@ -267,7 +269,7 @@ def test_a_move_killed_at_any_step_leaves_the_rows_in_one_place_and_a_rerun_fini
     assert f"killed at {step}" in done.stdout
     placement.clear_cache()
     authoritative = router.shard_for(key)
-    assert authoritative == (target if step in ("switched", "cleanup") else source)
+    assert authoritative == (target if step in ("verify", "switched", "cleanup") else source)
     # Every row readable, exactly once, where the directory says.
     assert _stored(authoritative, key) == _checksum(rows)
     if step == "blocked":  # the key's writes stay refused until the move is run again
@@ -316,3 +318,50 @@ def test_an_unswitched_online_move_rolls_back(router: ShardRouter) -> None:
         cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'mdbmv%%'")
         assert cursor.fetchone() == (0,)
     Review.objects.create(product_id=key, author="still here", created=NOW)
+
+
+def _killed_at(step: str, key: int, target: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.postgres.move_process", _config(), step, str(key), target],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert f"killed at {step}" in done.stdout, done.stderr
+    placement.clear_cache()
+
+
+def test_a_switched_move_never_verified_keeps_the_source_rows_when_the_copies_differ(
+    router: ShardRouter,
+) -> None:
+    key, _, source, target = _keys(router)
+    _fill(key, 200)
+    _killed_at("verify", key, target)
+    Review.objects.create(product_id=key, author="written after the switch", created=NOW)
+
+    with pytest.raises(MoveError, match="never verified"):
+        move_shard_key(Review, key, to=target)
+    assert Review.objects.using(source).filter(product_id=key).count() == 200
+
+    move_shard_key(Review, key, to=target, delete_unverified=True)
+    assert not Review.objects.using(source).filter(product_id=key).exists()
+    assert Review.objects.using(target).filter(product_id=key).count() == 201
+
+
+def test_a_second_process_cannot_run_a_move_another_is_running(router: ShardRouter) -> None:
+    from tests.postgres.plugin import _connect
+
+    key, _, source, target = _keys(router)
+    _fill(key, 50)
+    _killed_at("capture", key, target)
+    move = ShardMove.objects.using("pg_primary").get()
+    with _connect(source) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [tenant.RUN_LOCK_CLASS, move.id])
+        with pytest.raises(MoveError, match="Another process is running"):
+            move_shard_key(Review, key, to=target)
+    move_shard_key(Review, key, to=target)
+    assert Review.objects.using(target).filter(product_id=key).count() == 50

@@ -34,6 +34,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Undo an interrupted move not switched yet (the rows stay on the source).",
         )
+        parser.add_argument(
+            "--delete-unverified",
+            action="store_true",
+            help="Delete the source copy of a switched move even if it differs from the "
+            "target's (which may have been written since the switch).",
+        )
         add_batch_size_argument(parser)
 
     def handle(
@@ -43,6 +49,7 @@ class Command(BaseCommand):
         key: str,
         target: str,
         rollback: bool,
+        delete_unverified: bool,
         batch_size: int,
         **options: Any,
     ) -> None:
@@ -60,6 +67,14 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         try:
-            move_shard_key(model, key, target, batch_size=batch_size, rollback=rollback, say=say)
+            move_shard_key(
+                model,
+                key,
+                target,
+                batch_size=batch_size,
+                rollback=rollback,
+                delete_unverified=delete_unverified,
+                say=say,
+            )
         except (MoveError, ShardKeyError, ImproperlyConfigured, ValueError) as exc:
             raise CommandError(str(exc)) from exc
