@@ -556,6 +556,7 @@ class TenantMove:
         if isinstance(capture, PgCapture):
             for model in reversed(self.models):
                 deleted += self.delete_source(move, model, capture)
+            self.check_source_empty(move)  # while the triggers still refuse new rows
             capture.remove()
         else:
             # SQLite: the triggers go with the rows, in one transaction.
@@ -563,12 +564,16 @@ class TenantMove:
                 capture.remove()
                 for model in reversed(self.models):
                     deleted += self.delete_source(move, model, None)
+                self.check_source_empty(move)
+        self._save(move, phase=move.DONE)
+        self.say(f"Deleted {deleted} rows from {move.source}; the move is done.")
+
+    def check_source_empty(self, move: ShardMove) -> None:
+        """Raise :class:`MoveError` if rows of the key are left on the source."""
         for model in self.models:
             left = model._base_manager.using(move.source).filter(**self.key_filter(model)).count()
             if left:
                 raise MoveError(f"{left} rows of {model._meta.label} are still on {move.source}.")
-        self._save(move, phase=move.DONE)
-        self.say(f"Deleted {deleted} rows from {move.source}; the move is done.")
 
     def verify_again(self, move: ShardMove, capture: PgCapture | SqliteBlock) -> None:
         """A switched move whose verification did not end: compare the two copies now.

@@ -365,3 +365,38 @@ def test_a_second_process_cannot_run_a_move_another_is_running(router: ShardRout
             move_shard_key(Review, key, to=target)
     move_shard_key(Review, key, to=target)
     assert Review.objects.using(target).filter(product_id=key).count() == 50
+
+
+def test_a_process_with_a_stale_directory_is_refused_then_follows_the_move(
+    router: ShardRouter, settings: Any
+) -> None:
+    # This process would not read the directory again for a minute: only the database's
+    # refusal can keep its writes off the source once another process switched the key.
+    settings.MULTIDB_ROUTERS_PLACEMENT_TTL = 60
+    key, _, source, target = _keys(router)
+    writer = Writer(key, _fill(key, 2000))
+    assert router.shard_for(key) == source  # cached for a minute
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    mover = subprocess.Popen(
+        [sys.executable, "-m", "tests.postgres.move_process", _config(), "none", str(key), target],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    thread = threading.Thread(target=writer.run)
+    thread.start()
+    try:
+        out, err = mover.communicate(timeout=120)
+    finally:
+        writer.stop.set()
+        thread.join()
+    assert "finished" in out, err
+
+    assert writer.errors == []
+    assert writer.refused > 0  # its stale copy sent writes to the source after the switch
+    assert router.shard_for(key) == target
+    assert _stored(target, key) == _checksum(writer.rows)
+    assert not Review.objects.using(source).filter(product_id=key).exists()
