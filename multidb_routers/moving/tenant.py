@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ..models import ShardMove
     from ..sharding.router import ShardRouter
 
-__all__ = ["TenantMove", "move_shard_key"]
+__all__ = ["TenantMove", "active_moves", "move_shard_key"]
 
 #: A catch-up round applying fewer changes than this is followed by the cut-over.
 QUIET = 200
@@ -82,6 +82,28 @@ def move_shard_key(
         delete_unverified=delete_unverified,
     )
     return mover.roll_back() if rollback else mover.run()
+
+
+def active_moves(directory: str) -> list[ShardMove]:
+    """The unfinished moves of a directory's keys (none while the table is not migrated)."""
+    from ..models import ShardMove
+
+    db = conf.PLACEMENT_DATABASE
+    if not table_exists(ShardMove, db):
+        return []
+    return list(ShardMove.objects.using(db).filter(directory=directory, phase__in=ShardMove.ACTIVE))
+
+
+def _require_state_table() -> None:
+    from ..models import ShardMove
+
+    db = conf.PLACEMENT_DATABASE
+    if not table_exists(ShardMove, db):
+        raise MoveError(
+            f"The table of the moves' state ({ShardMove._meta.db_table}) does not exist on "
+            f"{db} (MULTIDB_ROUTERS_PLACEMENT_DATABASE): run manage.py migrate "
+            f"multidb_routers --database {db} first."
+        )
 
 
 def _dependency_order(models: Sequence[type[Model]]) -> list[type[Model]]:
@@ -148,6 +170,7 @@ class TenantMove:
     def _active(self) -> ShardMove | None:
         from ..models import ShardMove
 
+        _require_state_table()
         found: ShardMove | None = (
             ShardMove.objects.using(conf.PLACEMENT_DATABASE)
             .filter(directory=self.directory, key=self.key_text, phase__in=ShardMove.ACTIVE)

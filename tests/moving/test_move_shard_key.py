@@ -239,3 +239,31 @@ def test_an_offline_move_interrupted_after_the_switch_is_finished_by_a_rerun(
     move_shard_key(Review, 7, to=target)
     assert ShardMove.objects.get().phase == "done"
     assert not Review.objects.using(source).filter(product_id=7).exists()
+
+
+def test_a_move_needs_the_state_table_on_the_directory_database(
+    router: ShardRouter, settings: Any
+) -> None:
+    _reviews(router, 7, 1)
+    settings.MULTIDB_ROUTERS_PLACEMENT_DATABASE = "shard_2"  # not migrated there
+    with pytest.raises(CommandError, match="migrate multidb_routers --database shard_2"):
+        call_command(
+            "move_shard_key", "shard_app.Review", "--key", "7", "--to", _elsewhere(router, 7)
+        )
+
+
+def test_reshard_leaves_a_moving_key_alone(
+    router: ShardRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _reviews(router, 7, 3)
+    target = _elsewhere(router, 7)
+
+    def crash(self: tenant.TenantMove, move: ShardMove, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tenant.TenantMove, "switch", crash)
+    with pytest.raises(KeyboardInterrupt):
+        move_shard_key(Review, 7, to=target)
+    with pytest.raises(CommandError, match="moving the key"):
+        call_command("reshard", "shard_app.Review", stdout=StringIO())
+    call_command("reshard", "shard_app.Review", "--dry-run", stdout=StringIO())
