@@ -27,7 +27,7 @@ from multidb_routers.moving import tenant
 from multidb_routers.moving.checksum import Checksum, row_digest
 from multidb_routers.sharding import move_shard_key, placement
 from tests.postgres.move_process import STEPS
-from tests.testapps.shard_app.models import Review
+from tests.testapps.shard_app.models import Review, Ticket
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -57,15 +57,16 @@ def _truncate(model: Any, alias: str) -> None:
 def _reset() -> None:
     for alias in SHARDS:
         with connections[alias].cursor() as cursor:
-            cursor.execute(
-                "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname LIKE "
-                "'mdbmv%%'",
-                [Review._meta.db_table],
-            )
-            for (name,) in cursor.fetchall():
-                cursor.execute(f'DROP TRIGGER "{name}" ON {Review._meta.db_table}')
+            for table in (Review._meta.db_table, Ticket._meta.db_table):
+                cursor.execute(
+                    "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname "
+                    "LIKE 'mdbmv%%'",
+                    [table],
+                )
+                for (name,) in cursor.fetchall():
+                    cursor.execute(f'DROP TRIGGER "{name}" ON {table}')
     for model, alias in [(Placement, "pg_primary"), (ShardMove, "pg_primary")] + [
-        (Review, alias) for alias in SHARDS
+        (model, alias) for alias in SHARDS for model in (Review, Ticket)
     ]:
         _truncate(model, alias)
     placement.clear_cache()
@@ -83,6 +84,7 @@ def router(settings: Any) -> Iterator[ShardRouter]:
         _create(model, "pg_primary")
     for alias in SHARDS:
         _create(Review, alias)
+        _create(Ticket, alias)
     _reset()
     yield shard_router
     _reset()
@@ -400,3 +402,65 @@ def test_a_process_with_a_stale_directory_is_refused_then_follows_the_move(
     assert router.shard_for(key) == target
     assert _stored(target, key) == _checksum(writer.rows)
     assert not Review.objects.using(source).filter(product_id=key).exists()
+
+
+def test_every_model_of_the_router_moves_with_the_key_uuid_keys_and_foreign_keys_included(
+    router: ShardRouter, settings: Any
+) -> None:
+    both = ShardRouter(
+        shards=SHARDS,
+        apps=["shard_app.Review", "shard_app.Ticket"],
+        shard_key={"shard_app.Review": "product_id", "shard_app.Ticket": "review"},
+        directory="pg",
+    )
+    settings.DATABASE_ROUTERS = [both]
+    key, other, source, target = _keys(both)
+    reviews = _fill(key, 300)
+    Review.objects.create(
+        id=key, product_id=other, author="the review tickets point to", created=NOW
+    )
+    Ticket.objects.bulk_create(Ticket(review_id=key) for _ in range(200))
+    Ticket.objects.bulk_create(Ticket(review_id=other) for _ in range(7))
+    tickets: set[Any] = set(
+        Ticket.objects.shard(key).filter(review_id=key).values_list("pk", flat=True)
+    )
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def write_tickets() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    with transaction.atomic(using=Ticket.objects.shard(key).db):
+                        made = Ticket.objects.create(review_id=key, day=dt.date(2024, 1, 2))
+                    tickets.add(made.pk)
+                    gone = next(iter(tickets))
+                    with transaction.atomic(using=Ticket.objects.shard(key).db):
+                        Ticket.objects.shard(key).filter(pk=gone).delete()
+                    tickets.discard(gone)
+                except ShardMovingError:
+                    time.sleep(0.005)
+                except Exception as exc:
+                    errors.append(repr(exc))
+                    return
+        finally:
+            for connection in connections.all(initialized_only=True):
+                connection.close()
+
+    thread = threading.Thread(target=write_tickets)
+    thread.start()
+    try:
+        time.sleep(0.1)
+        move_shard_key(Review, key, to=target)
+    finally:
+        stop.set()
+        thread.join()
+
+    assert errors == []
+    assert _stored(target, key) == _checksum(reviews)
+    assert (
+        set(Ticket.objects.using(target).filter(review_id=key).values_list("pk", flat=True))
+        == tickets
+    )
+    assert not Ticket.objects.using(source).filter(review_id=key).exists()
+    assert Ticket.objects.using(source).filter(review_id=other).count() == 7
