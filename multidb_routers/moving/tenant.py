@@ -46,6 +46,7 @@ __all__ = ["TenantMove", "active_moves", "move_shard_key"]
 QUIET = 200
 MAX_ROUNDS = 100
 CUTOVER_ATTEMPTS = 5
+RUN_LOCK_WAIT = 3.0  # seconds a run waits for the lock of another (perhaps dying) run
 RUN_LOCK_CLASS = 0x6D646232  # "mdb2": held by the process running a move (with its id)
 
 
@@ -251,9 +252,15 @@ class TenantMove:
         if connections[move.source].vendor != "postgresql":
             yield
             return
-        with connections[move.source].cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK_CLASS, move.id])
-            row = cursor.fetchone()
+        # A killed run's session ends a moment after its process: wait that long.
+        deadline = time.monotonic() + RUN_LOCK_WAIT
+        while True:
+            with connections[move.source].cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK_CLASS, move.id])
+                row = cursor.fetchone()
+            if (row and row[0]) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         if not (row and row[0]):
             raise MoveError(
                 f"Another process is running the move of {self.key_text!r} right now; wait "
@@ -421,6 +428,15 @@ class TenantMove:
 
     def cut_over(self, move: ShardMove, capture: PgCapture) -> bool:
         """Refuse the key's writes, apply the last ones, verify, switch; False to retry."""
+        # Connected before the window: only its snapshot is taken inside.
+        snapshot = connections.create_connection(move.target)
+        snapshot.ensure_connection()
+        try:
+            return self._cut_over(move, capture, snapshot)
+        finally:
+            snapshot.close()
+
+    def _cut_over(self, move: ShardMove, capture: PgCapture, snapshot: BaseDatabaseWrapper) -> bool:
         started = time.monotonic()
         capture.set_block(True)
         self.blocked()
@@ -442,39 +458,31 @@ class TenantMove:
                 "Verification failed, the move was not switched and the key's writes go on "
                 f"on {move.source}: " + "; ".join(problems) + ". Run the move again."
             )
+        counted = time.monotonic()
         # The full checksums run after the switch, on the target as it was at the switch.
-        snapshot = self.target_snapshot(move)
-        try:
-            reset_sequences(self.models, move.target)
-            self.switch(move)
-            move.blocked_ms = (time.monotonic() - started) * 1000
-            self.say(
-                f"Switched the key to {move.target}; its writes were refused for "
-                f"{move.blocked_ms:.0f} ms (open writes ended in "
-                f"{(waited - started) * 1000:.0f} ms, {applied} last changes applied in "
-                f"{(caught_up - waited) * 1000:.0f} ms)."
-            )
-            self._save(move, blocked_ms=move.blocked_ms)
-            problems = self.compare_sql(move, capture, target=snapshot)
-        finally:
-            snapshot.close()
+        with snapshot.cursor() as cursor:
+            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT 1")  # takes the snapshot
+        reset_sequences(self.models, move.target)
+        self.switch(move)
+        move.blocked_ms = (time.monotonic() - started) * 1000
+        self.say(
+            f"Switched the key to {move.target}; its writes were refused for "
+            f"{move.blocked_ms:.0f} ms (open writes ended in {(waited - started) * 1000:.0f} "
+            f"ms, {applied} last changes applied in {(caught_up - waited) * 1000:.0f} ms, "
+            f"rows counted in {(counted - caught_up) * 1000:.0f} ms)."
+        )
+        self._save(move, blocked_ms=move.blocked_ms)
+        problems = self.compare_sql(move, capture, target=snapshot)
         if problems:
             raise MoveError(
                 f"The key was switched to {move.target}, but its rows there differ from the "
                 f"source's at the switch: {'; '.join(problems)}. The source rows are kept (and "
-                "refused writes) for you to compare; run the move again to delete them."
+                "refused writes) for you to compare; --delete-unverified deletes them."
             )
         self._save(move, verified=True)
         self.say("Verified: the rows on the target equal the source's (SQL checksums).")
         return True
-
-    def target_snapshot(self, move: ShardMove) -> BaseDatabaseWrapper:
-        """A new connection to the target reading it as it is now (repeatable read)."""
-        connection = connections.create_connection(move.target)
-        with connection.cursor() as cursor:
-            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute("SELECT 1")  # takes the snapshot
-        return connection
 
     def blocked(self) -> None:
         """A step marker: the key's writes are refused, the directory not switched yet."""

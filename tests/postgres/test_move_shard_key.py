@@ -226,9 +226,11 @@ def test_a_key_moves_online_while_it_and_another_key_keep_writing(router: ShardR
 
 @pytest.mark.once
 def test_moving_100000_rows_blocks_the_keys_writes_under_a_second(router: ShardRouter) -> None:
+    load_before = os.getloadavg()[0]
     moving, bystander, move, elapsed = _run_with_writers(router, 100_000)
     figures = {
         "rows": 100_000,
+        "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "move_seconds": round(elapsed, 2),
         "blocked_ms_recorded": round(move.blocked_ms or 0, 1),
         "longest_refusal_seen_by_the_writer_ms": round(moving.longest_block * 1000, 1),
