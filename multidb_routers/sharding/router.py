@@ -370,7 +370,7 @@ class ShardRouter(BaseRouter):
         once. Placing a key whose rows already live elsewhere would hide them, so it is
         refused (:class:`~multidb_routers.exceptions.MoveError`) while any model of this
         router with a key field has rows of the key on another shard, unless ``force``.
-        Moving the rows (``move_shard_key``) is not part of this method.
+        To move the rows and place the key, use :func:`~multidb_routers.sharding.move_shard_key`.
         """
         directory = self._require_directory()
         shard = self.shard(alias)
@@ -446,7 +446,7 @@ class ShardRouter(BaseRouter):
                 raise MoveError(
                     f"{model._meta.label} has rows of the key {key!r} on {current!r}: placing "
                     f"the key on {alias!r} would hide them from every query. Move the rows "
-                    "first (the online move, move_shard_key, comes in a later release), or "
+                    "first with manage.py move_shard_key (which also places the key), or "
                     "pass force=True if you moved them yourself."
                 )
 
