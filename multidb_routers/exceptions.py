@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.transaction import TransactionManagementError
+
+
 from django.db.utils import DatabaseError, OperationalError
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "RouterOptionError",
     "ShardKeyError",
     "ShardLockError",
+    "ShardMovingError",
 ]
 
 
@@ -75,6 +78,20 @@ class MergedQueryError(MultiDBRoutersError, DatabaseError):
 
 class MoveError(MultiDBRoutersError):
     """Rows cannot be moved without losing or overwriting data; nothing unsafe was done."""
+
+
+class ShardMovingError(MultiDBRoutersError, OperationalError):
+    """A write of a shard key refused while its rows move to another shard: retry it.
+
+    Raised by the database itself (a trigger ``move_shard_key`` puts on the source
+    tables), so every process and raw SQL are refused alike; the write was not made and
+    nothing is lost. Online moves (PostgreSQL) refuse for the cut-over only (well under
+    a second), offline moves (SQLite) for the whole copy. Retrying after
+    ``retry_after`` seconds reaches the key's new shard once the move switched it: the
+    error makes this process read the placement directory again.
+    """
+
+    retry_after = 0.1
 
 
 class CannotMergeError(MultiDBRoutersError, TypeError):

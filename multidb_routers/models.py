@@ -52,3 +52,47 @@ class Placement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.directory}: {self.key} -> {self.alias}"
+
+
+class ShardMove(models.Model):
+    """The state of one ``move_shard_key`` run: which key goes where, and how far it got.
+
+    Kept beside the placement directory (``MULTIDB_ROUTERS_PLACEMENT_DATABASE``), and
+    switched in the same transaction as the key's :class:`Placement` entry, so the phase
+    always says which copy of the rows is authoritative: ``copying``, the source's;
+    ``switched``, the target's (the source copy is refused writes, then deleted);
+    ``done`` and ``rolled_back`` are history. Re-running the command resumes the one
+    unfinished move of a key.
+    """
+
+    COPYING = "copying"
+    SWITCHED = "switched"
+    DONE = "done"
+    ROLLED_BACK = "rolled_back"
+    ACTIVE = (COPYING, SWITCHED)
+
+    id = models.BigAutoField(primary_key=True)
+    directory = models.CharField(max_length=100)
+    key = models.CharField(max_length=255)
+    model = models.CharField(max_length=255)
+    source = models.CharField(max_length=100)
+    target = models.CharField(max_length=100)
+    method = models.CharField(max_length=10)
+    phase = models.CharField(max_length=12, default=COPYING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    switched_at = models.DateTimeField(null=True, blank=True)
+    blocked_ms = models.FloatField(null=True, blank=True)
+    verified = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["directory", "key"],
+                condition=models.Q(phase__in=["copying", "switched"]),
+                name="multidb_shardmove_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.directory}: {self.key} {self.source} -> {self.target} ({self.phase})"

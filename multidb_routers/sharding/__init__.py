@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ..moving.tenant import move_shard_key
     from .fanout import across_shards
     from .ids import IdGenerator, id_datetime, new_id
     from .manager import ShardedManager, ShardedQuerySet, on_shard
@@ -25,6 +26,7 @@ _EXPORTS = {
     "across_shards": "multidb_routers.sharding.fanout",
     "find_shard_router": "multidb_routers.sharding.router",
     "id_datetime": "multidb_routers.sharding.ids",
+    "move_shard_key": "multidb_routers.moving.tenant",
     "new_id": "multidb_routers.sharding.ids",
     "on_shard": "multidb_routers.sharding.manager",
     "require_shard_router": "multidb_routers.sharding.router",
@@ -39,6 +41,7 @@ __all__ = [
     "across_shards",
     "find_shard_router",
     "id_datetime",
+    "move_shard_key",
     "new_id",
     "on_shard",
     "require_shard_router",

@@ -30,6 +30,9 @@ ShardKey = Union[str, Callable[[Any], Any]]  # noqa: UP007 (a runtime alias on P
 """A field name (``"product_id"``, ``"pk"``) or a callable taking the instance."""
 
 
+_DIRECTORY_MODELS = ("placement", "shardmove")  # kept on MULTIDB_ROUTERS_PLACEMENT_DATABASE
+
+
 def chosen_shard() -> str | None:
     """The alias chosen by the innermost :meth:`ShardRouter.use_shard` block, if any."""
     selection = current_selection()
@@ -367,7 +370,7 @@ class ShardRouter(BaseRouter):
         once. Placing a key whose rows already live elsewhere would hide them, so it is
         refused (:class:`~multidb_routers.exceptions.MoveError`) while any model of this
         router with a key field has rows of the key on another shard, unless ``force``.
-        Moving the rows (``move_shard_key``) is not part of this method.
+        To move the rows and place the key, use :func:`~multidb_routers.sharding.move_shard_key`.
         """
         directory = self._require_directory()
         shard = self.shard(alias)
@@ -443,7 +446,7 @@ class ShardRouter(BaseRouter):
                 raise MoveError(
                     f"{model._meta.label} has rows of the key {key!r} on {current!r}: placing "
                     f"the key on {alias!r} would hide them from every query. Move the rows "
-                    "first (the online move, move_shard_key, comes in a later release), or "
+                    "first with manage.py move_shard_key (which also places the key), or "
                     "pass force=True if you moved them yourself."
                 )
 
@@ -479,7 +482,7 @@ class ShardRouter(BaseRouter):
         """Sharded models on every shard's primary and nowhere else; nothing else on shards."""
         if model_name is not None:
             hints["model_name"] = model_name
-        if app_label == "multidb_routers" and hints.get("model_name") == "placement":
+        if app_label == "multidb_routers" and hints.get("model_name") in _DIRECTORY_MODELS:
             return db == conf.PLACEMENT_DATABASE
         covered = self._scope.covers_migration(app_label, hints)
         if covered:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
+from django.db.utils import DatabaseError
+
 from ..blocks import ContextBlock
 from ..exceptions import ShardKeyError, ShardLockError
 
@@ -255,7 +257,16 @@ def _lock_guard(
         reason = selection.blocked(context["connection"].alias)
         if reason is not None:
             raise ShardLockError(reason)
-    return execute(sql, params, many, context)
+    try:
+        return execute(sql, params, many, context)
+    except DatabaseError as exc:
+        # A write refused by the trigger of a shard key's move: say so, retryably.
+        from ..moving.capture import moving_error
+
+        moving = moving_error(exc)
+        if moving is not None:
+            raise moving from exc
+        raise
 
 
 def guard_connection(connection: BaseDatabaseWrapper) -> None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import TYPE_CHECKING
 
-from multidb_routers import ShardRouter
+from django.db import transaction
+from django.utils import timezone
+
+from multidb_routers import ShardMovingError, ShardRouter
 from multidb_routers.sharding import use_shard
 from tests.testapps.shard_app.models import Review
 
@@ -59,3 +63,26 @@ def move_big_shop(router: ShardRouter) -> str:
     print(router.placements())  # {'7': 'shard_3'}
     # [place]
     return router.shard_for(7)
+
+
+def move_shop(shop_id: int) -> None:
+    """Move every row of a shop to its own database, then route it there."""
+    # [move]
+    from multidb_routers.sharding import move_shard_key
+
+    # Same as: manage.py move_shard_key shard_app.Review --key 8 --to shard_3
+    move_shard_key(Review, shop_id, to="shard_3")
+    # [move]
+
+
+# [retry]
+def add_review(shop_id: int, author: str) -> Review:
+    """Write for a shop; a write refused while the shop moves is retried."""
+    for _ in range(100):
+        try:
+            with use_shard(shop_id), transaction.atomic(using=Review.objects.shard(shop_id).db):
+                return Review.objects.create(author=author, created=timezone.now())
+        except ShardMovingError as refused:
+            time.sleep(refused.retry_after)  # nothing was written: retry it
+    raise RuntimeError(f"shop {shop_id} kept moving")  # never for an online move
+    # [retry]

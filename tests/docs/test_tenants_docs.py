@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.test import Client, override_settings
@@ -69,3 +69,39 @@ def test_placing_a_big_shop_moves_its_routing(capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().out.strip() == "{'7': 'shard_3'}"
     Review.objects.create(product_id=7, author="big", created="2024-05-01T00:00:00Z")  # type: ignore[misc]
     assert Review.objects.using("shard_3").filter(product_id=7).exists()
+
+
+def test_moving_a_shop_takes_its_rows_and_its_writes_along(settings: Any) -> None:
+    settings.MULTIDB_ROUTERS_PLACEMENT_TTL = 0.05
+    router = tenants_usage.TENANT_ROUTER
+    source = router.shard_for(8)
+    for n in range(5):
+        tenants_usage.add_review(8, f"before {n}")
+
+    tenants_usage.move_shop(8)
+
+    assert router.shard_for(8) == "shard_3"
+    assert not Review.objects.using(source).filter(product_id=8).exists()
+    tenants_usage.add_review(8, "after")
+    assert Review.objects.using("shard_3").filter(product_id=8).count() == 6
+
+
+def test_a_write_refused_during_a_move_is_retried_until_it_lands(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from multidb_routers import ShardMovingError
+
+    tries: list[int] = []
+    create = Review.objects.create
+
+    def refused_twice(**fields: Any) -> Review:
+        tries.append(1)
+        if len(tries) <= 2:
+            raise ShardMovingError("moving")
+        return create(**fields)
+
+    monkeypatch.setattr(ShardMovingError, "retry_after", 0.0)
+    monkeypatch.setattr(Review.objects, "create", refused_twice)
+    review = tenants_usage.add_review(9, "patient")
+    assert len(tries) == 3
+    assert review.product_id == 9

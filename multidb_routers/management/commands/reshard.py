@@ -78,6 +78,8 @@ class Command(BaseCommand):
             f"scanning {', '.join(aliases)}."
         )
         self.print_placements(router)
+        if not (dry_run or verify_only):
+            self.refuse_moving_keys(router)
         before = self.scan(mover, router, aliases, batch_size)
         self.print_plan(before)
         if verify_only:
@@ -89,6 +91,20 @@ class Command(BaseCommand):
         self.move(mover, before, batch_size, verbosity)
         after = self.scan(mover, router, aliases, batch_size)
         self.verify(mover, router, before, after, batch_size, moved=True)
+
+    def refuse_moving_keys(self, router: ShardRouter) -> None:
+        """A key being moved by move_shard_key is that command's to move, not this one's."""
+        from multidb_routers.moving.tenant import active_moves
+
+        if router.directory is None:
+            return
+        moves = active_moves(router.directory)
+        if moves:
+            keys = ", ".join(f"{move.key} ({move.source} -> {move.target})" for move in moves)
+            raise CommandError(
+                f"move_shard_key is moving the key(s) {keys}: finish (or roll back) those "
+                "moves first, then reshard."
+            )
 
     def aliases_to_scan(
         self, model: type[Model], router: ShardRouter, from_shards: str
