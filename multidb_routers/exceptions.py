@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.transaction import TransactionManagementError
-
-
 from django.db.utils import DatabaseError, OperationalError
 
 __all__ = [

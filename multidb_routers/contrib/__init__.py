@@ -1,1 +1,1 @@
-"""Integrations with job queues, django-debug-toolbar and other packages (each imported on demand)."""
+"""Integrations with job queues, django-debug-toolbar and others (each imported on demand)."""
