@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MODES",
     "check_cross_database_writes_setting",
+    "checked",
     "install",
     "route_write",
     "transaction_holders",
@@ -220,16 +221,17 @@ def route_write(model: type[Model], **hints: Any) -> str:
     return ConnectionRouter.db_for_write(connection_router, model, **hints)
 
 
-def install() -> None:
-    """Check every routed write from now on (called by the app's ``ready()``; idempotent)."""
-    current: Callable[..., str] = connection_router.db_for_write
-    if getattr(current, _INSTALLED, False):
-        return
+def checked(decide: Callable[..., str]) -> Callable[..., str]:
+    """``decide`` (a ``db_for_write``) followed by the cross-database check of its answer.
 
+    The result carries ``checked`` as its ``around`` attribute, so that whoever replaces
+    the router's ``db_for_write`` for a while (the routing listeners of
+    :mod:`multidb_routers.routes`) can keep the check around its own decider.
+    """
     local = _local
 
     def db_for_write(model: type[Model], **hints: Any) -> str:
-        alias = current(model, **hints)
+        alias = decide(model, **hints)
         # Inlined _all_wrappers(): this runs for every routed write.
         wrappers = local.wrappers if local.count == len(connections.settings) else _all_wrappers()
         for connection in wrappers:
@@ -238,6 +240,15 @@ def install() -> None:
                 break
         return alias
 
-    db_for_write.__doc__ = current.__doc__
+    db_for_write.__doc__ = decide.__doc__
     setattr(db_for_write, _INSTALLED, True)
-    connection_router.db_for_write = db_for_write  # type: ignore[method-assign]
+    db_for_write.around = checked  # type: ignore[attr-defined]
+    return db_for_write
+
+
+def install() -> None:
+    """Check every routed write from now on (called by the app's ``ready()``; idempotent)."""
+    current: Callable[..., str] = connection_router.db_for_write
+    if getattr(current, _INSTALLED, False):
+        return
+    connection_router.db_for_write = checked(current)  # type: ignore[method-assign]

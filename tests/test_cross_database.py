@@ -109,6 +109,22 @@ def test_every_kind_of_routed_write_outside_the_open_transaction_warns(
 
 @pytest.mark.django_db(databases=ALIASES, transaction=True)
 @pytest.mark.usefixtures("existing_review")
+def test_a_write_still_warns_while_a_routing_listener_instruments_the_router() -> None:
+    from multidb_routers.routes import Route, listen
+
+    routes: list[Route] = []
+    with (
+        listen(routes.append),
+        pytest.warns(CrossDatabaseWriteWarning, match=REVIEW_WARNING),
+        transaction.atomic(using="default"),
+    ):
+        _create()
+
+    assert [(route.action, route.alias) for route in routes] == [("write", "reviews")]
+
+
+@pytest.mark.django_db(databases=ALIASES, transaction=True)
+@pytest.mark.usefixtures("existing_review")
 @pytest.mark.parametrize("write", WRITES, ids=lambda write: write.__name__.strip("_"))
 def test_the_same_writes_inside_the_routed_transaction_do_not_warn(
     write: Callable[[], None],

@@ -127,9 +127,15 @@ def _install() -> None:
 
     for action in ("read", "write"):
         name = f"db_for_{action}"
+        decide = _instrumented(router, action)
         if name in router.__dict__:
-            _shadowed[name] = router.__dict__[name]
-        router.__dict__[name] = _instrumented(router, action)
+            shadowed = _shadowed[name] = router.__dict__[name]
+            # A wrapper that checks the decision (the cross-database write check) stays
+            # around the instrumented decider: listening must not change what happens.
+            around = getattr(shadowed, "around", None)
+            if around is not None:
+                decide = around(decide)
+        router.__dict__[name] = decide
 
 
 def _uninstall() -> None:

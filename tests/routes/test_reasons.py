@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from django.db import connections, router, transaction
+from django.db.utils import ConnectionRouter
 from django.test import Client
 
 from multidb_routers import use_primary
+from multidb_routers.cross_database import checked
 from multidb_routers.routes import Route, listen, listening
 from multidb_routers.routes.hook import add_listener, remove_listener
 from multidb_routers.routes.recording import Recorder
@@ -35,7 +37,19 @@ def routes_of(action: str, model: type, **hints: object) -> list[Route]:
 def test_nobody_listens_by_default_and_django_routes_with_its_own_methods() -> None:
     assert not listening()
     assert "db_for_read" not in vars(router)
-    assert "db_for_write" not in vars(router)
+    # Only the cross-database write check wraps Django's own db_for_write.
+    write = vars(router)["db_for_write"]
+    assert write.around is checked
+    assert write.__doc__ == ConnectionRouter.db_for_write.__doc__
+
+
+def test_listening_keeps_the_cross_database_check_and_gives_it_back_after() -> None:
+    before = vars(router)["db_for_write"]
+    with listen(lambda route: None):
+        during = vars(router)["db_for_write"]
+        assert during is not before
+        assert during.around is checked
+    assert vars(router)["db_for_write"] is before
 
 
 def test_the_routers_are_instrumented_only_while_someone_listens() -> None:
