@@ -113,6 +113,11 @@ class BaseRouter:
                 f"{'/'.join(missing)} = ... as a class attribute of a subclass."
             )
         self.configure()
+        # Routing functions configure() put on the instance (a faster path than the class's
+        # methods): set again once the first-call check below has run.
+        self._routing_functions = {
+            name: self.__dict__[name] for name in ROUTER_METHODS if name in self.__dict__
+        }
         if not self.requires_app:
             return
         from django.core import checks  # not at import: settings import the routers
@@ -135,6 +140,9 @@ class BaseRouter:
         def call(*args: Any, **kwargs: Any) -> Any:
             if apps.apps_ready:
                 self.verified_installed()
+            function = self._routing_functions.get(method)
+            if function is not None:
+                return function(*args, **kwargs)
             return getattr(type(self), method)(self, *args, **kwargs)
 
         return call
@@ -144,6 +152,7 @@ class BaseRouter:
         self._verify_installed()
         for name in ROUTER_METHODS:
             self.__dict__.pop(name, None)
+        self.__dict__.update(self._routing_functions)
 
     def configure(self) -> None:
         """Validate the options and build the routing state from them."""
