@@ -112,12 +112,10 @@ class BaseRouter:
                 f"{'/'.join(missing)}=... to the constructor or set "
                 f"{'/'.join(missing)} = ... as a class attribute of a subclass."
             )
+        # Functions configure() routes with instead of the class's methods (route_with()).
+        self._routing_functions: dict[str, Any] = {}
+        self._checking = False
         self.configure()
-        # Routing functions configure() put on the instance (a faster path than the class's
-        # methods): set again once the first-call check below has run.
-        self._routing_functions = {
-            name: self.__dict__[name] for name in ROUTER_METHODS if name in self.__dict__
-        }
         if not self.requires_app:
             return
         from django.core import checks  # not at import: settings import the routers
@@ -128,6 +126,7 @@ class BaseRouter:
         else:
             # Made while settings load: check at the first routing call, then get out of
             # the way (the instance attributes shadow the class's methods until then).
+            self._checking = True
             for method in ROUTER_METHODS:
                 if hasattr(type(self), method):
                     self.__dict__[method] = self._first_call(method)
@@ -148,11 +147,23 @@ class BaseRouter:
         return call
 
     def verified_installed(self) -> None:
-        """Raise unless the app is installed; then route with the class's methods only."""
+        """Raise unless the app is installed; then route without the first-call check."""
         self._verify_installed()
         for name in ROUTER_METHODS:
             self.__dict__.pop(name, None)
+        self._checking = False
         self.__dict__.update(self._routing_functions)
+
+    def route_with(self, method: str, function: Any) -> None:
+        """Answer ``method`` (``"db_for_read"``...) with ``function`` instead of the class's.
+
+        For :meth:`configure`: a function made for the options (one call frame on the
+        routing hot path) must answer exactly as the class's method does. Before the
+        first-call check has run, it is used once the check passed.
+        """
+        self._routing_functions[method] = function
+        if not self._checking:
+            self.__dict__[method] = function
 
     def configure(self) -> None:
         """Validate the options and build the routing state from them."""

@@ -101,8 +101,9 @@ class PrimaryReplicaRouter(BaseRouter):
         if type(self).db_for_read is PrimaryReplicaRouter.db_for_read:
             # Not overridden: the instance routes reads with one function call (Django's
             # router finds it before the class's method, which answers the same).
-            self.__dict__["db_for_read"] = self.replica_set.routing_function(
-                None if self._scope.everything else self._covers
+            self.route_with(
+                "db_for_read",
+                self.replica_set.routing_function(None if self._scope.everything else self._covers),
             )
 
     def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
