@@ -280,16 +280,25 @@ class ReplicaSet:
             if forced():
                 return primary
             state = in_request()
-            if state is None:
-                context = outside()
-                if context.pins:
-                    return read()
-                chosen = context.replicas.get(replica_set)
-            else:
+            if state is not None:
                 if state.written or state.pins:
                     return read()
                 chosen = state.replicas.get(replica_set)
-            if chosen is None or (down and chosen in down):
+                if chosen is None or (down and chosen in down):
+                    return read()
+                connection = thread.wrappers.get(primary)
+                if connection is None:
+                    return read()
+                if connection.in_atomic_block or (
+                    not connection.autocommit and connection.connection is not None
+                ):
+                    return primary
+                return chosen
+            context = outside()
+            if context.pins:
+                return read()
+            chosen = context.replicas.get(replica_set)
+            if chosen is None or (down and chosen in down) or checks_lag:
                 return read()
             wrappers = thread.wrappers
             connection = wrappers.get(primary)
@@ -299,17 +308,15 @@ class ReplicaSet:
                 not connection.autocommit and connection.connection is not None
             ):
                 return primary
-            if state is None:
-                # _still_usable(chosen), inlined.
-                kept = wrappers.get(chosen)
-                if (
-                    kept is None
-                    or checks_lag
-                    or kept.errors_occurred
-                    or kept.connection is None
-                    or "cursor" in kept.__dict__
-                ):
-                    return read()
+            # _still_usable(chosen), inlined: no request signal checks it.
+            kept = wrappers.get(chosen)
+            if (
+                kept is None
+                or kept.errors_occurred
+                or kept.connection is None
+                or "cursor" in kept.__dict__
+            ):
+                return read()
             return chosen
 
         return db_for_read
