@@ -112,6 +112,9 @@ class BaseRouter:
                 f"{'/'.join(missing)}=... to the constructor or set "
                 f"{'/'.join(missing)} = ... as a class attribute of a subclass."
             )
+        # Functions configure() routes with instead of the class's methods (route_with()).
+        self._routing_functions: dict[str, Any] = {}
+        self._checking = False
         self.configure()
         if not self.requires_app:
             return
@@ -123,6 +126,7 @@ class BaseRouter:
         else:
             # Made while settings load: check at the first routing call, then get out of
             # the way (the instance attributes shadow the class's methods until then).
+            self._checking = True
             for method in ROUTER_METHODS:
                 if hasattr(type(self), method):
                     self.__dict__[method] = self._first_call(method)
@@ -135,15 +139,31 @@ class BaseRouter:
         def call(*args: Any, **kwargs: Any) -> Any:
             if apps.apps_ready:
                 self.verified_installed()
+            function = self._routing_functions.get(method)
+            if function is not None:
+                return function(*args, **kwargs)
             return getattr(type(self), method)(self, *args, **kwargs)
 
         return call
 
     def verified_installed(self) -> None:
-        """Raise unless the app is installed; then route with the class's methods only."""
+        """Raise unless the app is installed; then route without the first-call check."""
         self._verify_installed()
         for name in ROUTER_METHODS:
             self.__dict__.pop(name, None)
+        self._checking = False
+        self.__dict__.update(self._routing_functions)
+
+    def route_with(self, method: str, function: Any) -> None:
+        """Answer ``method`` (``"db_for_read"``...) with ``function`` instead of the class's.
+
+        For :meth:`configure`: a function made for the options (one call frame on the
+        routing hot path) must answer exactly as the class's method does. Before the
+        first-call check has run, it is used once the check passed.
+        """
+        self._routing_functions[method] = function
+        if not self._checking:
+            self.__dict__[method] = function
 
     def configure(self) -> None:
         """Validate the options and build the routing state from them."""

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
-from django.core import signing
 from django.core.signals import setting_changed
+from django.core.signing import b62_decode
 from django.db import router as django_router
 from django.http.cookie import parse_cookie
 
 from ..conf import conf
+from . import signing
 from .freshness import writes_committed
 from .state import (
     Pin,
@@ -51,7 +52,7 @@ def dumps_pins(pins: Mapping[str, Pin]) -> str:
         primary: pin.until if pin.position is None else [pin.until, pin.position]
         for primary, pin in pins.items()
     }
-    return signing.dumps(payload, salt=SALT, compress=False)
+    return signing.dumps(payload, salt=SALT)
 
 
 def loads_pins(
@@ -89,7 +90,7 @@ def _verified(value: str) -> tuple[tuple[tuple[str, Pin], ...], float]:
     try:
         payload = signing.loads(value, salt=SALT)
         # The signature covers the time it was made (TimestampSigner, whole seconds).
-        signed_at = float(signing.b62_decode(value.rsplit(":", 2)[-2]))
+        signed_at = float(b62_decode(value.rsplit(":", 2)[-2]))
     except Exception:  # any content: bad zlib, JSON, nesting, encoding, a bad timestamp
         return (), 0.0
     if not isinstance(payload, dict):

@@ -13,7 +13,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from itertools import accumulate
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError
@@ -236,6 +236,92 @@ class ReplicaSet:
     def reader(self) -> Callable[[], str]:
         """:meth:`read_alias` for this set's shape (one primary or several), to bind once."""
         return self._read_several if self._several else self._read_one
+
+    def routing_function(
+        self, covers: Callable[[type[Model]], bool] | None = None
+    ) -> Callable[..., str | None]:
+        """A ``db_for_read(model, **hints)`` for a router holding this set, in one frame.
+
+        ``covers`` says whether a model is the router's (``None``: every model); each
+        model's answer is remembered. The function answers exactly as :meth:`read_alias`
+        (``None`` for a model out of scope); the common case, a read that keeps the
+        replica already chosen in its request or context, is decided without a further
+        call, everything else by :meth:`read_alias`.
+        """
+        if self._several:
+            read_several = self._read_several
+            if covers is None:
+                return lambda model, **hints: read_several()
+            scoped = covers
+            return lambda model, **hints: read_several() if scoped(model) else None
+        read = self._read_one
+        primary = self.primary
+        if not self.readers:
+            if covers is None:
+                return lambda model, **hints: primary
+            scoped = covers
+            return lambda model, **hints: primary if scoped(model) else None
+        replica_set = self
+        down = self._down
+        checks_lag = self._within_lag is not None
+        forced = primary_forced
+        in_request = request_state
+        outside = context_state
+        thread = per_thread
+        known: dict[type[Model], bool] = {}
+        learn = covers
+
+        # The conditions below are _read_one's, in its order; any other case is its.
+        def db_for_read(model: type[Model], **hints: Any) -> str | None:
+            if learn is not None:
+                covered = known.get(model)
+                if covered is None:
+                    covered = known[model] = learn(model)
+                if not covered:
+                    return None
+            if forced():
+                return primary
+            state = in_request()
+            if state is not None:
+                if state.written or state.pins:
+                    return read()
+                chosen = state.replicas.get(replica_set)
+                if chosen is None or (down and chosen in down):
+                    return read()
+                connection = thread.wrappers.get(primary)
+                if connection is None:
+                    return read()
+                if connection.in_atomic_block or (
+                    not connection.autocommit and connection.connection is not None
+                ):
+                    return primary
+                return chosen
+            context = outside()
+            if context.pins:
+                return read()
+            chosen = context.replicas.get(replica_set)
+            if chosen is None or (down and chosen in down) or checks_lag:
+                return read()
+            wrappers = thread.wrappers
+            connection = wrappers.get(primary)
+            if connection is None:
+                return read()
+            if connection.in_atomic_block or (
+                not connection.autocommit and connection.connection is not None
+            ):
+                return primary
+            # _still_usable(chosen), inlined: no request signal checks it.
+            kept = wrappers.get(chosen)
+            if (
+                kept is None
+                or kept.errors_occurred
+                or kept.connection is None
+                or "cursor" in kept.__dict__
+            ):
+                return read()
+            return chosen
+
+        return db_for_read
 
     def _read_one(self) -> str:
         # read_alias() with one primary: the routing hot path, in one frame.

@@ -71,11 +71,32 @@ def test_a_router_made_once_apps_are_ready_refuses_at_once() -> None:
         FunctionalRouter(routes={"legacy_app": "legacy"})
 
 
-def test_routers_of_the_settings_route_with_their_class_methods_from_the_start() -> None:
+def test_routers_of_the_settings_route_without_the_first_call_check_from_the_start() -> None:
     from django.conf import settings
 
     for router in settings.DATABASE_ROUTERS:
-        assert not {"db_for_read", "db_for_write", "allow_migrate"} & set(vars(router))
+        # Only the routing functions configure() made (PrimaryReplicaRouter's db_for_read).
+        own = {"db_for_read", "db_for_write", "allow_migrate"} & set(vars(router))
+        assert {name: vars(router)[name] for name in own} == router._routing_functions
+
+
+def test_a_primary_replica_router_made_while_settings_load_keeps_its_routing_function() -> None:
+    from django.apps import apps
+
+    from multidb_routers import PrimaryReplicaRouter, use_primary
+    from tests.testapps.replica_app.models import Review
+
+    apps.apps_ready = False
+    try:
+        router = PrimaryReplicaRouter(primary="reviews", replicas=["reviews_replica1"])
+    finally:
+        apps.apps_ready = True
+    function = router._routing_functions["db_for_read"]
+    assert vars(router)["db_for_read"] is not function  # the first-call check, until called
+
+    with use_primary():
+        assert router.db_for_read(Review) == "reviews"
+    assert vars(router)["db_for_read"] is function
 
 
 def test_the_first_routing_call_checks_once_then_leaves_the_hot_path_alone() -> None:

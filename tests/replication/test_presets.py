@@ -89,6 +89,29 @@ def test_presets_read_their_settings_again_when_they_change(settings: Any) -> No
     assert preset.replica_set.pin_seconds == settings.MULTIDB_PINNING_SECONDS
 
 
+@pytest.mark.parametrize("apps_ready", [True, False], ids=["made-later", "made-with-settings"])
+def test_a_preset_configured_again_reads_with_its_new_replicas(
+    settings: Any, apps_ready: bool
+) -> None:
+    from django.apps import apps
+
+    from multidb_routers import use_primary
+
+    settings.REPLICA_DATABASES = ["shadow-1"]
+    apps.apps_ready = apps_ready
+    try:
+        preset = PinningReplicaRouter()
+    finally:
+        apps.apps_ready = True
+    settings.REPLICA_DATABASES = []  # reads then go to the primary, without a connection
+
+    assert in_new_context(preset.db_for_read, Note) == "default"
+    assert vars(preset)["db_for_read"] is preset._routing_functions["db_for_read"]
+    with use_primary():
+        settings.REPLICA_DATABASES = ["shadow-1"]
+        assert preset.db_for_read(Note) == "default"
+
+
 def test_replica_routers_follow_django_multidb_router_settings_and_defaults(
     settings: Any,
 ) -> None:

@@ -1,0 +1,90 @@
+"""The pin cookie's signature: Django's ``signing.dumps``/``loads`` format, made cheaper.
+
+A value is exactly what ``django.core.signing.dumps(obj, salt=salt)`` makes (URL-safe
+base64 of compact JSON, ``:``, the base-62 timestamp, ``:``, the HMAC-SHA256 of both
+with a key derived from the salt and ``SECRET_KEY``), and :func:`loads` accepts what
+``django.core.signing.loads(value, salt=salt)`` accepts (``SECRET_KEY_FALLBACKS``
+included, ``.``-prefixed compressed values included), so cookies signed by either stay
+valid for the other. What is cheaper: the key derived from each secret is remembered
+(Django hashes the salt and the secret again for every signature) and the HMAC's hash states
+are copied, not recomputed, without the ``Signer`` objects. Each signature costs a few
+microseconds instead of some 30.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import zlib
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.core.signing import BadSignature, b62_decode, b62_encode
+
+__all__ = ["dumps", "loads"]
+
+# json.dumps(obj, separators=(",", ":")) as Django's JSONSerializer, without a new
+# encoder per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+@lru_cache(maxsize=32)
+def _hmac_states(salt: str, secret: str | bytes) -> tuple[Any, Any]:
+    """The inner and outer SHA-256 states of the HMAC keyed for ``salt`` and ``secret``.
+
+    The key is django.utils.crypto.salted_hmac's for ``salt + "signer"`` (the SHA-256 of
+    that and the secret); the states are RFC 2104's, hashed once and copied per use.
+    """
+    secret_bytes = secret.encode() if isinstance(secret, str) else bytes(secret)
+    key = hashlib.sha256(f"{salt}signer".encode() + secret_bytes).digest().ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key))
+    outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
+    return inner, outer
+
+
+def _signature(salt: str, value: str, secret: str | bytes) -> str:
+    inner, outer = _hmac_states(salt, secret)
+    inner = inner.copy()
+    inner.update(value.encode())
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return base64.urlsafe_b64encode(outer.digest()).rstrip(b"=").decode()
+
+
+def dumps(obj: object, *, salt: str) -> str:
+    """``django.core.signing.dumps(obj, salt=salt)`` (JSON, not compressed)."""
+    data = _encode(obj).encode("latin-1")
+    value = f"{base64.urlsafe_b64encode(data).rstrip(b'=').decode()}:{b62_encode(int(time.time()))}"
+    return f"{value}:{_signature(salt, value, settings.SECRET_KEY)}"
+
+
+def loads(signed: str, *, salt: str) -> object:
+    """``django.core.signing.loads(signed, salt=salt)``: the object, or ``BadSignature``.
+
+    Like Django's, other errors (bad base64, zlib or JSON under a valid signature) are
+    raised as they are.
+    """
+    if ":" not in signed:
+        raise BadSignature('No ":" found in value')
+    value, signature = signed.rsplit(":", 1)
+    secret = settings.SECRET_KEY
+    for key in (secret, *settings.SECRET_KEY_FALLBACKS):
+        # Signer.signature() uses SECRET_KEY for an empty key.
+        if hmac.compare_digest(signature.encode(), _signature(salt, value, key or secret).encode()):
+            break
+    else:
+        raise BadSignature(f'Signature "{signature}" does not match')
+    body, timestamp = value.rsplit(":", 1)
+    b62_decode(timestamp)  # as TimestampSigner.unsign: a malformed timestamp raises
+    encoded = body.encode()
+    compressed = encoded[:1] == b"."
+    if compressed:
+        encoded = encoded[1:]
+    data = base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4))
+    if compressed:
+        data = zlib.decompress(data)
+    return json.loads(data.decode("latin-1"))
