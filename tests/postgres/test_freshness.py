@@ -31,6 +31,7 @@ from multidb_routers.replication.freshness import (
 from multidb_routers.replication.middleware import loads_pins
 from multidb_routers.replication.state import Pin
 from tests.postgres import reviews as pg_reviews
+from tests.postgres.plugin import make_unreachable
 from tests.postgres.reviews import PRIMARY, STANDBY, StatementLog
 from tests.testapps.replica_app.models import Review
 
@@ -41,7 +42,8 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True, databases=[PRIMARY, STANDBY]),
     pytest.mark.urls(__name__),
-    pytest.mark.usefixtures("pg_review_tables"),
+    # Each test three ways: directly, through PgBouncer, through Django's pool (plugin.py).
+    pytest.mark.usefixtures("pg_path", "pg_review_tables"),
 ]
 PIN_SECONDS = 1.5  # well above the standby's 300 ms apply delay
 
@@ -202,8 +204,7 @@ def test_a_write_whose_transaction_is_still_open_pins_without_a_position(setting
 def test_a_pin_made_when_the_primary_cannot_be_asked_has_no_position(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    connections[PRIMARY].close()
-    monkeypatch.setitem(connections[PRIMARY].settings_dict, "PORT", _unused_port())
+    make_unreachable(PRIMARY, monkeypatch, _unused_port())
 
     with writes_committed():
         pin = LsnFreshness().make_pin(PRIMARY, seconds=5)
@@ -215,8 +216,7 @@ def test_a_pin_made_when_the_primary_cannot_be_asked_has_no_position(
 def test_a_standby_that_cannot_be_asked_is_neither_fresh_nor_within_lag(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    connections[STANDBY].close()
-    monkeypatch.setitem(connections[STANDBY].settings_dict, "PORT", _unused_port())
+    make_unreachable(STANDBY, monkeypatch, _unused_port())
     freshness = LsnFreshness(max_lag_seconds=10)
 
     assert freshness.fresh_replicas([STANDBY], Pin(time.time() + 5, "0/0")) == []
