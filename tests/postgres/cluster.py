@@ -358,7 +358,6 @@ def ensure_binaries() -> Path:
     return bindir
 
 
-
 def find_pgbouncer() -> Path | None:
     """The ``pgbouncer`` binary (``$MULTIDB_ROUTERS_PGBOUNCER``, Debian's, the ``PATH``)."""
     forced = os.environ.get(ENV_PGBOUNCER)
@@ -741,7 +740,8 @@ ignore_startup_parameters = extra_float_digits
         )
 
     def _spawn_pooler(self, server: str) -> None:
-        assert self.info is not None and self.info.pgbouncer is not None
+        assert self.info is not None
+        assert self.info.pgbouncer is not None
         argv = [self.info.pgbouncer, str(self.info.pooler_file(server, "ini"))]
         log = self.info.pooler_file(server, "log").open("ab")
         try:
@@ -824,6 +824,18 @@ ignore_startup_parameters = extra_float_digits
         self._write_pooler_config(server)
         self.info.save()
         self.pooler_admin(server, "RELOAD")
+
+    def add_pooler_user(self, role: str) -> None:
+        """List ``role`` in the PgBouncers' ``auth_file`` (else found with ``auth_query``).
+
+        PgBouncer 1.18 aborts (``put_in_order: found existing elem``) when a client whose
+        role it found with ``auth_query`` uses a database entry that forces ``user=``.
+        """
+        assert self.info is not None
+        with (Path(self.info.base_dir) / "pgbouncer-users.txt").open("a") as users:
+            users.write(f'"{role}" ""\n')
+        for server in self.info.pooler_ports:
+            self.pooler_admin(server, "RELOAD")
 
     def release_pooled(self, database: str) -> None:
         """Make the PgBouncers close their server connections to ``database`` now.
