@@ -26,6 +26,7 @@ from multidb_routers import PrimaryReplicaRouter, use_primary
 from multidb_routers.replication.freshness import LsnFreshness, writes_committed
 from tests.postgres import reviews as pg_reviews
 from tests.postgres.cluster import pooled_settings
+from tests.postgres.plugin import django_pool_settings, django_pool_unavailable
 from tests.postgres.reviews import PRIMARY, STANDBY, StatementLog
 from tests.testapps.replica_app.models import Review
 
@@ -133,6 +134,13 @@ def one_server(
         pg_pooler.release_pooled(ONE_SERVER)
 
 
+def _reconfigure(alias: str, changes: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Change ``alias``'s ``DATABASES`` entry for this test only; its connection reopens."""
+    connections[alias].close()
+    for key, value in changes.items():
+        monkeypatch.setitem(connections[alias].settings_dict, key, value)
+
+
 def _backend(alias: str) -> int:
     with connections[alias].cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
@@ -140,14 +148,17 @@ def _backend(alias: str) -> int:
 
 
 def test_nothing_the_library_does_stays_in_a_server_session_shared_with_another_client(
-    settings: Any, one_server: SessionProbe, statements: StatementLog
+    settings: Any,
+    one_server: SessionProbe,
+    statements: StatementLog,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     probe = one_server
     before = {alias: probe.look(alias) for alias in SERVERS}
     replica_router = _route(
         settings, pin_seconds=2, freshness="lsn", lsn_cache_seconds=0, max_lag_seconds=30
     )
-    settings.DATABASES[STANDBY]["CONN_HEALTH_CHECKS"] = True
+    monkeypatch.setitem(connections[STANDBY].settings_dict, "CONN_HEALTH_CHECKS", True)
     seen: list[str] = []
 
     def step(name: str) -> None:
@@ -267,6 +278,7 @@ def _slow_read(seconds: float) -> Any:
 
 def test_the_standby_pgbouncer_killed_mid_read_costs_that_read_only_and_comes_back(
     settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
     pg_pooler: PgCluster,
     statements: StatementLog,
     pg_wait_for_standby: Callable[[], float],
@@ -274,8 +286,7 @@ def test_the_standby_pgbouncer_killed_mid_read_costs_that_read_only_and_comes_ba
     info = pg_pooler.info
     assert info is not None
     for alias, server in SERVERS.items():
-        connections[alias].close()
-        settings.DATABASES[alias].update(pooled_settings(info.pooler_ports[server]))
+        _reconfigure(alias, pooled_settings(info.pooler_ports[server]), monkeypatch)
     try:
         _route(settings, pin_seconds=2, recheck_seconds=0.2, freshness="lsn")
         review = Review.objects.using(PRIMARY).create(title="before the kill")
@@ -322,12 +333,11 @@ def _write_then_read_slowly() -> None:
 
 
 def test_the_primary_pgbouncer_killed_mid_transaction_loses_the_whole_transaction(
-    settings: Any, pg_pooler: PgCluster
+    settings: Any, monkeypatch: pytest.MonkeyPatch, pg_pooler: PgCluster
 ) -> None:
     info = pg_pooler.info
     assert info is not None
-    connections[PRIMARY].close()
-    settings.DATABASES[PRIMARY].update(pooled_settings(info.pooler_ports["primary"]))
+    _reconfigure(PRIMARY, pooled_settings(info.pooler_ports["primary"]), monkeypatch)
     _route(settings)
     killer = threading.Timer(0.3, pg_pooler.stop_pooler, ["primary"], {"kill": True})
     killer.start()
@@ -371,3 +381,53 @@ def test_an_exhausted_pgbouncer_pool_on_the_standby_sends_pinned_reads_to_the_pr
     assert found
     assert reads == Counter({PRIMARY: 1})
     assert took < 5
+
+
+def test_an_exhausted_django_pool_on_the_standby_sends_reads_to_the_primary(
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    pg_pooled_test_database: str,
+    statements: StatementLog,
+    pg_wait_for_standby: Callable[[], float],
+) -> None:
+    if (reason := django_pool_unavailable()) is not None:
+        pytest.skip(reason)
+    standby = connections[STANDBY]
+    changes = django_pool_settings(standby.settings_dict)
+    changes["OPTIONS"]["pool"].update(max_size=1, timeout=1)
+    _reconfigure(STANDBY, changes, monkeypatch)
+    replica_router = _route(settings, recheck_seconds=30)
+    review = Review.objects.using(PRIMARY).create(title="pooled")
+    pg_wait_for_standby()
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold_the_only_connection() -> None:
+        """Another thread's request: it keeps the pool's one connection in a transaction."""
+        with transaction.atomic(using=STANDBY):
+            _backend(STANDBY)
+            held.set()
+            release.wait(10)
+        connections[STANDBY].close()
+
+    holder = threading.Thread(target=hold_the_only_connection)
+    holder.start()
+    try:
+        assert held.wait(10)
+        started = time.monotonic()
+        found = Client().get(f"/reviews/{review.pk}/").json()["found"]
+        took = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join()
+        standby.close()
+        standby.close_pool()
+
+    print(
+        f"\nread with the standby's pool exhausted: {took:.2f}s, reads {statements.review_reads()}"
+    )
+    # The pool's timeout (1 s) counts the replica down; the read is served by the primary.
+    assert found
+    assert statements.review_reads() == {PRIMARY: 1}
+    assert replica_router.replica_set.down_replicas() == {STANDBY}
+    assert 0.9 < took < 4
