@@ -62,6 +62,7 @@ __all__ = [
     "find_bindir",
     "find_pgbouncer",
     "pooled_settings",
+    "pooling_snippet",
 ]
 
 ENV_DIR = "MULTIDB_ROUTERS_PG_DIR"
@@ -204,19 +205,27 @@ def django_databases(info: ClusterInfo) -> dict[str, dict[str, Any]]:
     return databases
 
 
+#: The docs' settings of an alias behind a pooler (``docs/postgresql.rst`` includes the file).
+POOLING_SNIPPET = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "pooling_settings.py"
+
+
+def pooling_snippet(name: str) -> dict[str, Any]:
+    """``BEHIND_PGBOUNCER`` or ``WITH_DJANGO_POOL`` of the docs' snippet, a fresh copy."""
+    import copy
+    import runpy
+
+    settings: dict[str, Any] = runpy.run_path(str(POOLING_SNIPPET))[name]
+    return copy.deepcopy(settings)
+
+
 def pooled_settings(port: int) -> dict[str, Any]:
     """What changes in a ``DATABASES`` entry that goes through a PgBouncer on ``port``.
 
-    Transaction pooling hands each transaction to any server connection: no server-side
-    cursor outside a transaction (``.iterator()`` holds one across them), no prepared
-    statement (psycopg prepares none when ``prepare_threshold`` is ``None``, Django's
-    default, written out here so that it is not changed by accident).
+    The docs' ``BEHIND_PGBOUNCER``: transaction pooling hands each transaction to any
+    server connection, so no server-side cursor outside a transaction and no prepared
+    statement.
     """
-    return {
-        "PORT": str(port),
-        "DISABLE_SERVER_SIDE_CURSORS": True,
-        "OPTIONS": {"prepare_threshold": None},
-    }
+    return {**pooling_snippet("BEHIND_PGBOUNCER"), "PORT": str(port)}
 
 
 def databases_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, dict[str, Any]]:

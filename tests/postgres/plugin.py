@@ -37,6 +37,7 @@ from tests.postgres.cluster import (
     PgUnavailableError,
     django_databases,
     pooled_settings,
+    pooling_snippet,
 )
 
 if TYPE_CHECKING:
@@ -278,18 +279,10 @@ def django_pool_unavailable() -> str | None:
 
 
 def django_pool_settings(entry: dict[str, Any]) -> dict[str, Any]:
-    """What changes in a ``DATABASES`` entry to use Django's pool (docs/postgresql.rst).
-
-    ``CONN_HEALTH_CHECKS`` makes the pool check a connection before lending it: without
-    it, the pooled connections of a server that died are lent, and each fails a request.
-    A short ``timeout``: a lent connection is awaited that long, when the pool is
-    exhausted or its server is down, before the router counts the replica as down.
-    """
-    return {
-        "CONN_MAX_AGE": 0,
-        "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {**entry["OPTIONS"], "pool": {"min_size": 0, "max_size": 4, "timeout": 2}},
-    }
+    """What changes in ``entry`` to use Django's pool: the docs' ``WITH_DJANGO_POOL``."""
+    changes = pooling_snippet("WITH_DJANGO_POOL")
+    changes["OPTIONS"] = {**entry["OPTIONS"], **changes["OPTIONS"]}
+    return changes
 
 
 #: How ``pg_path`` reaches the primary and the standby.

@@ -394,7 +394,7 @@ def test_an_exhausted_django_pool_on_the_standby_sends_reads_to_the_primary(
         pytest.skip(reason)
     standby = connections[STANDBY]
     changes = django_pool_settings(standby.settings_dict)
-    changes["OPTIONS"]["pool"].update(max_size=1, timeout=1)
+    changes["OPTIONS"]["pool"].update(min_size=0, max_size=1, timeout=1)
     _reconfigure(STANDBY, changes, monkeypatch)
     replica_router = _route(settings, recheck_seconds=30)
     review = Review.objects.using(PRIMARY).create(title="pooled")
@@ -404,11 +404,13 @@ def test_an_exhausted_django_pool_on_the_standby_sends_reads_to_the_primary(
 
     def hold_the_only_connection() -> None:
         """Another thread's request: it keeps the pool's one connection in a transaction."""
-        with transaction.atomic(using=STANDBY):
-            _backend(STANDBY)
-            held.set()
-            release.wait(10)
-        connections[STANDBY].close()
+        try:
+            with transaction.atomic(using=STANDBY):
+                _backend(STANDBY)
+                held.set()
+                release.wait(10)
+        finally:
+            connections[STANDBY].close()
 
     holder = threading.Thread(target=hold_the_only_connection)
     holder.start()
