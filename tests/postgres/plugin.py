@@ -342,6 +342,12 @@ def pg_path(
             if "Django >=" in reason:
                 pytest.skip(reason)  # an older Django is no failure, even under CI
             unavailable(reason)
+    from django.db import connections
+
+    for alias, server in (("pg_primary", "primary"), ("pg_standby", "standby")):
+        # An earlier test must not have left an alias pointing elsewhere.
+        port = connections[alias].settings_dict["PORT"]
+        assert port == str(info.ports[server]), f"{alias} left at port {port} by a test"
     with reached_through(path, info, ("pg_primary", "pg_standby")):
         yield path
 
@@ -373,12 +379,26 @@ def pg_dead_server_found_by_a_query(pg_path: str, request: pytest.FixtureRequest
         )
 
 
-def make_unreachable(alias: str, monkeypatch: pytest.MonkeyPatch, port: str) -> None:
-    """Point ``alias`` at ``port`` for the test: its connection and its pool are closed."""
+@pytest.fixture
+def pg_make_unreachable(pg_path: str) -> Iterator[Callable[[str, str], None]]:
+    """``make(alias, port)`` points ``alias`` at ``port`` for the test (closing its pool).
+
+    Undone before ``pg_path`` restores the entries: ``monkeypatch``, set up before
+    ``pg_path``, would undo after it and bring back the pooler's port for later tests.
+    """
     from django.db import connections
 
-    connection = connections[alias]
-    connection.close()
-    if getattr(connection, "pool", None) is not None:
-        connection.close_pool()
-    monkeypatch.setitem(connection.settings_dict, "PORT", port)
+    changed: dict[str, Any] = {}
+
+    def make(alias: str, port: str) -> None:
+        connection = connections[alias]
+        connection.close()
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()
+        changed.setdefault(alias, connection.settings_dict["PORT"])
+        connection.settings_dict["PORT"] = port
+
+    yield make
+    for alias, port in changed.items():
+        connections[alias].close()
+        connections[alias].settings_dict["PORT"] = port

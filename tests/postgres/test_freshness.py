@@ -31,7 +31,6 @@ from multidb_routers.replication.freshness import (
 from multidb_routers.replication.middleware import loads_pins
 from multidb_routers.replication.state import Pin
 from tests.postgres import reviews as pg_reviews
-from tests.postgres.plugin import make_unreachable
 from tests.postgres.reviews import PRIMARY, STANDBY, StatementLog
 from tests.testapps.replica_app.models import Review
 
@@ -202,9 +201,9 @@ def test_a_write_whose_transaction_is_still_open_pins_without_a_position(setting
 
 
 def test_a_pin_made_when_the_primary_cannot_be_asked_has_no_position(
-    monkeypatch: pytest.MonkeyPatch,
+    pg_make_unreachable: Callable[[str, str], None],
 ) -> None:
-    make_unreachable(PRIMARY, monkeypatch, _unused_port())
+    pg_make_unreachable(PRIMARY, _unused_port())
 
     with writes_committed():
         pin = LsnFreshness().make_pin(PRIMARY, seconds=5)
@@ -214,9 +213,9 @@ def test_a_pin_made_when_the_primary_cannot_be_asked_has_no_position(
 
 
 def test_a_standby_that_cannot_be_asked_is_neither_fresh_nor_within_lag(
-    monkeypatch: pytest.MonkeyPatch,
+    pg_make_unreachable: Callable[[str, str], None],
 ) -> None:
-    make_unreachable(STANDBY, monkeypatch, _unused_port())
+    pg_make_unreachable(STANDBY, _unused_port())
     freshness = LsnFreshness(max_lag_seconds=10)
 
     assert freshness.fresh_replicas([STANDBY], Pin(time.time() + 5, "0/0")) == []
