@@ -12,11 +12,15 @@ unix sockets in ``<dir>/run``):
     An independent server holding the shard databases, so shard tests share nothing with
     the replication pair.
 
+In front of the primary and the standby, one PgBouncer each (Debian's ``pgbouncer``) in
+transaction pooling mode, when it can be found or installed: the ``pgb_primary`` and
+``pgb_standby`` aliases reach the same databases through it.
+
 This module uses only the standard library, so that ``scripts/pg-cluster`` can run it with
 any Python 3; the pytest side lives in ``tests/postgres/plugin.py``. It finds the machine's
 PostgreSQL binaries (``/usr/lib/postgresql/*/bin``), installs Debian's ``postgresql`` with
-apt when they are missing and it runs as root, and runs the servers as the ``postgres``
-user when started as root.
+apt when they are missing and it runs as root (``pgbouncer`` likewise), and runs the
+servers and the poolers as the ``postgres`` user when started as root.
 """
 
 from __future__ import annotations
@@ -38,13 +42,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
 __all__ = [
     "ENV_APPLY_DELAY",
     "ENV_BINDIR",
     "ENV_DIR",
     "ENV_INSTALL",
+    "ENV_PGBOUNCER",
+    "POOLED",
     "SERVERS",
     "ClusterInfo",
     "PgCluster",
@@ -52,7 +58,11 @@ __all__ = [
     "databases_from_env",
     "django_databases",
     "ensure_binaries",
+    "ensure_pgbouncer",
     "find_bindir",
+    "find_pgbouncer",
+    "pooled_settings",
+    "pooling_snippet",
 ]
 
 ENV_DIR = "MULTIDB_ROUTERS_PG_DIR"
@@ -63,8 +73,12 @@ ENV_INSTALL = "MULTIDB_ROUTERS_PG_INSTALL"
 """``0`` forbids installing PostgreSQL with apt when it is missing."""
 ENV_APPLY_DELAY = "MULTIDB_ROUTERS_PG_APPLY_DELAY_MS"
 """The standby's ``recovery_min_apply_delay`` in milliseconds (default 300)."""
+ENV_PGBOUNCER = "MULTIDB_ROUTERS_PGBOUNCER"
+"""The ``pgbouncer`` binary to run, or ``0`` to start none."""
 
 SERVERS = ("primary", "standby", "shards")
+POOLED = ("primary", "standby")
+"""The servers a PgBouncer stands in front of."""
 DEFAULT_APPLY_DELAY_MS = 300
 SUPERUSER = "postgres"
 HOST = "127.0.0.1"
@@ -72,6 +86,7 @@ INFO_FILE = "cluster.json"
 REQUIRED_BINARIES = ("initdb", "pg_ctl", "pg_basebackup", "postgres", "psql")
 INSTALL_LOCK = Path("/tmp/multidb-routers-pg-install.lock")
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+PGBOUNCER_PATHS = (Path("/usr/sbin/pgbouncer"), Path("/usr/bin/pgbouncer"))
 
 # Throwaway data: durability off, small memory, quick checkpoints and WAL shipping.
 BASE_CONFIG = {
@@ -111,6 +126,14 @@ class ClusterInfo:
     os_user: str | None = None
     host: str = HOST
     pids: dict[str, int] = field(default_factory=dict)
+    #: PgBouncer: its binary (``None`` when there is none: ``pooler_error`` says why), the
+    #: port and pid of the one in front of each of :data:`POOLED`, and extra ``[databases]``
+    #: entries per server (name -> connection string, e.g. ``"... pool_size=1"``).
+    pgbouncer: str | None = None
+    pooler_error: str | None = None
+    pooler_ports: dict[str, int] = field(default_factory=dict)
+    pooler_pids: dict[str, int] = field(default_factory=dict)
+    pooler_databases: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def socket_dir(self) -> Path:
@@ -124,6 +147,10 @@ class ClusterInfo:
     def logfile(self, server: str) -> Path:
         """Log file of ``server``."""
         return Path(self.base_dir) / f"{server}.log"
+
+    def pooler_file(self, server: str, suffix: str) -> Path:
+        """``pgbouncer-<server>.<suffix>``: the ``ini`` or ``log`` of the pooler of ``server``."""
+        return Path(self.base_dir) / f"pgbouncer-{server}.{suffix}"
 
     def save(self) -> None:
         """Write ``cluster.json`` into the cluster's directory."""
@@ -163,12 +190,42 @@ def django_databases(info: ClusterInfo) -> dict[str, dict[str, Any]]:
 
     # No DEPENDENCIES: without it Django orders them after "default", which a run of only
     # postgres tests never creates ("Circular dependency in TEST[DEPENDENCIES]").
-    return {
+    databases = {
         "pg_primary": entry("primary", TEST={"NAME": "test_multidb_routers", "DEPENDENCIES": []}),
         "pg_standby": entry("standby", TEST={"MIRROR": "pg_primary"}),
         "pg_shard_0": entry("shards", TEST={"NAME": "test_shard_0", "DEPENDENCIES": []}),
         "pg_shard_1": entry("shards", TEST={"NAME": "test_shard_1", "DEPENDENCIES": []}),
     }
+    for server in POOLED:
+        if server in info.pooler_ports:
+            databases[f"pgb_{server}"] = {
+                **entry(server, TEST={"MIRROR": "pg_primary"}),
+                **pooled_settings(info.pooler_ports[server]),
+            }
+    return databases
+
+
+#: The docs' settings of an alias behind a pooler (``docs/postgresql.rst`` includes the file).
+POOLING_SNIPPET = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "pooling_settings.py"
+
+
+def pooling_snippet(name: str) -> dict[str, Any]:
+    """``BEHIND_PGBOUNCER`` or ``WITH_DJANGO_POOL`` of the docs' snippet, a fresh copy."""
+    import copy
+    import runpy
+
+    settings: dict[str, Any] = runpy.run_path(str(POOLING_SNIPPET))[name]
+    return copy.deepcopy(settings)
+
+
+def pooled_settings(port: int) -> dict[str, Any]:
+    """What changes in a ``DATABASES`` entry that goes through a PgBouncer on ``port``.
+
+    The docs' ``BEHIND_PGBOUNCER``: transaction pooling hands each transaction to any
+    server connection, so no server-side cursor outside a transaction and no prepared
+    statement.
+    """
+    return {**pooling_snippet("BEHIND_PGBOUNCER"), "PORT": str(port)}
 
 
 def databases_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, dict[str, Any]]:
@@ -225,6 +282,51 @@ def _install_allowed() -> bool:
     return os.environ.get(ENV_INSTALL, "1").lower() not in {"0", "false", "no"}
 
 
+def _check_installable(missing: str, package: str) -> None:
+    """Raise :class:`PgUnavailableError` (``missing``, and why) unless apt can install here."""
+    apt_get = shutil.which("apt-get")
+    if not _install_allowed() or apt_get is None or os.geteuid() != 0:
+        why = (
+            f"{ENV_INSTALL}=0"
+            if not _install_allowed()
+            else "no apt-get"
+            if apt_get is None
+            else "not root"
+        )
+        raise PgUnavailableError(
+            f"{missing} and not installable here ({why}); install them with "
+            f"`apt-get install {package}`"
+        )
+
+
+def _apt_install(package: str, find: Callable[[], Path | None]) -> Path | None:
+    """``apt-get install package`` under the install lock; ``find()`` if another did it first.
+
+    Returns what ``find()`` returned after waiting for the lock when another process had
+    installed it meanwhile, else ``None`` once the install succeeded.
+    """
+    apt_get = shutil.which("apt-get")
+    assert apt_get is not None
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    with INSTALL_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = find()
+        if found is not None:
+            return found
+        with _no_service_start():
+            for command in (
+                [apt_get, "update"],
+                [apt_get, "install", "-y", "-o", "DPkg::Lock::Timeout=300", package],
+            ):
+                done = subprocess.run(command, env=env, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise PgUnavailableError(
+                        f"`{' '.join(command)}` failed ({done.returncode}): "
+                        f"{(done.stderr or done.stdout).strip()[-2000:]}"
+                    )
+    return None
+
+
 @contextlib.contextmanager
 def _no_service_start() -> Iterator[None]:
     """Stop the package's postinst from starting Debian's own ``main`` cluster."""
@@ -253,40 +355,49 @@ def ensure_binaries() -> Path:
         raise PgUnavailableError(
             f"{ENV_BINDIR}={os.environ[ENV_BINDIR]} lacks one of {', '.join(REQUIRED_BINARIES)}"
         )
-    apt_get = shutil.which("apt-get")
-    if not _install_allowed() or apt_get is None or os.geteuid() != 0:
-        why = (
-            f"{ENV_INSTALL}=0"
-            if not _install_allowed()
-            else "no apt-get"
-            if apt_get is None
-            else "not root"
-        )
-        raise PgUnavailableError(
-            "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin, PATH) and not "
-            f"installable here ({why}); install them with `apt-get install postgresql`"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    with INSTALL_LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        bindir = find_bindir()
-        if bindir is not None:  # another process installed it while we waited
-            return bindir
-        with _no_service_start():
-            for command in (
-                [apt_get, "update"],
-                [apt_get, "install", "-y", "-o", "DPkg::Lock::Timeout=300", "postgresql"],
-            ):
-                done = subprocess.run(command, env=env, capture_output=True, text=True)
-                if done.returncode != 0:
-                    raise PgUnavailableError(
-                        f"`{' '.join(command)}` failed ({done.returncode}): "
-                        f"{(done.stderr or done.stdout).strip()[-2000:]}"
-                    )
+    _check_installable(
+        "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin, PATH)", "postgresql"
+    )
+    installed = _apt_install("postgresql", find_bindir)
+    if installed is not None:  # another process installed it while we waited
+        return installed
     bindir = find_bindir()
     if bindir is None:
         raise PgUnavailableError("`apt-get install postgresql` did not provide initdb/pg_ctl")
     return bindir
+
+
+def find_pgbouncer() -> Path | None:
+    """The ``pgbouncer`` binary (``$MULTIDB_ROUTERS_PGBOUNCER``, Debian's, the ``PATH``)."""
+    forced = os.environ.get(ENV_PGBOUNCER)
+    if forced and forced != "0":
+        return Path(forced) if os.access(forced, os.X_OK) else None
+    on_path = shutil.which("pgbouncer")
+    candidates = [*PGBOUNCER_PATHS, *([Path(on_path)] if on_path else [])]
+    return next((path for path in candidates if os.access(path, os.X_OK)), None)
+
+
+def ensure_pgbouncer() -> Path:
+    """Find PgBouncer, installing Debian's ``pgbouncer`` first if needed (as for PostgreSQL).
+
+    Raises :class:`PgUnavailableError` saying why when there is none to use, also when
+    ``MULTIDB_ROUTERS_PGBOUNCER=0`` turns it off.
+    """
+    if os.environ.get(ENV_PGBOUNCER) == "0":
+        raise PgUnavailableError(f"{ENV_PGBOUNCER}=0: no PgBouncer started")
+    binary = find_pgbouncer()
+    if binary is not None:
+        return binary
+    if os.environ.get(ENV_PGBOUNCER):
+        raise PgUnavailableError(f"{ENV_PGBOUNCER}={os.environ[ENV_PGBOUNCER]} is not executable")
+    _check_installable("PgBouncer not found (/usr/sbin/pgbouncer, PATH)", "pgbouncer")
+    installed = _apt_install("pgbouncer", find_pgbouncer)
+    if installed is not None:
+        return installed
+    binary = find_pgbouncer()
+    if binary is None:
+        raise PgUnavailableError("`apt-get install pgbouncer` did not provide pgbouncer")
+    return binary
 
 
 # -- processes --------------------------------------------------------------------------------
@@ -470,6 +581,7 @@ class PgCluster:
         )
         self._append_config("standby", {"recovery_min_apply_delay": f"'{self.apply_delay_ms}ms'"})
         self._launch("standby")
+        self._start_poolers()
         self.info.save()
 
     def _initdb(self, *servers: str) -> None:
@@ -564,6 +676,194 @@ class PgCluster:
             time.sleep(0.02)
         raise PgUnavailableError(f"the {server} server did not start within {timeout:.0f}s")
 
+    # -- PgBouncer in front of the primary and the standby --
+
+    def _start_poolers(self) -> None:
+        """Start a PgBouncer in front of each of :data:`POOLED`, if there is one to run.
+
+        Without PgBouncer the cluster still starts; ``info.pooler_error`` says why there is
+        none, and the tests that need it skip (or fail under ``CI``) with that reason.
+        """
+        assert self.info is not None
+        try:
+            self.info.pgbouncer = str(ensure_pgbouncer())
+        except PgUnavailableError as exc:
+            self.info.pooler_error = str(exc)
+            return
+        (Path(self.info.base_dir) / "pgbouncer-users.txt").write_text(f'"{SUPERUSER}" ""\n')
+        try:
+            self._launch_poolers()
+        except PgUnavailableError as exc:
+            for server in POOLED:
+                self.stop_pooler(server)
+            self.info.pooler_ports.clear()
+            self.info.pooler_pids.clear()
+            self.info.pooler_error = str(exc)
+
+    def _launch_poolers(self) -> None:
+        assert self.info is not None
+        for attempt in range(3):
+            pending = [server for server in POOLED if server not in self.info.pooler_ports]
+            for server in pending:
+                self.info.pooler_ports[server] = _free_port()
+                self._write_pooler_config(server)
+                self._spawn_pooler(server)
+            for server in pending:
+                try:
+                    self._wait_pooler(server)
+                except PgUnavailableError:
+                    log = self.info.pooler_file(server, "log").read_text(errors="replace")
+                    if "Address already in use" not in log or attempt == 2:
+                        raise
+                    del self.info.pooler_ports[server]  # taken meanwhile: another port
+
+    def _write_pooler_config(self, server: str) -> None:
+        assert self.info is not None
+        base = Path(self.info.base_dir)
+        extra = self.info.pooler_databases.get(server, {})
+        databases = "".join(f"{name} = {params}\n" for name, params in extra.items())
+        self.info.pooler_file(server, "ini").write_text(
+            f"""[databases]
+{databases}* = host={self.info.host} port={self.info.ports[server]}
+
+[pgbouncer]
+listen_addr = {self.info.host}
+listen_port = {self.info.pooler_ports[server]}
+unix_socket_dir =
+pidfile = {self.info.pooler_file(server, "pid")}
+pool_mode = transaction
+; Trust, as the servers behind: any role the servers know (auth_query), no password.
+auth_type = trust
+auth_file = {base / "pgbouncer-users.txt"}
+auth_user = {SUPERUSER}
+auth_query = SELECT usename, passwd FROM pg_shadow WHERE usename = $1
+admin_users = {SUPERUSER}
+default_pool_size = 6
+max_client_conn = 200
+; Fail fast in tests: a client waits at most 2 s for a server connection.
+query_wait_timeout = 2
+server_connect_timeout = 3
+server_login_retry = 1
+ignore_startup_parameters = extra_float_digits
+"""
+        )
+
+    def _spawn_pooler(self, server: str) -> None:
+        assert self.info is not None
+        assert self.info.pgbouncer is not None
+        argv = [self.info.pgbouncer, str(self.info.pooler_file(server, "ini"))]
+        log = self.info.pooler_file(server, "log").open("ab")
+        try:
+            process = subprocess.Popen(
+                self._command(argv, pdeathsig=not self.detach),
+                cwd=self.info.base_dir,
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.detach,
+            )
+        finally:
+            log.close()
+        self._processes[f"pgbouncer-{server}"] = process
+        self.info.pooler_pids[server] = process.pid
+
+    def _wait_pooler(self, server: str, timeout: float = 15.0) -> None:
+        assert self.info is not None
+        process = self._processes[f"pgbouncer-{server}"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                log = self.info.pooler_file(server, "log").read_text(errors="replace")
+                raise PgUnavailableError(
+                    f"the PgBouncer of the {server} exited ({process.returncode}): {log[-2000:]}"
+                )
+            with contextlib.suppress(OSError):
+                address = (self.info.host, self.info.pooler_ports[server])
+                with socket.create_connection(address, timeout=1):
+                    return
+            time.sleep(0.02)
+        raise PgUnavailableError(f"the PgBouncer of the {server} did not start in {timeout:.0f}s")
+
+    def pooler_running(self, server: str) -> bool:
+        """Whether the PgBouncer in front of ``server`` runs."""
+        assert self.info is not None
+        pid = self.info.pooler_pids.get(server)
+        return pid is not None and _alive(pid)
+
+    def stop_pooler(self, server: str, *, kill: bool = False, timeout: float = 10.0) -> None:
+        """Stop the PgBouncer in front of ``server`` (``kill``: ``SIGKILL``, as a crash)."""
+        assert self.info is not None
+        pid = self.info.pooler_pids.get(server)
+        process = self._processes.pop(f"pgbouncer-{server}", None)
+        if pid is not None and _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                if process is not None:
+                    process.poll()
+                time.sleep(0.01)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+
+    def start_pooler(self, server: str) -> None:
+        """Start again, on the same port, a PgBouncer stopped with :meth:`stop_pooler`."""
+        assert self.info is not None
+        if self.pooler_running(server):
+            return
+        self._spawn_pooler(server)
+        self._wait_pooler(server)
+        self.info.save()
+
+    def add_pooler_database(self, server: str, name: str, params: str) -> None:
+        """Add ``name = params`` to the ``[databases]`` of ``server``'s PgBouncer and reload it.
+
+        ``params`` is PgBouncer's connection string; host and port default to the server's.
+        E.g. ``add_pooler_database("primary", "one", "dbname=test_x pool_size=1")``.
+        """
+        assert self.info is not None
+        if "host=" not in params:
+            params = f"host={self.info.host} port={self.info.ports[server]} {params}"
+        self.info.pooler_databases.setdefault(server, {})[name] = params
+        self._write_pooler_config(server)
+        self.info.save()
+        self.pooler_admin(server, "RELOAD")
+
+    def add_pooler_user(self, role: str) -> None:
+        """List ``role`` in the PgBouncers' ``auth_file`` (else found with ``auth_query``).
+
+        PgBouncer 1.18 aborts (``put_in_order: found existing elem``) when a client whose
+        role it found with ``auth_query`` uses a database entry that forces ``user=``.
+        """
+        assert self.info is not None
+        with (Path(self.info.base_dir) / "pgbouncer-users.txt").open("a") as users:
+            users.write(f'"{role}" ""\n')
+        for server in self.info.pooler_ports:
+            self.pooler_admin(server, "RELOAD")
+
+    def release_pooled(self, database: str) -> None:
+        """Make the PgBouncers close their server connections to ``database`` now.
+
+        They keep them open otherwise, and ``DROP DATABASE`` refuses a database in use.
+        """
+        assert self.info is not None
+        for server in self.info.pooler_ports:
+            if self.pooler_running(server):
+                self.pooler_admin(server, f'KILL "{database}"')
+                self.pooler_admin(server, f'RESUME "{database}"')
+
+    def pooler_admin(self, server: str, command: str) -> str:
+        """Run ``command`` (``SHOW POOLS``, ``RELOAD``...) on PgBouncer's admin console."""
+        assert self.info is not None
+        port = str(self.info.pooler_ports[server])
+        args = ("-X", "-A", "-t", "-h", self.info.host, "-p", port, "-U", SUPERUSER)
+        return self._run("psql", *args, "-d", "pgbouncer", "-c", command).stdout.strip()
+
     def is_running(self, server: str) -> bool:
         """Whether ``server``'s postmaster is alive."""
         assert self.info is not None
@@ -611,6 +911,9 @@ class PgCluster:
         """
         if self.info is None:
             return
+        for server in POOLED:
+            if f"pgbouncer-{server}" in self._processes or self.pooler_running(server):
+                self.stop_pooler(server)
         for server in reversed(SERVERS):
             if server in self._processes or self.is_running(server):
                 self.stop_server(server, mode="immediate")

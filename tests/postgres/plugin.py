@@ -5,7 +5,12 @@ deselection, so the rest of the suite never waits for it. Its aliases (``pg_prim
 ``pg_standby``, ``pg_shard_0``, ``pg_shard_1``) then join ``settings.DATABASES`` before
 pytest-django creates any test database. When ``MULTIDB_ROUTERS_PG_DIR`` names a cluster
 started by ``scripts/pg-cluster``, ``tests/settings.py`` already defines them and the
-plugin only checks that its servers run.
+plugin only checks that its servers run. With PgBouncer, ``pgb_primary`` and
+``pgb_standby`` reach the same servers through it.
+
+The ``pg_path`` fixture runs a test three ways: ``pg_primary`` and ``pg_standby`` reached
+directly, through PgBouncer in transaction pooling mode, and through Django's own pool
+(``OPTIONS: {"pool": True}``, Django 5.1+).
 
 Without PostgreSQL the ``postgres`` tests are skipped with the reason, or fail when the
 ``CI`` environment variable is set.
@@ -13,6 +18,8 @@ Without PostgreSQL the ``postgres`` tests are skipped with the reason, or fail w
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 import time
 import uuid
@@ -23,15 +30,18 @@ import pytest
 
 from tests.postgres.cluster import (
     ENV_DIR,
+    POOLED,
     SERVERS,
     ClusterInfo,
     PgCluster,
     PgUnavailableError,
     django_databases,
+    pooled_settings,
+    pooling_snippet,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 
 @dataclass
@@ -133,6 +143,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     ports = ", ".join(f"{server} {info.ports[server]}" for server in SERVERS)
     how = f"started in {state.seconds:.2f}s" if state.owned else "reused"
     terminalreporter.write_line(f"PostgreSQL test cluster ({how}): {ports}")
+    if info.pooler_ports and state.owned:
+        poolers = ", ".join(f"{server} {port}" for server, port in info.pooler_ports.items())
+        terminalreporter.write_line(f"PgBouncer (transaction pooling) in front of: {poolers}")
+    else:
+        terminalreporter.write_line(f"PgBouncer: none ({info.pooler_error})")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -213,3 +228,177 @@ def _standby_has(standby: str, token: str) -> bool:
 def pg_wait_for_standby() -> Callable[..., float]:
     """:func:`wait_for_standby`, as a fixture."""
     return wait_for_standby
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test for ``reason``, or fail it when ``CI`` makes every path mandatory."""
+    if in_ci():
+        pytest.fail(f"required when CI is set: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_pooled_test_database(django_db_setup: None, pg_cluster: PgCluster) -> Iterator[str]:
+    """The test database's name; at the end, the PgBouncers let go of it.
+
+    Set up after pytest-django's ``django_db_setup`` (it depends on it), so torn down
+    before it drops the test databases: PgBouncer keeps server connections open, and
+    ``DROP DATABASE`` refuses a database in use.
+    """
+    from django.db import connections
+
+    name = str(connections["pg_primary"].settings_dict["NAME"])
+    yield name
+    pg_cluster.release_pooled(name)
+
+
+@pytest.fixture
+def pg_pooler(pg_cluster: PgCluster, pg_pooled_test_database: str) -> Iterator[PgCluster]:
+    """The cluster, with its PgBouncers running (again) after the test whatever happened."""
+    info = pg_cluster.info
+    assert info is not None
+    if not info.pooler_ports:
+        unavailable(f"PgBouncer unavailable: {info.pooler_error}")
+    yield pg_cluster
+    for server in POOLED:
+        if not pg_cluster.pooler_running(server):
+            pg_cluster.start_pooler(server)
+
+
+def django_pool_unavailable() -> str | None:
+    """Why Django's own connection pool cannot be used here, or ``None``."""
+    import django
+
+    if django.VERSION < (5, 1):
+        return f"Django's pool (OPTIONS pool) needs Django >= 5.1, not {django.get_version()}"
+    try:
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        return "Django's pool needs psycopg_pool: pip install 'psycopg[pool]'"
+    return None
+
+
+def django_pool_settings(entry: dict[str, Any]) -> dict[str, Any]:
+    """What changes in ``entry`` to use Django's pool: the docs' ``WITH_DJANGO_POOL``."""
+    changes = pooling_snippet("WITH_DJANGO_POOL")
+    changes["OPTIONS"] = {**entry["OPTIONS"], **changes["OPTIONS"]}
+    return changes
+
+
+#: How ``pg_path`` reaches the primary and the standby.
+PATHS = ("direct", "pgbouncer", "django_pool")
+
+
+@contextlib.contextmanager
+def reached_through(path: str, info: ClusterInfo, aliases: tuple[str, ...]) -> Iterator[None]:
+    """Point ``aliases`` (``pg_primary``, ``pg_standby``) at PgBouncer or Django's pool.
+
+    Changes their ``DATABASES`` entries in place (every thread's wrapper shares them) and
+    closes this thread's connections before and after, so that the next query connects
+    the new way; the pools of ``django_pool`` are closed at the end.
+    """
+    from django.db import connections
+
+    if path == "direct":
+        yield
+        return
+    saved = {alias: copy.deepcopy(connections[alias].settings_dict) for alias in aliases}
+    servers = {"pg_primary": "primary", "pg_standby": "standby"}
+    for alias in aliases:
+        connections[alias].close()
+        entry = connections[alias].settings_dict
+        if path == "pgbouncer":
+            changes = pooled_settings(info.pooler_ports[servers[alias]])
+            entry.update({**changes, "OPTIONS": {**entry["OPTIONS"], **changes["OPTIONS"]}})
+        else:
+            entry.update(django_pool_settings(entry))
+    try:
+        yield
+    finally:
+        for alias in aliases:
+            connection = connections[alias]
+            connection.close()
+            if path == "django_pool":
+                connection.close_pool()
+            connection.settings_dict.clear()
+            connection.settings_dict.update(saved[alias])
+
+
+@pytest.fixture(params=PATHS)
+def pg_path(
+    request: pytest.FixtureRequest, pg_cluster: PgCluster, pg_pooled_test_database: str
+) -> Iterator[str]:
+    """Run the test with ``pg_primary``/``pg_standby`` reached directly, via PgBouncer, via
+    Django's pool (``pgbouncer`` and ``django_pool`` skip, or fail under CI, when missing).
+    """
+    path: str = request.param
+    info = pg_cluster.info
+    assert info is not None
+    if path == "pgbouncer" and not info.pooler_ports:
+        unavailable(f"PgBouncer unavailable: {info.pooler_error}")
+    if path == "django_pool":
+        reason = django_pool_unavailable()
+        if reason is not None:
+            if "Django >=" in reason:
+                pytest.skip(reason)  # an older Django is no failure, even under CI
+            unavailable(reason)
+    from django.db import connections
+
+    for alias, server in (("pg_primary", "primary"), ("pg_standby", "standby")):
+        # An earlier test must not have left an alias pointing elsewhere.
+        port = connections[alias].settings_dict["PORT"]
+        assert port == str(info.ports[server]), f"{alias} left at port {port} by a test"
+    with reached_through(path, info, ("pg_primary", "pg_standby")):
+        yield path
+
+
+@pytest.fixture
+def pg_persistent_connections(pg_path: str) -> str:
+    """For tests of ``CONN_MAX_AGE``: skipped with Django's pool, which forbids it."""
+    if pg_path == "django_pool":
+        pytest.skip("Django's pool replaces persistent connections (CONN_MAX_AGE must be 0)")
+    return pg_path
+
+
+@pytest.fixture
+def pg_dead_server_found_by_a_query(pg_path: str, request: pytest.FixtureRequest) -> None:
+    """For tests of a standby that dies: a known gap through PgBouncer (strict ``xfail``).
+
+    PgBouncer keeps accepting connections for a server that is down; the failure shows
+    only at the first query ("server login has been failing", ``query_wait_timeout``), so
+    the router, which counts a replica down when connecting to it fails, keeps choosing
+    it. Closed by a read that fails on a lost connection marking the replica down and
+    running again elsewhere (issue 15, replica health).
+    """
+    if pg_path == "pgbouncer":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="behind PgBouncer a dead server fails the first query, not the connection",
+            )
+        )
+
+
+@pytest.fixture
+def pg_make_unreachable(pg_path: str) -> Iterator[Callable[[str, str], None]]:
+    """``make(alias, port)`` points ``alias`` at ``port`` for the test (closing its pool).
+
+    Undone before ``pg_path`` restores the entries: ``monkeypatch``, set up before
+    ``pg_path``, would undo after it and bring back the pooler's port for later tests.
+    """
+    from django.db import connections
+
+    changed: dict[str, Any] = {}
+
+    def make(alias: str, port: str) -> None:
+        connection = connections[alias]
+        connection.close()
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()
+        changed.setdefault(alias, connection.settings_dict["PORT"])
+        connection.settings_dict["PORT"] = port
+
+    yield make
+    for alias, port in changed.items():
+        connections[alias].close()
+        connections[alias].settings_dict["PORT"] = port

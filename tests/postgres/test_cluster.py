@@ -12,7 +12,7 @@ from django.db import DatabaseError, connections
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.postgres.cluster import ClusterInfo
+    from tests.postgres.cluster import ClusterInfo, PgCluster
 
 pytestmark = pytest.mark.postgres
 
@@ -113,3 +113,30 @@ def test_shards_are_separate_databases_on_their_own_server(pg_info: ClusterInfo)
     finally:
         with connections["pg_shard_0"].cursor() as cursor:
             cursor.execute("DROP TABLE shard_probe")
+
+
+@pytest.mark.django_db(transaction=True, databases=[*REPLICATION, "pgb_primary", "pgb_standby"])
+def test_the_pgb_aliases_reach_the_same_servers_through_pgbouncer_in_transaction_mode(
+    pg_pooler: PgCluster,
+) -> None:
+    info = pg_pooler.info
+    assert info is not None
+    for server in ("primary", "standby"):
+        direct, pooled = f"pg_{server}", f"pgb_{server}"
+        assert connections[pooled].settings_dict["PORT"] == str(info.pooler_ports[server])
+        assert connections[pooled].settings_dict["DISABLE_SERVER_SIDE_CURSORS"] is True
+        # PgBouncer forwards to the server: the same database, port and recovery state.
+        assert _row(pooled, WHERE_AM_I) == _row(direct, WHERE_AM_I)
+        pools = pg_pooler.pooler_admin(server, "SHOW POOLS").splitlines()
+        assert any(line.endswith("|transaction") for line in pools), pools
+
+
+def test_no_pgbouncer_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.postgres.cluster import ENV_PGBOUNCER, PgUnavailableError, ensure_pgbouncer
+
+    monkeypatch.setenv(ENV_PGBOUNCER, "0")
+    with pytest.raises(PgUnavailableError, match="MULTIDB_ROUTERS_PGBOUNCER=0"):
+        ensure_pgbouncer()
+    monkeypatch.setenv(ENV_PGBOUNCER, "/nonexistent/pgbouncer")
+    with pytest.raises(PgUnavailableError, match="/nonexistent/pgbouncer is not executable"):
+        ensure_pgbouncer()

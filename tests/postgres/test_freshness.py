@@ -41,7 +41,8 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True, databases=[PRIMARY, STANDBY]),
     pytest.mark.urls(__name__),
-    pytest.mark.usefixtures("pg_review_tables"),
+    # Each test three ways: directly, through PgBouncer, through Django's pool (plugin.py).
+    pytest.mark.usefixtures("pg_path", "pg_review_tables"),
 ]
 PIN_SECONDS = 1.5  # well above the standby's 300 ms apply delay
 
@@ -208,10 +209,9 @@ def test_a_write_whose_transaction_is_still_open_pins_without_a_position(setting
 
 
 def test_a_pin_made_when_the_primary_cannot_be_asked_has_no_position(
-    monkeypatch: pytest.MonkeyPatch,
+    pg_make_unreachable: Callable[[str, str], None],
 ) -> None:
-    connections[PRIMARY].close()
-    monkeypatch.setitem(connections[PRIMARY].settings_dict, "PORT", _unused_port())
+    pg_make_unreachable(PRIMARY, _unused_port())
 
     with writes_committed():
         pin = LsnFreshness().make_pin(PRIMARY, seconds=5)
@@ -221,10 +221,9 @@ def test_a_pin_made_when_the_primary_cannot_be_asked_has_no_position(
 
 
 def test_a_standby_that_cannot_be_asked_is_neither_fresh_nor_within_lag(
-    monkeypatch: pytest.MonkeyPatch,
+    pg_make_unreachable: Callable[[str, str], None],
 ) -> None:
-    connections[STANDBY].close()
-    monkeypatch.setitem(connections[STANDBY].settings_dict, "PORT", _unused_port())
+    pg_make_unreachable(STANDBY, _unused_port())
     freshness = LsnFreshness(max_lag_seconds=10)
 
     assert freshness.fresh_replicas([STANDBY], Pin(time.time() + 5, "0/0")) == []

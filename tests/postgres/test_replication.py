@@ -37,7 +37,8 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True, databases=[PRIMARY, STANDBY]),
     pytest.mark.urls(__name__),
-    pytest.mark.usefixtures("pg_review_tables"),
+    # Each test three ways: directly, through PgBouncer, through Django's pool (plugin.py).
+    pytest.mark.usefixtures("pg_path", "pg_review_tables"),
 ]
 
 
@@ -171,6 +172,7 @@ def test_reads_that_follow_no_write_are_served_by_the_standby(
     assert statements.review_reads() == {STANDBY: 20}
 
 
+@pytest.mark.usefixtures("pg_dead_server_found_by_a_query")
 def test_reads_fall_back_to_the_primary_while_the_standby_is_down_and_come_back(
     use_router: Callable[..., PrimaryReplicaRouter],
     statements: StatementLog,
@@ -239,6 +241,8 @@ def test_writes_never_reach_the_standby(
     assert statements.writes(STANDBY) == []
 
 
+@pytest.mark.usefixtures("pg_persistent_connections")
+@pytest.mark.usefixtures("pg_dead_server_found_by_a_query")
 def test_a_read_falls_back_when_the_open_standby_connection_died(
     use_router: Callable[..., PrimaryReplicaRouter],
     statements: StatementLog,
@@ -259,6 +263,8 @@ def test_a_read_falls_back_when_the_open_standby_connection_died(
     assert statements.review_reads()[PRIMARY] == 1
 
 
+@pytest.mark.usefixtures("pg_persistent_connections")
+@pytest.mark.usefixtures("pg_dead_server_found_by_a_query")
 def test_without_health_checks_the_read_on_the_dead_standby_runs_again_on_the_primary(
     use_router: Callable[..., PrimaryReplicaRouter],
     statements: StatementLog,
@@ -285,6 +291,8 @@ def test_without_health_checks_the_read_on_the_dead_standby_runs_again_on_the_pr
     assert statements.review_reads() == {PRIMARY: 1}
 
 
+@pytest.mark.usefixtures("pg_persistent_connections")
+@pytest.mark.usefixtures("pg_dead_server_found_by_a_query")
 def test_outside_a_request_a_read_on_a_dead_standby_runs_again_on_the_primary(
     use_router: Callable[..., PrimaryReplicaRouter],
     statements: StatementLog,
@@ -310,6 +318,7 @@ def test_outside_a_request_a_read_on_a_dead_standby_runs_again_on_the_primary(
     assert statements.review_reads() == {PRIMARY: 1}
 
 
+@pytest.mark.usefixtures("pg_persistent_connections")
 def test_outside_a_request_a_replica_whose_query_failed_is_kept_while_it_answers(
     use_router: Callable[..., PrimaryReplicaRouter],
     statements: StatementLog,
