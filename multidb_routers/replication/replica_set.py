@@ -294,7 +294,9 @@ class ReplicaSet:
                 if connection.in_atomic_block or (
                     not connection.autocommit and connection.connection is not None
                 ):
-                    return primary
+                    # A transaction: whose it is (the code's or TestCase's, which
+                    # lagging_replicas() ignores) is for the full rules to say.
+                    return read()
                 return chosen
             context = outside()
             if context.pins:
@@ -309,7 +311,7 @@ class ReplicaSet:
             if connection.in_atomic_block or (
                 not connection.autocommit and connection.connection is not None
             ):
-                return primary
+                return read()
             # _still_usable(chosen), inlined: no request signal checks it.
             kept = wrappers.get(chosen)
             if (
