@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db import DatabaseError
+from django.db import DatabaseError, OperationalError
 
 from ..conf import conf
 from ..exceptions import PinnedReadError, RouterOptionError
@@ -550,7 +550,12 @@ class ReplicaSet:
         except DatabaseError as exc:
             self._mark_down(alias, exc)
             return False
-        if self._down:
+        if self._down and alias in self._down:
+            # Re-admitted only once it answers a query: behind a pooler (PgBouncer)
+            # connecting succeeds while the server behind it is still down.
+            if not connection.is_usable():
+                self._mark_down(alias, OperationalError("it did not answer a query"))
+                return False
             self._mark_up(alias)
         within_lag = self._within_lag
         return within_lag is None or within_lag(alias)

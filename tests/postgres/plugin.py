@@ -361,25 +361,6 @@ def pg_persistent_connections(pg_path: str) -> str:
 
 
 @pytest.fixture
-def pg_dead_server_found_by_a_query(pg_path: str, request: pytest.FixtureRequest) -> None:
-    """For tests of a standby that dies: a known gap through PgBouncer (strict ``xfail``).
-
-    PgBouncer keeps accepting connections for a server that is down; the failure shows
-    only at the first query ("server login has been failing", ``query_wait_timeout``), so
-    the router, which counts a replica down when connecting to it fails, keeps choosing
-    it. Closed by a read that fails on a lost connection marking the replica down and
-    running again elsewhere (issue 15, replica health).
-    """
-    if pg_path == "pgbouncer":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="behind PgBouncer a dead server fails the first query, not the connection",
-            )
-        )
-
-
-@pytest.fixture
 def pg_make_unreachable(pg_path: str) -> Iterator[Callable[[str, str], None]]:
     """``make(alias, port)`` points ``alias`` at ``port`` for the test (closing its pool).
 
