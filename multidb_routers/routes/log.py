@@ -33,8 +33,9 @@ __all__ = ["RequestCounts", "logger", "request_counts"]
 #: Where routing decisions (DEBUG) and request summaries (INFO) are logged.
 logger = logging.getLogger("multidb_routers.routing")
 
-#: Route codes of reads that a pin (a write of the request, its cookie) kept fresh.
-PINNED_CODES = frozenset({"written", "pinned", "caught_up"})
+#: Route codes of reads that a pin (a write of the request, its cookie, a consistency
+#: token) kept fresh.
+PINNED_CODES = frozenset({"written", "pinned", "token", "caught_up"})
 MODES = (None, False, "count", "log")
 
 
