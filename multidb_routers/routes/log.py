@@ -191,28 +191,32 @@ def follow_logger() -> None:
         hook.remove_listener(log_route)
 
 
+class _RequestCounting(counting):
+    """A request's unit: started and ended by Django's request signals."""
+
+
 def request_started_receiver(
     sender: object, environ: Mapping[str, Any] | None = None, **kwargs: Any
 ) -> None:
     """``request_started``: follow the logger; start counting when the setting asks."""
     follow_logger()
-    _end_unit(log=False)  # one left over by a request whose end was never signalled
+    _end_request(log=False)  # one left over by a request whose end was never signalled
     if not _mode() or environ is None:
         # Under ASGI, Django sends the signal from another task or thread than the
         # request's: a count started there would never be seen or ended.
         return
     method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
-    counting(f"{method} {path}").start()
+    _RequestCounting(f"{method} {path}").start()
 
 
 def request_finished_receiver(sender: object, **kwargs: Any) -> None:
     """``request_finished``: log the summary line (``"log"``) and stop counting."""
-    _end_unit()
+    _end_request()
 
 
-def _end_unit(*, log: bool = True) -> None:
-    """Stop the current unit (a request's, ending or left over)."""
+def _end_request(*, log: bool = True) -> None:
+    """Stop the current request's unit; a unit of other work (a task run) goes on."""
     unit = _current.get()
-    if unit is not None:
+    if isinstance(unit, _RequestCounting):
         unit._log = unit._log and log
         unit.stop()
