@@ -467,3 +467,18 @@ def test_a_write_inside_a_restore_block_is_the_reason_after_it_not_the_token(
             assert read.code == "replica"
         finally:
             end_request(request)
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_nested_restores_name_the_inner_mode_then_the_outer_one_again(settings: Any) -> None:
+    from multidb_routers.consistency import restore
+    from multidb_routers.replication.state import fresh_state
+
+    _token_routes(settings, pin_seconds=5)
+    token = _token_after_a_write()
+    with fresh_state(), restore(token, mode="sticky"):
+        with restore(token, mode="primary"):
+            [inner] = routes_of("read", Review)
+        [outer] = routes_of("read", Review)
+    assert inner.reason == "pinned by a consistency token (mode primary)"
+    assert outer.reason.startswith("pinned by a consistency token (mode sticky, window ")
