@@ -97,9 +97,9 @@ class Settings:
         """Per-request routing counts: ``None`` (off), ``"count"`` or ``"log"``.
 
         ``MULTIDB_ROUTERS_REQUEST_ROUTES``: ``"count"`` makes
-        :func:`multidb_routers.routes.request_counts` return the current request's counts;
-        ``"log"`` also logs one INFO line per request on ``multidb_routers.routing``.
-        Read at each request's start.
+        :func:`multidb_routers.routes.request_counts` return the current request's (or
+        task run's) counts; ``"log"`` also logs one INFO line per request or run on
+        ``multidb_routers.routing``. Read at each request's (or run's) start.
         """
         return getattr(settings, "MULTIDB_ROUTERS_REQUEST_ROUTES", None)
 

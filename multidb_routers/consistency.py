@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
 
     from .replication.replica_set import ReplicaSet
 
-__all__ = ["MODES", "TOKEN_MAX_AGE", "Mode", "capture", "restore"]
+__all__ = ["MODES", "TOKEN_MAX_AGE", "Mode", "capture", "restore", "restored_mode"]
 
 Mode = Literal["primary", "sticky", "delayed"]
 #: The modes :func:`restore` accepts.
@@ -279,6 +280,22 @@ def _merge(old: Pin | None, new: Pin, now: float) -> Pin:
     return Pin(until=max(old.until, new.until), position=position)
 
 
+#: The pins the enclosing :func:`restore` blocks put in place, by primary, with their mode
+#: (read only by the routing reasons, to tell a token's pin from a cookie's or a write's).
+_restored: ContextVar[Mapping[str, tuple[Pin, Mode]]] = ContextVar(
+    "multidb_routers.restored_pins", default=MappingProxyType({})
+)
+
+
+def restored_mode(primary: str, pin: Pin) -> Mode | None:
+    """The mode of the :func:`restore` block that put ``pin`` on ``primary``, else ``None``.
+
+    ``None`` as well when a later write or cookie replaced the token's pin.
+    """
+    restored = _restored.get().get(primary)
+    return restored[1] if restored is not None and restored[0] is pin else None
+
+
 @dataclass(frozen=True)
 class _Entered:
     """What :meth:`restore.exit` needs to undo an entry."""
@@ -286,6 +303,7 @@ class _Entered:
     request: Token[RequestState | None] | None
     context: Token[ContextState] | None
     restored: Mapping[str, Pin]
+    by_token: Token[Mapping[str, tuple[Pin, Mode]]] | None = None
 
 
 class restore(ContextBlock[_Entered]):
@@ -319,6 +337,7 @@ class restore(ContextBlock[_Entered]):
             merged = dict(state.pins)
             for primary, pin in pins.items():
                 merged[primary] = _merge(merged.get(primary), pin, now)
+            by_token = self._mark(pins, merged)
             # The same written/replicas objects: writes in the block reach the cookie.
             inner = RequestState(
                 pins=MappingProxyType(merged),
@@ -327,17 +346,28 @@ class restore(ContextBlock[_Entered]):
                 claimed=state.claimed,
                 on_write=state.on_write,
             )
-            return _Entered(_request_state.set(inner), None, MappingProxyType(merged))
+            return _Entered(_request_state.set(inner), None, MappingProxyType(merged), by_token)
         outer = context_state()
         merged = dict(outer.pins)
         for primary, pin in pins.items():
             merged[primary] = _merge(merged.get(primary), pin, now)
+        by_token = self._mark(pins, merged)
         frozen = MappingProxyType(merged)
         context = _context_state.set(ContextState(frozen, outer.replicas))
-        return _Entered(None, context, frozen)
+        return _Entered(None, context, frozen, by_token)
+
+    def _mark(
+        self, pins: Mapping[str, Pin], merged: Mapping[str, Pin]
+    ) -> Token[Mapping[str, tuple[Pin, Mode]]]:
+        """Remember which pins this block put in place, for the routing reasons."""
+        marks = dict(_restored.get())
+        marks.update((primary, (merged[primary], self.mode)) for primary in pins)
+        return _restored.set(MappingProxyType(marks))
 
     def exit(self, entered: _Entered) -> None:
         """Drop the token's pins; keep the pins of writes made inside the block."""
+        if entered.by_token is not None:
+            _restored.reset(entered.by_token)
         if entered.request is not None:
             _request_state.reset(entered.request)
             return

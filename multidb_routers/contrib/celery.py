@@ -20,6 +20,10 @@ In ``"delayed"`` mode a run that finds no replica caught up is retried by Celery
 a short countdown (``retry_countdown``), until a replica has replayed the write or the
 token's window ends (then it reads the primary). These retries do not count against
 the task's ``max_retries``: the token's window bounds them.
+
+With ``MULTIDB_ROUTERS_REQUEST_ROUTES`` on, each run counts its statements as a request
+does (:func:`multidb_routers.routes.request_counts` inside the task; with ``"log"``, one
+INFO line ``task <name>[<id>]: ...`` when it ends).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from celery.signals import before_task_publish
 
 from ..consistency import Mode, _validate_mode, capture, restore
 from ..exceptions import ReplicaLagError
+from ..routes.log import counting
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -73,6 +78,12 @@ def token_of(request: Any) -> str | None:
     return token if isinstance(token, str) else None
 
 
+def _label(task: Any) -> str:
+    """``task <name>[<id>]``: the run's name in its routing counts' INFO line."""
+    task_id = getattr(task.request, "id", None)
+    return f"task {task.name}[{task_id}]" if task_id else f"task {task.name}"
+
+
 def install(app: Celery, *, mode: Mode = "sticky", retry_countdown: float = 0.25) -> None:
     """Carry consistency tokens from publishers to the runs of ``app``'s tasks.
 
@@ -105,7 +116,8 @@ def install(app: Celery, *, mode: Mode = "sticky", retry_countdown: float = 0.25
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             token = token_of(self.request)
             if token is None:
-                return super().__call__(*args, **kwargs)
+                with counting(_label(self)):
+                    return super().__call__(*args, **kwargs)
             task_mode: Mode = (
                 getattr(self.run, _MODE_ATTRIBUTE, None) or self.consistency or default
             )
@@ -120,7 +132,8 @@ def install(app: Celery, *, mode: Mode = "sticky", retry_countdown: float = 0.25
                     headers={HEADER: token},
                 ) from exc
             try:
-                return super().__call__(*args, **kwargs)
+                with counting(_label(self)):
+                    return super().__call__(*args, **kwargs)
             finally:
                 block.__exit__(None, None, None)
 

@@ -20,6 +20,12 @@ process the backend uses) takes it out again and runs the function inside
 ``"delayed"`` mode a run that finds no replica caught up fails with
 :class:`~multidb_routers.exceptions.ReplicaLagError`, for a backend or a caller that
 retries failed tasks to enqueue it again.
+
+With ``MULTIDB_ROUTERS_REQUEST_ROUTES`` on, each synchronous run counts its statements as
+a request does (:func:`multidb_routers.routes.request_counts` inside the task; with
+``"log"``, one INFO line ``task <module path>: ...`` when it ends). Async runs
+(``acall()``) are not counted: their statements run on another thread's connections, as
+under ASGI.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ..consistency import Mode, _validate_mode, capture, restore
+from ..routes.log import counting
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -100,7 +107,10 @@ def _consistent_class(base: type[Any]) -> type[Any]:
         def call(self, *args: Any, **kwargs: Any) -> Any:
             """Run the function inside ``restore()`` of the token it was enqueued with."""
             token = kwargs.pop(KWARG, None)
-            with restore(token if isinstance(token, str) else None, mode=self.consistency):
+            with (
+                restore(token if isinstance(token, str) else None, mode=self.consistency),
+                counting(f"task {getattr(self, 'module_path', None) or self.name}"),
+            ):
                 return super().call(*args, **kwargs)
 
         async def acall(self, *args: Any, **kwargs: Any) -> Any:

@@ -11,7 +11,7 @@ from ..lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .hook import add_listener, listen, listening, remove_listener
-    from .log import RequestCounts, request_counts
+    from .log import RequestCounts, counting, request_counts
     from .recording import Recorder, RoutedQuery
     from .route import Route
 
@@ -21,6 +21,7 @@ __all__ = [
     "Route",
     "RoutedQuery",
     "add_listener",
+    "counting",
     "listen",
     "listening",
     "remove_listener",
@@ -35,6 +36,7 @@ __getattr__, __dir__ = lazy_exports(
         "Route": "multidb_routers.routes.route",
         "RoutedQuery": "multidb_routers.routes.recording",
         "add_listener": "multidb_routers.routes.hook",
+        "counting": "multidb_routers.routes.log",
         "listen": "multidb_routers.routes.hook",
         "listening": "multidb_routers.routes.hook",
         "remove_listener": "multidb_routers.routes.hook",

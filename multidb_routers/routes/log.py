@@ -3,16 +3,17 @@
 * Each decision is logged at DEBUG while the logger is enabled for DEBUG (looked at when
   the app is ready and at each request's start, so a logging configuration applied at
   startup is all it takes).
-* With ``MULTIDB_ROUTERS_REQUEST_ROUTES = "count"`` (or ``"log"``), each WSGI request counts
-  its statements per alias (reads and writes) and whether its reads were pinned to a
-  primary; :func:`request_counts` returns them. With ``"log"``, one INFO line sums them up
-  when the request ends.
+* With ``MULTIDB_ROUTERS_REQUEST_ROUTES = "count"`` (or ``"log"``), each WSGI request and
+  each task run (:mod:`multidb_routers.contrib.celery`, :mod:`multidb_routers.contrib.tasks`)
+  counts its statements per alias (reads and writes) and whether its reads were pinned to
+  a primary; :func:`request_counts` returns them. With ``"log"``, one INFO line sums them
+  up when the request or run ends. :class:`counting` is that unit of work.
 """
 
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +29,14 @@ if TYPE_CHECKING:
     from .recording import RoutedQuery
     from .route import Route
 
-__all__ = ["RequestCounts", "logger", "request_counts"]
+__all__ = ["RequestCounts", "counting", "logger", "request_counts"]
 
 #: Where routing decisions (DEBUG) and request summaries (INFO) are logged.
 logger = logging.getLogger("multidb_routers.routing")
 
-#: Route codes of reads that a pin (a write of the request, its cookie) kept fresh.
-PINNED_CODES = frozenset({"written", "pinned", "caught_up"})
+#: Route codes of reads that a pin (a write of the request, its cookie, a consistency
+#: token) kept fresh.
+PINNED_CODES = frozenset({"written", "pinned", "token", "caught_up"})
 MODES = (None, False, "count", "log")
 
 
@@ -94,27 +96,84 @@ class RequestCounts:
         )
 
 
-@dataclass
-class _RequestRecording:
-    counts: RequestCounts
-    recorder: Recorder
-    method: str
-    path: str
-    log: bool
+class counting:
+    """Count the statements of one unit of work (a request, a task run) in this context.
+
+    ``with counting("task shop.recount"):`` starts counting when
+    ``MULTIDB_ROUTERS_REQUEST_ROUTES`` is ``"count"`` or ``"log"`` (and does nothing
+    otherwise): inside, :func:`request_counts` returns this unit's :class:`RequestCounts`;
+    at the end, ``"log"`` logs one INFO line ``"<label>: <summary>"``. Units nest (a task
+    run eagerly in a request): the inner one counts its own statements, the outer one
+    all of them. Also usable as :meth:`start`/:meth:`stop` from two signal handlers.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        #: The unit's counts, ``None`` while it is not counting.
+        self.counts: RequestCounts | None = None
+        self._recorder: Recorder | None = None
+        self._log = False
+        self._token: Token[counting | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"counting({self.label!r})"
+
+    def start(self) -> RequestCounts | None:
+        """Start counting if the setting asks; the counts, or ``None``."""
+        if self._recorder is not None:
+            raise RuntimeError(f"{self!r} is already counting.")
+        mode = _mode()
+        if not mode:
+            return None
+        self.counts = RequestCounts(replicas=replica_aliases())
+        self._log = mode == "log"
+        self._recorder = Recorder(on_query=self.counts.add, keep=False)
+        self._recorder.start()
+        self._token = _current.set(self)
+        return self.counts
+
+    def stop(self) -> RequestCounts | None:
+        """Stop counting, log the summary line (``"log"``); the counts, or ``None``."""
+        recorder, token = self._recorder, self._token
+        if recorder is None or token is None:
+            return None
+        self._recorder = self._token = None
+        recorder.stop()
+        try:
+            _current.reset(token)
+        except ValueError:  # stopped in another context (a response closed elsewhere)
+            _current.set(None)
+        counts = self.counts
+        if counts is not None and self._log:
+            logger.info("%s: %s", self.label, counts.summary(), extra={"routing": counts.as_dict()})
+        return counts
+
+    def __enter__(self) -> RequestCounts | None:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
-_current: ContextVar[_RequestRecording | None] = ContextVar(
-    "multidb_routers.request_routes", default=None
-)
+_current: ContextVar[counting | None] = ContextVar("multidb_routers.request_routes", default=None)
+
+
+def _mode() -> object:
+    mode = conf.REQUEST_ROUTES
+    if mode not in MODES:
+        raise ImproperlyConfigured(
+            f"MULTIDB_ROUTERS_REQUEST_ROUTES must be None, 'count' or 'log', not {mode!r}."
+        )
+    return mode
 
 
 def request_counts() -> RequestCounts | None:
-    """The current request's :class:`RequestCounts`.
+    """The :class:`RequestCounts` of the current request or task run (the innermost one).
 
-    ``None`` outside a request or when ``MULTIDB_ROUTERS_REQUEST_ROUTES`` is off.
+    ``None`` outside one, or when ``MULTIDB_ROUTERS_REQUEST_ROUTES`` is off.
     """
-    recording = _current.get()
-    return recording.counts if recording is not None else None
+    unit = _current.get()
+    return unit.counts if unit is not None else None
 
 
 def log_route(route: Route) -> None:
@@ -132,46 +191,32 @@ def follow_logger() -> None:
         hook.remove_listener(log_route)
 
 
+class _RequestCounting(counting):
+    """A request's unit: started and ended by Django's request signals."""
+
+
 def request_started_receiver(
     sender: object, environ: Mapping[str, Any] | None = None, **kwargs: Any
 ) -> None:
     """``request_started``: follow the logger; start counting when the setting asks."""
     follow_logger()
-    _end_recording()
-    mode = conf.REQUEST_ROUTES
-    if mode not in MODES:
-        raise ImproperlyConfigured(
-            f"MULTIDB_ROUTERS_REQUEST_ROUTES must be None, 'count' or 'log', not {mode!r}."
-        )
-    if not mode or environ is None:
+    _end_request(log=False)  # one left over by a request whose end was never signalled
+    if not _mode() or environ is None:
         # Under ASGI, Django sends the signal from another task or thread than the
-        # request's: a recording started there would never be seen or ended.
+        # request's: a count started there would never be seen or ended.
         return
     method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
-    counts = RequestCounts(replicas=replica_aliases())
-    recorder = Recorder(on_query=counts.add, keep=False)
-    recorder.start()
-    _current.set(_RequestRecording(counts, recorder, str(method), str(path), mode == "log"))
+    _RequestCounting(f"{method} {path}").start()
 
 
 def request_finished_receiver(sender: object, **kwargs: Any) -> None:
     """``request_finished``: log the summary line (``"log"``) and stop counting."""
-    recording = _end_recording()
-    if recording is not None and recording.log:
-        counts = recording.counts
-        logger.info(
-            "%s %s: %s",
-            recording.method,
-            recording.path,
-            counts.summary(),
-            extra={"routing": counts.as_dict()},
-        )
+    _end_request()
 
 
-def _end_recording() -> _RequestRecording | None:
-    recording = _current.get()
-    if recording is None:
-        return None
-    recording.recorder.stop()
-    _current.set(None)
-    return recording
+def _end_request(*, log: bool = True) -> None:
+    """Stop the current request's unit; a unit of other work (a task run) goes on."""
+    unit = _current.get()
+    if isinstance(unit, _RequestCounting):
+        unit._log = unit._log and log
+        unit.stop()

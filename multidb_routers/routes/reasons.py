@@ -9,11 +9,13 @@ abstained.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..consistency import restored_mode
 from ..replication.connections import cached_connection, transaction_open
 from ..replication.state import context_state, primary_forced, request_state
 
@@ -53,7 +55,14 @@ class Before:
         )
 
 
-def _pin_text(pin: Pin, before: Before, now: float) -> str:
+def _pin_text(pin: Pin, before: Before, now: float, mode: str | None = None) -> str:
+    if mode is not None:
+        details = [f"mode {mode}"]
+        if mode != "primary" and pin.position:
+            details.append(f"WAL position {pin.position}")
+        elif mode != "primary" and math.isfinite(pin.until):
+            details.append(f"window {pin.until - now:.1f} s left")
+        return f"pinned by a consistency token ({', '.join(details)})"
     source = "the request's pin cookie" if before.in_request else "a write in this context"
     position = f", WAL position {pin.position}" if pin.position else ""
     return f"pinned by {source} ({pin.until - now:.1f} s left{position})"
@@ -88,14 +97,17 @@ def replica_reason(replica_set: ReplicaSet, alias: str, before: Before) -> tuple
     if is_primary and alias in before.written:
         return "written", f"{where} wrote to {alias}"
     now = time.time()
-    pin = before.pins.get(alias if is_primary else replica_set.primary)
+    pinned_primary = alias if is_primary else replica_set.primary
+    pin = before.pins.get(pinned_primary)
     if pin is not None and not pin.until > now:
         pin = None
     fresh = None if pin is None else replica_set.freshness.fresh_replicas(replica_set.replicas, pin)
+    mode = None if pin is None else restored_mode(pinned_primary, pin)
     if is_primary and pin is not None and not fresh:
-        if pin.position is None:
-            return "pinned", _pin_text(pin, before, now)
-        return "pinned", f"{_pin_text(pin, before, now)}; no replica has caught up"
+        code = "pinned" if mode is None else "token"
+        if pin.position is None or mode == "primary":
+            return code, _pin_text(pin, before, now, mode)
+        return code, f"{_pin_text(pin, before, now, mode)}; no replica has caught up"
     if is_primary and transaction_open(cached_connection(alias)):
         return "transaction", f"a transaction is open on {alias}"
     kind = "primary" if is_primary else "replica"
@@ -105,7 +117,7 @@ def replica_reason(replica_set: ReplicaSet, alias: str, before: Before) -> tuple
     if alias in readers:
         skipped = _skipped(replica_set, alias, fresh, readers)
         if pin is not None:
-            caught_up = f"{_pin_text(pin, before, now)}; replica {alias} has caught up"
+            caught_up = f"{_pin_text(pin, before, now, mode)}; replica {alias} has caught up"
             return "caught_up", f"{caught_up}{skipped}"
         total = sum(replica_set.weights.values())
         if replica_set.read_from_primaries:

@@ -49,3 +49,14 @@ async def where_async(pk: int | None = None) -> str | None:
 def where_now(pk: int | None = None) -> dict[str, Any]:
     """:func:`where`, run as soon as it is enqueued."""
     return _read(pk)
+
+
+@task(backend="dummy")
+def counted(pk: int | None = None) -> dict[str, Any] | None:
+    """Two reads of review ``pk``, then the run's routing counts (``None`` when off)."""
+    from multidb_routers.routes import request_counts
+
+    list(Review.objects.filter(pk=pk))
+    Review.objects.filter(pk=pk).exists()
+    counts = request_counts()
+    return None if counts is None else counts.as_dict()

@@ -6,6 +6,7 @@ the real worker, broker and standby are in test_celery.py.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -155,3 +156,65 @@ def test_publishing_adds_the_token_only_from_a_pinned_context() -> None:
     kept = {HEADER: token}
     _add_token(headers=kept)  # a retry keeps the token it carries
     assert kept == {HEADER: token}
+
+
+def test_a_task_run_counts_its_reads_and_logs_one_line_naming_the_task_and_its_id(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from multidb_routers.routes import listening, request_counts
+
+    settings.MULTIDB_ROUTERS_REQUEST_ROUTES = "log"
+    caplog.set_level(logging.INFO, logger="multidb_routers.routing")
+    app = _app()
+
+    @app.task
+    def counted() -> dict[str, Any] | None:
+        Review.objects.exists()
+        list(Review.objects.all())
+        counts = request_counts()
+        return None if counts is None else counts.as_dict()
+
+    token = _token()
+    with fresh_state():
+        pinned = counted.apply(headers={HEADER: token})
+        free = counted.apply()
+    assert (pinned.get()["reads"], pinned.get()["pinned"]) == ({"reviews": 2}, ["reviews"])
+    [replica] = free.get()["reads"]
+    assert (replica in REPLICAS, free.get()["replica_reads"]) == (True, 2)
+    assert request_counts() is None
+    assert not listening()
+    lines = [r.getMessage() for r in caplog.records if r.name == "multidb_routers.routing"]
+    assert lines == [
+        f"task {counted.name}[{pinned.id}]: reads reviews=2 (0 of 2 from replicas); "
+        "writes none; pinned reviews",
+        f"task {counted.name}[{free.id}]: reads {replica}=2 (2 of 2 from replicas); "
+        "writes none; pinned no",
+    ]
+
+
+def test_a_delayed_run_sent_back_for_a_retry_logs_no_counts_of_its_own(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.MULTIDB_ROUTERS_REQUEST_ROUTES = "log"
+    caplog.set_level(logging.INFO, logger="multidb_routers.routing")
+    settings.DATABASE_ROUTERS = [
+        PrimaryReplicaRouter(
+            primary="reviews",
+            replicas=list(REPLICAS),
+            apps=["replica_app"],
+            freshness=CatchesUpOnSecondLook(),
+        )
+    ]
+    app = _app(retry_countdown=0)
+
+    @app.task(bind=True, consistency="delayed")
+    def count(self: Any) -> int:
+        return Review.objects.count()
+
+    token = _token()
+    with fresh_state():
+        result = count.apply(headers={HEADER: token})
+    assert result.get() == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "multidb_routers.routing"]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"task {count.name}[{result.id}]: reads reviews_replica")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -137,3 +138,53 @@ def test_an_unknown_backend_is_named(defs: ModuleType) -> None:
 
     with pytest.raises(LookupError, match="'nowhere'"):
         task(defs.where.func, backend="nowhere")
+
+
+def test_a_task_run_has_no_counts_unless_the_setting_asks(defs: ModuleType) -> None:
+    from multidb_routers.routes import listening
+
+    assert _run(defs.counted.enqueue(pk=1)) is None
+    assert not listening()
+
+
+def test_a_task_run_counts_its_reads_and_its_token_pin_and_logs_one_line_naming_it(
+    defs: ModuleType, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from multidb_routers.routes import listening, request_counts
+
+    settings.MULTIDB_ROUTERS_REQUEST_ROUTES = "log"
+    caplog.set_level(logging.INFO, logger="multidb_routers.routing")
+    review = Review.objects.create(title="Counted")
+    pinned = _run(defs.counted.enqueue(pk=review.pk))
+    assert (pinned["reads"], pinned["writes"]) == ({"reviews": 2}, {})
+    assert pinned["pinned"] == ["reviews"]
+    with fresh_state():
+        free = _run(defs.counted.enqueue(pk=review.pk))
+    [replica] = free["reads"]
+    assert replica in REPLICAS
+    assert (free["reads"][replica], free["replica_reads"], free["pinned"]) == (2, 2, [])
+    assert request_counts() is None
+    assert not listening()
+    lines = [r.getMessage() for r in caplog.records if r.name == "multidb_routers.routing"]
+    assert lines == [
+        "task tests.contrib.task_defs.counted: reads reviews=2 (0 of 2 from replicas); "
+        "writes none; pinned reviews",
+        f"task tests.contrib.task_defs.counted: reads {replica}=2 (2 of 2 from replicas); "
+        "writes none; pinned no",
+    ]
+
+
+def test_a_task_run_inside_a_counted_unit_counts_its_own_reads_the_unit_all(
+    defs: ModuleType, settings: Any
+) -> None:
+    from multidb_routers.routes import counting, request_counts
+
+    settings.MULTIDB_ROUTERS_REQUEST_ROUTES = "count"
+    with fresh_state(), counting("outer") as outer:
+        assert outer is not None
+        Review.objects.exists()
+        inner = defs.counted.call(pk=1)
+        assert request_counts() is outer
+    assert inner["total_reads"] == 2
+    assert outer.total_reads == 3
+    assert request_counts() is None

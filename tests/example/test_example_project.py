@@ -259,7 +259,7 @@ def test_example_routing_tests_pass_under_the_replica_settings(manage: Manage) -
     result = manage("test", "reviews.test_routing", "--noinput", pattern="replica")
 
     assert result.returncode == 0, result.stderr
-    assert "Ran 2 tests" in result.stderr
+    assert "Ran 4 tests" in result.stderr
     assert "\nOK\n" in result.stderr
     assert "skipped" not in result.stderr
 

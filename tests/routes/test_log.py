@@ -152,3 +152,22 @@ def test_an_asgi_request_is_not_counted_and_leaves_nothing_listening(
     for _ in range(3):
         assert async_to_sync(get)() == 200
         assert not listening()
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_request_inside_a_counted_unit_counts_on_its_own_and_leaves_the_unit_counting(
+    settings: SettingsWrapper,
+) -> None:
+    from multidb_routers.routes import counting, request_counts
+
+    settings.MULTIDB_ROUTERS_REQUEST_ROUTES = "count"
+    review = Review.objects.using("reviews").create(title="Nested")
+    with counting("outer") as outer:
+        assert outer is not None
+        inner = Client().get(f"/replica/sync/reviews/{review.pk}/counts/").json()
+        assert request_counts() is outer
+        Review.objects.using("reviews").exists()
+    assert inner["total_reads"] == 2
+    assert outer.total_reads == 3
+    assert request_counts() is None
+    assert not listening()

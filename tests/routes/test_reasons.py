@@ -345,3 +345,140 @@ def test_several_primaries_name_the_primary_of_a_write_and_the_instance_it_lives
         [route] = routes_of("read", Review)
     kind = "replica" if route.alias == "slave" else "primary"
     assert route.reason.startswith(f"{kind} {route.alias} chosen by weight 1 of 3")
+
+
+def _token_routes(settings: Any, **options: Any) -> Any:
+    from multidb_routers import PrimaryReplicaRouter
+
+    settings.DATABASE_ROUTERS = [
+        PrimaryReplicaRouter(
+            primary="reviews", replicas=list(REPLICAS), apps=["replica_app"], **options
+        )
+    ]
+
+
+def _token_after_a_write() -> str:
+    from multidb_routers.consistency import capture
+
+    router.db_for_write(Review)
+    token = capture()
+    assert token is not None
+    return token
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_read_pinned_by_a_restored_token_names_the_token_its_mode_and_window(
+    settings: Any,
+) -> None:
+    from multidb_routers.consistency import restore
+    from multidb_routers.replication.state import fresh_state
+
+    _token_routes(settings, pin_seconds=5)
+    token = _token_after_a_write()
+    with fresh_state():
+        [free] = routes_of("read", Review)
+        assert free.code == "replica"
+        with restore(token, mode="sticky"):
+            [read] = routes_of("read", Review)
+        assert (read.alias, read.code) == ("reviews", "token")
+        prefix = "pinned by a consistency token (mode sticky, window "
+        assert read.reason.startswith(prefix)
+        assert read.reason.endswith(" s left)")
+        assert 0 < float(read.reason[len(prefix) :].split(" s")[0]) <= 5.0
+        with restore(token, mode="primary"):
+            [read] = routes_of("read", Review)
+        assert (read.alias, read.code, read.reason) == (
+            "reviews",
+            "token",
+            "pinned by a consistency token (mode primary)",
+        )
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_primary_mode_token_is_named_after_its_window_too(settings: Any) -> None:
+    import time
+
+    from multidb_routers.consistency import restore
+    from multidb_routers.replication.state import fresh_state
+
+    _token_routes(settings, pin_seconds=0.2)
+    token = _token_after_a_write()
+    time.sleep(0.25)
+    with fresh_state(), restore(token, mode="primary"):
+        [read] = routes_of("read", Review)
+    assert (read.code, read.reason) == ("token", "pinned by a consistency token (mode primary)")
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_token_read_names_its_wal_position_then_the_replica_that_caught_up(
+    settings: Any,
+) -> None:
+    from multidb_routers.consistency import restore
+    from multidb_routers.replication.state import fresh_state
+    from tests.replication.test_consistency_token import ScriptedLsn
+
+    lsn = ScriptedLsn()
+    _token_routes(settings, freshness=lsn, pin_seconds=5)
+    lsn.primary = 0x2000
+    token = _token_after_a_write()
+    with fresh_state():
+        with restore(token, mode="sticky"):
+            [read] = routes_of("read", Review)
+        assert (read.alias, read.code, read.reason) == (
+            "reviews",
+            "token",
+            "pinned by a consistency token (mode sticky, WAL position 0/2000); "
+            "no replica has caught up",
+        )
+        lsn.replayed["reviews_replica2"] = 0x2000
+        with restore(token, mode="delayed"):
+            [read] = routes_of("read", Review)
+        assert (read.alias, read.code, read.reason) == (
+            "reviews_replica2",
+            "caught_up",
+            "pinned by a consistency token (mode delayed, WAL position 0/2000); "
+            "replica reviews_replica2 has caught up; skipped reviews_replica1 (not caught up)",
+        )
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_write_inside_a_restore_block_is_the_reason_after_it_not_the_token(
+    settings: Any,
+) -> None:
+    from multidb_routers.consistency import restore
+    from multidb_routers.replication.state import begin_request, end_request, fresh_state
+
+    _token_routes(settings, pin_seconds=5)
+    token = _token_after_a_write()
+    with fresh_state():
+        with restore(token):
+            router.db_for_write(Review)
+            [read] = routes_of("read", Review)
+        assert read.reason.startswith("pinned by a write in this context (")
+        [read] = routes_of("read", Review)
+        assert read.reason.startswith("pinned by a write in this context (")
+    with fresh_state():
+        _, request = begin_request({})
+        try:
+            with restore(token):
+                [read] = routes_of("read", Review)
+            assert read.reason.startswith("pinned by a consistency token (mode sticky, window")
+            [read] = routes_of("read", Review)
+            assert read.code == "replica"
+        finally:
+            end_request(request)
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_nested_restores_name_the_inner_mode_then_the_outer_one_again(settings: Any) -> None:
+    from multidb_routers.consistency import restore
+    from multidb_routers.replication.state import fresh_state
+
+    _token_routes(settings, pin_seconds=5)
+    token = _token_after_a_write()
+    with fresh_state(), restore(token, mode="sticky"):
+        with restore(token, mode="primary"):
+            [inner] = routes_of("read", Review)
+        [outer] = routes_of("read", Review)
+    assert inner.reason == "pinned by a consistency token (mode primary)"
+    assert outer.reason.startswith("pinned by a consistency token (mode sticky, window ")

@@ -181,6 +181,26 @@ def test_without_the_block_the_missing_pin_goes_unnoticed(settings: Any) -> None
     assert post_then_read(Client(), "unnoticed").json()["title"] == "unnoticed"
 
 
+# docs/testing.rst literalincludes the first test below: keep the markers.
+# [pytest-fixture]
+@pytest.mark.django_db(databases=["default", "reviews"])
+def test_the_page_after_a_post_shows_the_review(client: Client, lagging_replicas: None) -> None:
+    response = post_then_read(client, "fresh")  # the post pins the client's next reads
+
+    assert response.json()["title"] == "fresh"
+
+
+# [pytest-fixture-end]
+
+
+@pytest.mark.django_db(databases=TEST_CASE_DATABASES)
+def test_the_pytest_fixture_makes_the_whole_test_lag(settings: Any, lagging_replicas: None) -> None:
+    without_pinning(settings)
+    assert router.db_for_read(Review) in REPLICAS  # the TestCase transaction keeps none
+    with pytest.raises(Review.DoesNotExist):
+        post_then_read(Client(), "lost")
+
+
 class LaggingReplicasInATestCase(TestCase):
     databases = set(TEST_CASE_DATABASES)
 
