@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections
 from django.db.backends.signals import connection_created
 
+# reviews/jobs.py runs its jobs on threads named so.
+JOB_THREADS = "recount-rating"
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -44,8 +47,11 @@ class QueryLog:
         added: list[tuple[BaseDatabaseWrapper, Callable[..., Any]]] = []
 
         def on_connect(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-            if threading.current_thread() is threading.main_thread():
+            thread = threading.current_thread()
+            if thread is threading.main_thread():
                 return  # this thread's connections are wrapped below
+            if thread.name.startswith(JOB_THREADS):
+                return  # a background job's queries are its own, not the request's
             wrapper = self._wrapper(connection.alias)
             connection.execute_wrappers.append(wrapper)
             added.append((connection, wrapper))

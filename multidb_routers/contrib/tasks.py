@@ -123,6 +123,29 @@ def _consistent_class(base: type[Any]) -> type[Any]:
     return ConsistentTask
 
 
+def _defaults(task_class: type) -> dict[str, Any]:
+    """What the framework's own ``@task`` passes for the options not given.
+
+    Django 6.0's ``Task`` declares ``priority``, ``queue_name`` and ``run_after`` without
+    defaults (its ``task()`` fills them in); later releases and the backport give them
+    defaults.
+    """
+    base = importlib.import_module(task_class.__module__)
+    values = {
+        "priority": getattr(base, "DEFAULT_TASK_PRIORITY", 0),
+        "queue_name": getattr(base, "DEFAULT_TASK_QUEUE_NAME", "default"),
+        "run_after": None,
+    }
+    fields = {field.name: field for field in dataclasses.fields(task_class)}
+    return {
+        name: value
+        for name, value in values.items()
+        if name in fields
+        and fields[name].default is dataclasses.MISSING
+        and fields[name].default_factory is dataclasses.MISSING
+    }
+
+
 def task(
     function: Callable[..., Any] | None = None,
     *,
@@ -137,7 +160,9 @@ def task(
     mode = _validate_mode(consistency)
 
     def wrapper(func: Callable[..., Any]) -> Any:
-        task_class = _consistent_class(_backend(backend).task_class)
-        return task_class(func=func, backend=backend, consistency=mode, **options)
+        framework_class = _backend(backend).task_class
+        task_class = _consistent_class(framework_class)
+        arguments = {**_defaults(framework_class), **options}
+        return task_class(func=func, backend=backend, consistency=mode, **arguments)
 
     return wrapper(function) if function is not None else wrapper

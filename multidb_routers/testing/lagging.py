@@ -126,7 +126,9 @@ def _wait_for_replay(view: Any, primary: BaseDatabaseWrapper, replica: str) -> N
         if not cursor.fetchone()[0]:
             return
         with primary.cursor() as primary_cursor:
-            primary_cursor.execute("SELECT pg_current_wal_lsn()::text")
+            # The insert position: with synchronous_commit off, a commit may not have
+            # reached the write position (pg_current_wal_lsn()) yet.
+            primary_cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
             target = primary_cursor.fetchone()[0]
         deadline = time.monotonic() + CATCH_UP_SECONDS
         while True:
