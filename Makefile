@@ -36,7 +36,8 @@ test: $(VENV)/.installed
 	-$(BIN)/python scripts/install-browser  # Chromium for tests/example/test_browser.py
 	-scripts/install-docs-deps  # Graphviz for the docs' diagrams
 	-scripts/install-redis  # the broker of tests/contrib/test_celery.py (docs/consistency.rst)
-	$(BIN)/tox run-parallel --parallel-no-spinner --parallel-live $(TOX_ARGS) \
+	# Four at a time on 2 cores: the PostgreSQL suites mostly wait (a standby 300 ms behind).
+	$(BIN)/tox run-parallel --parallel 4 --parallel-no-spinner --parallel-live $(TOX_ARGS) \
 		--skip-missing-interpreters $(if $(CI),false,true)
 
 bench: $(VENV)/.installed
