@@ -252,6 +252,38 @@ def pg_pooled_test_database(django_db_setup: None, pg_cluster: PgCluster) -> Ite
     pg_cluster.release_pooled(name)
 
 
+def wait_for_poolers(timeout: float = 10.0) -> None:
+    """Wait until each PgBouncer reaches its server again.
+
+    After a test stopped and restarted a server, PgBouncer refuses logins for
+    ``server_login_retry`` ("server login has been failing"), which would fail the next
+    test at random (pytest-randomly orders them).
+    """
+    import psycopg
+    from django.db import connections
+
+    for server in POOLED:
+        entry = connections[f"pgb_{server}"].settings_dict
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(
+                    host=entry["HOST"],
+                    port=entry["PORT"],
+                    dbname=entry["NAME"],
+                    user=entry["USER"],
+                    password=entry.get("PASSWORD") or None,
+                    autocommit=True,
+                    connect_timeout=3,
+                ) as connection:
+                    connection.execute("SELECT 1")
+                break
+            except psycopg.Error:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+
 @pytest.fixture
 def pg_pooler(pg_cluster: PgCluster, pg_pooled_test_database: str) -> Iterator[PgCluster]:
     """The cluster, with its PgBouncers running (again) after the test whatever happened."""
@@ -259,6 +291,7 @@ def pg_pooler(pg_cluster: PgCluster, pg_pooled_test_database: str) -> Iterator[P
     assert info is not None
     if not info.pooler_ports:
         unavailable(f"PgBouncer unavailable: {info.pooler_error}")
+    wait_for_poolers()
     yield pg_cluster
     for server in POOLED:
         if not pg_cluster.pooler_running(server):
@@ -348,6 +381,8 @@ def pg_path(
         # An earlier test must not have left an alias pointing elsewhere.
         port = connections[alias].settings_dict["PORT"]
         assert port == str(info.ports[server]), f"{alias} left at port {port} by a test"
+    if path == "pgbouncer":
+        wait_for_poolers()
     with reached_through(path, info, ("pg_primary", "pg_standby")):
         yield path
 
