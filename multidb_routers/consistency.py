@@ -49,10 +49,10 @@ from .replication.state import (
     ContextState,
     Pin,
     RequestState,
-    _context_state,
-    _request_state,
     context_state,
     request_state,
+    set_context,
+    set_request,
 )
 
 if TYPE_CHECKING:
@@ -300,8 +300,10 @@ def restored_mode(primary: str, pin: Pin) -> Mode | None:
 class _Entered:
     """What :meth:`restore.exit` needs to undo an entry."""
 
-    request: Token[RequestState | None] | None
-    context: Token[ContextState] | None
+    #: The request state the block replaced (inside a request).
+    request: RequestState | None
+    #: The context state the block replaced (outside a request).
+    context: ContextState | None
     restored: Mapping[str, Pin]
     by_token: Token[Mapping[str, tuple[Pin, Mode]]] | None = None
 
@@ -346,14 +348,14 @@ class restore(ContextBlock[_Entered]):
                 claimed=state.claimed,
                 on_write=state.on_write,
             )
-            return _Entered(_request_state.set(inner), None, MappingProxyType(merged), by_token)
+            return _Entered(set_request(inner), None, MappingProxyType(merged), by_token)
         outer = context_state()
         merged = dict(outer.pins)
         for primary, pin in pins.items():
             merged[primary] = _merge(merged.get(primary), pin, now)
         by_token = self._mark(pins, merged)
         frozen = MappingProxyType(merged)
-        context = _context_state.set(ContextState(frozen, outer.replicas))
+        context = set_context(ContextState(frozen, outer.replicas))
         return _Entered(None, context, frozen, by_token)
 
     def _mark(
@@ -369,12 +371,12 @@ class restore(ContextBlock[_Entered]):
         if entered.by_token is not None:
             _restored.reset(entered.by_token)
         if entered.request is not None:
-            _request_state.reset(entered.request)
+            set_request(entered.request)
             return
         if entered.context is None:
             return
         inner = context_state()
-        _context_state.reset(entered.context)
+        set_context(entered.context)
         made_inside = {
             primary: pin
             for primary, pin in inner.pins.items()
@@ -382,6 +384,6 @@ class restore(ContextBlock[_Entered]):
         }
         if made_inside:
             outer = context_state()
-            _context_state.set(
+            set_context(
                 ContextState(MappingProxyType({**outer.pins, **made_inside}), outer.replicas)
             )

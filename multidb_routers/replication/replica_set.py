@@ -36,6 +36,7 @@ from .state import (
     pin_context,
     primary_forced,
     request_state,
+    routing,
     test_transactions_ignored,
 )
 
@@ -264,9 +265,7 @@ class ReplicaSet:
         replica_set = self
         down = self._down
         checks_lag = self._within_lag is not None
-        forced = primary_forced
-        in_request = request_state
-        outside = context_state
+        current = routing
         thread = per_thread
         known: dict[type[Model], bool] = {}
         learn = covers
@@ -279,47 +278,47 @@ class ReplicaSet:
                     covered = known[model] = learn(model)
                 if not covered:
                     return None
-            if forced():
-                return primary
-            state = in_request()
+            now = current()
+            state = now.quick  # the request's state, when only its writes could matter
             if state is not None:
-                if state.written or state.pins:
+                if state.written:
                     return read()
-                chosen = state.replicas.get(replica_set)
-                if chosen is None or (down and chosen in down):
+                try:
+                    chosen = state.replicas[replica_set]
+                    connection = thread.wrappers[primary]
+                except KeyError:
                     return read()
-                connection = thread.wrappers.get(primary)
-                if connection is None:
+                if down and chosen in down:
                     return read()
-                if connection.in_atomic_block or (
-                    not connection.autocommit and connection.connection is not None
+                # Autocommit first: atomic() turns it off before it marks its block,
+                # so a connection in autocommit holds no transaction (one attribute
+                # read in the common case).
+                if not connection.autocommit and (
+                    connection.in_atomic_block or connection.connection is not None
                 ):
                     # A transaction: whose it is (the code's or TestCase's, which
                     # lagging_replicas() ignores) is for the full rules to say.
                     return read()
                 return chosen
-            context = outside()
-            if context.pins:
+            if now.forced or now.request is not None:
                 return read()
-            chosen = context.replicas.get(replica_set)
-            if chosen is None or (down and chosen in down) or checks_lag:
+            context = now.context
+            if context.pins or checks_lag:
                 return read()
-            wrappers = thread.wrappers
-            connection = wrappers.get(primary)
-            if connection is None:
+            try:
+                chosen = context.replicas[replica_set]
+                wrappers = thread.wrappers
+                connection = wrappers[primary]
+                kept = wrappers[chosen]
+            except KeyError:
                 return read()
-            if connection.in_atomic_block or (
-                not connection.autocommit and connection.connection is not None
+            if (down and chosen in down) or (
+                not connection.autocommit
+                and (connection.in_atomic_block or connection.connection is not None)
             ):
                 return read()
             # _still_usable(chosen), inlined: no request signal checks it.
-            kept = wrappers.get(chosen)
-            if (
-                kept is None
-                or kept.errors_occurred
-                or kept.connection is None
-                or "cursor" in kept.__dict__
-            ):
+            if kept.errors_occurred or kept.connection is None or "cursor" in kept.__dict__:
                 return read()
             return chosen
 
@@ -329,11 +328,12 @@ class ReplicaSet:
         # read_alias() with one primary: the routing hot path, in one frame.
         primary = self.primary
         replicas: Sequence[str] = self.readers
-        if not replicas or primary_forced():
+        now = routing()
+        if not replicas or now.forced:
             return primary
-        state = request_state()
+        state = now.request
         if state is None:
-            outside = context_state()
+            outside = now.context
             pin = outside.pins.get(primary)
             chosen = outside.replicas.get(self)
         elif primary in state.written:

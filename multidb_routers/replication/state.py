@@ -1,10 +1,12 @@
 """Read-your-writes state in ``contextvars``: ``use_primary()``, write pins, request state.
 
-Three pieces of state decide whether a read may leave the primary, all held in
-context variables so that concurrent asyncio tasks and threads never see each
-other's (never ``threading.local``, never module globals):
+Three pieces of state decide whether a read may leave the primary, all held in one
+context variable (a :class:`Routing`, replaced on each change) so that concurrent asyncio
+tasks and threads never see each other's (never ``threading.local``, never module
+globals), and so that the routing hot path reads it once:
 
-* ``use_primary()`` sets a flag for the code it wraps; tokens make nesting correct.
+* ``use_primary()`` sets a flag for the code it wraps; each block restores the flag it
+  found, so blocks nest.
 * Inside a request (:class:`RequestState`, started on Django's ``request_started``
   signal or by :class:`~multidb_routers.middleware.PinningMiddleware`, ended on
   ``request_finished``): the pins the request carried in its cookie, the primaries it
@@ -20,7 +22,7 @@ other's (never ``threading.local``, never module globals):
 from __future__ import annotations
 
 from contextlib import contextmanager
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -36,6 +38,7 @@ __all__ = [
     "ContextState",
     "Pin",
     "RequestState",
+    "Routing",
     "begin_request",
     "choose_in_context",
     "context_pins",
@@ -47,6 +50,10 @@ __all__ = [
     "pin_context",
     "primary_forced",
     "request_state",
+    "routing",
+    "set_context",
+    "set_forced",
+    "set_request",
     "start_request",
     "test_transactions_ignored",
     "use_primary",
@@ -104,13 +111,30 @@ class ContextState:
 
 _EMPTY = ContextState(_NO_PINS, MappingProxyType({}))
 
-_primary_forced: ContextVar[bool] = ContextVar("multidb_routers.primary_forced", default=False)
-_request_state: ContextVar[RequestState | None] = ContextVar(
-    "multidb_routers.request_state", default=None
-)
-_context_state: ContextVar[ContextState] = ContextVar(
-    "multidb_routers.context_state", default=_EMPTY
-)
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """All the routing state of a context, in one context variable; replaced, never mutated.
+
+    ``forced``: inside ``use_primary()``. ``request``: the current request's state, or
+    ``None``. ``context``: the state outside a request. ``quick``: ``request`` when nothing
+    but its writes can keep its reads off the replica it chose (not forced, no pins), so
+    that the routing hot path reads one context variable and one attribute.
+    """
+
+    forced: bool
+    request: RequestState | None
+    context: ContextState
+    quick: RequestState | None
+
+
+def _routing_of(forced: bool, request: RequestState | None, context: ContextState) -> Routing:
+    quick = request if request is not None and not forced and not request.pins else None
+    return Routing(forced, request, context, quick)
+
+
+_OUTSIDE = _routing_of(False, None, _EMPTY)
+_routing: ContextVar[Routing] = ContextVar("multidb_routers.routing", default=_OUTSIDE)
 
 #: Set by ``multidb_routers.testing.lagging_replicas()``: reads inside a ``TestCase``'s
 #: own transaction are routed as production routes them (the code's transactions still
@@ -122,31 +146,64 @@ ignore_test_transactions: ContextVar[bool] = ContextVar(
 # The routing hot path calls these on every read: bound ``ContextVar.get`` methods.
 #: True inside ``lagging_replicas()``.
 test_transactions_ignored: Callable[[], bool] = ignore_test_transactions.get
-#: True inside ``use_primary()``.
-primary_forced: Callable[[], bool] = _primary_forced.get
-#: The current request's :class:`RequestState`, or ``None`` outside a request.
-request_state: Callable[[], RequestState | None] = _request_state.get
-#: The current context's :class:`ContextState` (what matters outside a request).
-context_state: Callable[[], ContextState] = _context_state.get
+#: The current context's :class:`Routing`.
+routing: Callable[[], Routing] = _routing.get
+
+
+def primary_forced() -> bool:
+    """True inside ``use_primary()``."""
+    return _routing.get().forced
+
+
+def request_state() -> RequestState | None:
+    """The current request's :class:`RequestState`, or ``None`` outside a request."""
+    return _routing.get().request
+
+
+def context_state() -> ContextState:
+    """The current context's :class:`ContextState` (what matters outside a request)."""
+    return _routing.get().context
 
 
 def context_pins() -> Mapping[str, Pin]:
     """The out-of-request pins of the current context, by primary alias."""
-    return _context_state.get().pins
+    return _routing.get().context.pins
 
 
-def begin_request(pins: Mapping[str, Pin]) -> tuple[RequestState, Token[RequestState | None]]:
+def set_forced(forced: bool) -> bool:
+    """Set the ``use_primary()`` flag of the current context; return the one it replaces."""
+    current = _routing.get()
+    _routing.set(_routing_of(forced, current.request, current.context))
+    return current.forced
+
+
+def set_request(state: RequestState | None) -> RequestState | None:
+    """Make ``state`` the current request's state; return the one it replaces."""
+    current = _routing.get()
+    _routing.set(_routing_of(current.forced, state, current.context))
+    return current.request
+
+
+def set_context(context: ContextState) -> ContextState:
+    """Make ``context`` the current context's state; return the one it replaces."""
+    current = _routing.get()
+    _routing.set(_routing_of(current.forced, current.request, context))
+    return current.context
+
+
+def begin_request(pins: Mapping[str, Pin]) -> tuple[RequestState, RequestState | None]:
     """Start a request's routing state with the pins it carried.
 
-    Pass the returned token to :func:`end_request` in ``finally``.
+    Pass the second value returned (the state it replaces) to :func:`end_request` in
+    ``finally``.
     """
     state = RequestState(pins=pins)
-    return state, _request_state.set(state)
+    return state, set_request(state)
 
 
-def end_request(token: Token[RequestState | None]) -> None:
-    """End the request's routing state (call in ``finally``)."""
-    _request_state.reset(token)
+def end_request(previous: RequestState | None) -> None:
+    """End the request's routing state (call in ``finally``): ``previous`` is current again."""
+    set_request(previous)
 
 
 def start_request(pins: Mapping[str, Pin]) -> RequestState:
@@ -156,7 +213,7 @@ def start_request(pins: Mapping[str, Pin]) -> RequestState:
     closed (``request_finished``), after every middleware returned.
     """
     state = RequestState(pins=pins)
-    _request_state.set(state)
+    set_request(state)
     return state
 
 
@@ -167,21 +224,19 @@ def finish_request() -> None:
     after request (``runserver --nothreading``, WSGI worker threads) keeps its context,
     so nothing a request decided may outlive it.
     """
-    _request_state.set(None)
+    set_request(None)
 
 
 def pin_context(primary: str, pin: Pin) -> None:
     """Pin ``primary`` in the current context (outside a request) until ``pin.until``."""
-    state = _context_state.get()
-    pins = MappingProxyType({**state.pins, primary: pin})
-    _context_state.set(ContextState(pins, state.replicas))
+    state = _routing.get().context
+    set_context(ContextState(MappingProxyType({**state.pins, primary: pin}), state.replicas))
 
 
 def choose_in_context(replica_set: ReplicaSet, alias: str) -> None:
     """Remember ``alias`` as the replica ``replica_set`` reads from in the current context."""
-    state = _context_state.get()
-    replicas = MappingProxyType({**state.replicas, replica_set: alias})
-    _context_state.set(ContextState(state.pins, replicas))
+    state = _routing.get().context
+    set_context(ContextState(state.pins, MappingProxyType({**state.replicas, replica_set: alias})))
 
 
 @contextmanager
@@ -193,20 +248,14 @@ def fresh_state() -> Iterator[None]:
     For test suites: pins from writes outside a request stay in the test thread's
     context for ``pin_seconds``, so one test's writes would route the next test's reads.
     """
-    tokens = (
-        _primary_forced.set(False),
-        _request_state.set(None),
-        _context_state.set(_EMPTY),
-    )
+    token = _routing.set(_OUTSIDE)
     try:
         yield
     finally:
-        _context_state.reset(tokens[2])
-        _request_state.reset(tokens[1])
-        _primary_forced.reset(tokens[0])
+        _routing.reset(token)
 
 
-class use_primary(ContextBlock[Token[bool]]):
+class use_primary(ContextBlock[bool]):
     """Send reads to the primaries inside a block or a decorated function.
 
     A context manager (``with use_primary():``) and a decorator (``@use_primary()``)
@@ -214,10 +263,10 @@ class use_primary(ContextBlock[Token[bool]]):
     reset on exit, so blocks nest and concurrent tasks and threads are independent.
     """
 
-    def enter(self) -> Token[bool]:
+    def enter(self) -> bool:
         """Force reads to the primaries."""
-        return _primary_forced.set(True)
+        return set_forced(True)
 
-    def exit(self, token: Token[bool]) -> None:
-        """Restore the state before :meth:`enter`."""
-        _primary_forced.reset(token)
+    def exit(self, previous: bool) -> None:
+        """Restore the flag as it was before :meth:`enter` (pins made inside stay)."""
+        set_forced(previous)
