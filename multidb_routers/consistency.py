@@ -345,6 +345,7 @@ class restore(ContextBlock[_Entered]):
                 pins=MappingProxyType(merged),
                 written=state.written,
                 replicas=state.replicas,
+                servable=state.servable,
                 claimed=state.claimed,
                 on_write=state.on_write,
             )

@@ -281,10 +281,8 @@ class ReplicaSet:
             now = current()
             state = now.quick  # the request's state, when only its writes could matter
             if state is not None:
-                if state.written:
-                    return read()
                 try:
-                    chosen = state.replicas[replica_set]
+                    chosen = state.servable[replica_set]
                     connection = thread.wrappers[primary]
                 except KeyError:
                     return read()
@@ -374,6 +372,8 @@ class ReplicaSet:
                 choose_in_context(self, alias)
             else:
                 state.replicas[self] = alias
+                if not state.written:
+                    state.servable[self] = alias
         return alias
 
     def _read_several(self) -> str:
@@ -605,6 +605,7 @@ class ReplicaSet:
         state = request_state()
         if state is not None:
             state.written[alias] = self
+            state.servable.clear()
             if state.on_write is not None:  # after the middleware returned
                 state.on_write(alias, self)
         else:

@@ -86,6 +86,10 @@ class RequestState:
     pins: Mapping[str, Pin] = field(default_factory=dict)
     written: dict[str, ReplicaSet] = field(default_factory=dict)
     replicas: dict[ReplicaSet, str] = field(default_factory=dict)
+    #: The same choices while nothing is written in the request: the routing hot path
+    #: serves a read from these without further checks of the state (a write empties
+    #: it; the states of nested blocks share it).
+    servable: dict[ReplicaSet, str] = field(default_factory=dict)
     #: Whether a ``PinningMiddleware`` handles this request (it loaded the cookie's pins).
     claimed: bool = False
     #: Called with (primary, replica set) on each write once the middleware has its

@@ -137,3 +137,60 @@ def test_without_replicas_every_read_goes_to_the_primary() -> None:
     router = PrimaryReplicaRouter(primary="reviews", replicas=[])
 
     assert _both(router) == ("reviews", "reviews")
+
+
+def test_a_write_in_a_copied_context_of_the_request_sends_its_later_reads_to_the_primary() -> None:
+    # sync_to_async and asyncio tasks run in a copy of the request's context: the write
+    # is the request's, so the request's own context must stop serving the replica.
+    router = _router()
+
+    def check() -> None:
+        assert router.db_for_read(Review) in REPLICAS
+        contextvars.copy_context().run(router.db_for_write, Review)
+        assert _both(router) == ("reviews", "reviews")
+
+    _in_request(check)
+
+
+def test_a_write_inside_restore_keeps_the_requests_reads_on_the_primary_after_it(
+    settings: Any,
+) -> None:
+    from multidb_routers.consistency import capture, restore
+
+    router = _router()
+    settings.DATABASE_ROUTERS = [router]
+    token = contextvars.Context().run(lambda: (router.db_for_write(Review), capture())[1])
+
+    def check() -> None:
+        assert router.db_for_read(Review) in REPLICAS
+        with restore(token):
+            assert _both(router) == ("reviews", "reviews")
+            router.db_for_write(Review)
+        assert _both(router) == ("reviews", "reviews")
+
+    _in_request(check)
+
+
+def test_use_primary_keeps_the_pins_made_inside_it_outside_a_request() -> None:
+    router = _router()
+
+    def check() -> None:
+        with fresh_state():
+            with use_primary():
+                assert router.db_for_write(Review) == "reviews"
+            # The block is over, the write's pin is not.
+            assert _both(router) == ("reviews", "reviews")
+
+    contextvars.Context().run(check)
+
+
+def test_use_primary_inside_a_request_ends_with_its_block() -> None:
+    router = _router()
+
+    def check() -> None:
+        first = router.db_for_read(Review)
+        with use_primary(), use_primary():
+            assert _both(router) == ("reviews", "reviews")
+        assert _both(router) == (first, first)
+
+    _in_request(check)
