@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.core.signing import b62_decode
 from django.db import router as django_router
 from django.http.cookie import parse_cookie
+from django.utils.http import http_date
 
 from ..conf import conf
 from . import signing
@@ -88,9 +88,9 @@ def loads_pins(
 def _verified(value: str) -> tuple[tuple[tuple[str, Pin], ...], float]:
     """The well-formed pins a cookie value's valid signature covers, and when it was signed."""
     try:
-        payload = signing.loads(value, salt=SALT)
         # The signature covers the time it was made (TimestampSigner, whole seconds).
-        signed_at = float(b62_decode(value.rsplit(":", 2)[-2]))
+        payload, stamp = signing.loads_with_time(value, salt=SALT)
+        signed_at = float(stamp)
     except Exception:  # any content: bad zlib, JSON, nesting, encoding, a bad timestamp
         return (), 0.0
     if not isinstance(payload, dict):
@@ -291,14 +291,29 @@ class PinningMiddleware:
         }
         if not pins:
             return  # pin_seconds = 0
+        max_age = max(1, math.ceil(max(pin.until for pin in pins.values()) - now))
+        name = conf.PIN_COOKIE_NAME
+        # What set_cookie(max_age=...) writes, its Expires date made once a second.
         response.set_cookie(
-            conf.PIN_COOKIE_NAME,
+            name,
             dumps_pins(pins),
-            max_age=max(1, math.ceil(max(pin.until for pin in pins.values()) - now)),
+            expires=_http_date(int(now) + max_age),
             secure=settings.SESSION_COOKIE_SECURE or request.is_secure(),
             httponly=True,
             samesite="Lax",
         )
+        response.cookies[name]["max-age"] = max_age
+
+
+_date: tuple[int, str] = (0, http_date(0))
+
+
+def _http_date(seconds: int) -> str:
+    """``django.utils.http.http_date(seconds)``, remembered for the last ``seconds`` asked."""
+    global _date
+    if _date[0] != seconds:
+        _date = (seconds, http_date(seconds))
+    return _date[1]
 
 
 def _claim_state() -> RequestState | None:

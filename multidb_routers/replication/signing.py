@@ -23,9 +23,10 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.core.signing import BadSignature, b62_decode, b62_encode
 
-__all__ = ["dumps", "loads"]
+__all__ = ["dumps", "loads", "loads_with_time"]
 
 # json.dumps(obj, separators=(",", ":")) as Django's JSONSerializer, without a new
 # encoder per call.
@@ -55,11 +56,44 @@ def _signature(salt: str, value: str, secret: str | bytes) -> str:
     return base64.urlsafe_b64encode(outer.digest()).rstrip(b"=").decode()
 
 
+_secrets: tuple[str | bytes, ...] | None = None
+
+
+def _keys() -> tuple[str | bytes, ...]:
+    """``SECRET_KEY`` then ``SECRET_KEY_FALLBACKS``, remembered until ``setting_changed``."""
+    global _secrets
+    if _secrets is None:
+        secret = settings.SECRET_KEY
+        # Signer.signature() uses SECRET_KEY for an empty key.
+        _secrets = (secret, *(key or secret for key in settings.SECRET_KEY_FALLBACKS))
+    return _secrets
+
+
+def _forget_keys(*, setting: str, **kwargs: Any) -> None:
+    global _secrets
+    if setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        _secrets = None
+
+
+setting_changed.connect(_forget_keys, dispatch_uid="multidb_routers.signing")
+
+_stamp: tuple[int, str] = (0, b62_encode(0))
+
+
+def _timestamp() -> str:
+    """The base-62 timestamp of the current second (TimestampSigner's), made once a second."""
+    global _stamp
+    second = int(time.time())
+    if _stamp[0] != second:
+        _stamp = (second, b62_encode(second))
+    return _stamp[1]
+
+
 def dumps(obj: object, *, salt: str) -> str:
     """``django.core.signing.dumps(obj, salt=salt)`` (JSON, not compressed)."""
     data = _encode(obj).encode("latin-1")
-    value = f"{base64.urlsafe_b64encode(data).rstrip(b'=').decode()}:{b62_encode(int(time.time()))}"
-    return f"{value}:{_signature(salt, value, settings.SECRET_KEY)}"
+    value = f"{base64.urlsafe_b64encode(data).rstrip(b'=').decode()}:{_timestamp()}"
+    return f"{value}:{_signature(salt, value, _keys()[0])}"
 
 
 def loads(signed: str, *, salt: str) -> object:
@@ -68,18 +102,22 @@ def loads(signed: str, *, salt: str) -> object:
     Like Django's, other errors (bad base64, zlib or JSON under a valid signature) are
     raised as they are.
     """
+    return loads_with_time(signed, salt=salt)[0]
+
+
+def loads_with_time(signed: str, *, salt: str) -> tuple[object, int]:
+    """:func:`loads`, and the time the value was signed (whole seconds since the epoch)."""
     if ":" not in signed:
         raise BadSignature('No ":" found in value')
     value, signature = signed.rsplit(":", 1)
-    secret = settings.SECRET_KEY
-    for key in (secret, *settings.SECRET_KEY_FALLBACKS):
-        # Signer.signature() uses SECRET_KEY for an empty key.
-        if hmac.compare_digest(signature.encode(), _signature(salt, value, key or secret).encode()):
+    expected = signature.encode()
+    for key in _keys():
+        if hmac.compare_digest(expected, _signature(salt, value, key).encode()):
             break
     else:
         raise BadSignature(f'Signature "{signature}" does not match')
     body, timestamp = value.rsplit(":", 1)
-    b62_decode(timestamp)  # as TimestampSigner.unsign: a malformed timestamp raises
+    signed_at = b62_decode(timestamp)  # as TimestampSigner.unsign: a malformed one raises
     encoded = body.encode()
     compressed = encoded[:1] == b"."
     if compressed:
@@ -87,4 +125,4 @@ def loads(signed: str, *, salt: str) -> object:
     data = base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4))
     if compressed:
         data = zlib.decompress(data)
-    return json.loads(data.decode("latin-1"))
+    return json.loads(data.decode("latin-1")), signed_at

@@ -91,6 +91,30 @@ def test_a_write_sets_a_signed_httponly_samesite_lax_cookie(browser: Browser) ->
         signing.loads(cookie.value, salt=SALT, key="another secret")
 
 
+def test_the_cookie_header_is_what_djangos_set_cookie_writes(browser: Browser) -> None:
+    from django.http import HttpResponse
+
+    before = time.time()
+    cookie = browser.post("reviews/", {"title": "New"}).cookies[conf.PIN_COOKIE_NAME]
+    after = time.time()
+
+    # Django's own set_cookie(max_age=...) of the same value, at either end of the request.
+    expected = set()
+    for moment in (before, after):
+        response = HttpResponse()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(time, "time", lambda moment=moment: moment)
+            response.set_cookie(
+                conf.PIN_COOKIE_NAME,
+                cookie.value,
+                max_age=cookie["max-age"],
+                httponly=True,
+                samesite="Lax",
+            )
+        expected.add(response.cookies[conf.PIN_COOKIE_NAME].OutputString())
+    assert cookie.OutputString() in expected
+
+
 def test_the_page_a_write_redirects_to_reads_from_the_primary(browser: Browser) -> None:
     # Followed by hand: Django 4.2's AsyncClient cannot follow redirects.
     redirect = browser.post("reviews/", {"title": "Mine"})
