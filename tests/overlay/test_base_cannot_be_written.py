@@ -216,6 +216,7 @@ PG_ATTEMPTS: list[list[str]] = [
     ["SELECT nextval('t_id_seq')"],
     ["SELECT add_row()"],
     ["SELECT * FROM t FOR UPDATE"],
+    ["SELECT * FROM t FOR SHARE"],
     ["SELECT * INTO copy FROM t"],
     ["CREATE TABLE scratch (x integer)"],
     ["CREATE SCHEMA scratch"],
