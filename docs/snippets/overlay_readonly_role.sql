@@ -10,8 +10,8 @@ GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO snapshot_reader;
 -- (PostgreSQL < 15 lets PUBLIC create tables in "public").
 REVOKE CREATE ON DATABASE snapshot FROM PUBLIC;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
--- Large objects: PostgreSQL lets every role create them, even in a read-only
--- transaction. Revoke the functions that create them in this database (a superuser
+-- Large objects: PostgreSQL lets every role create them (version 15 even in a read-only
+-- transaction). Revoke the functions that create them in this database (a superuser
 -- must run this line: they belong to pg_catalog).
 REVOKE EXECUTE ON FUNCTION pg_catalog.lo_creat(integer), pg_catalog.lo_create(oid),
     pg_catalog.lo_from_bytea(oid, bytea) FROM PUBLIC;

@@ -62,7 +62,7 @@ WHERE p.prosecdef AND {_USER_SCHEMAS} AND has_function_privilege(p.oid, 'EXECUTE
 ORDER BY 1
 """
 # The functions creating a large object. PostgreSQL grants them to PUBLIC and runs them
-# even in a read-only transaction (15 does), so only revoking them is a wall.
+# even in a read-only transaction (15 does, measured), so only revoking them is a wall.
 _LARGE_OBJECT_CREATORS = """
 SELECT p.oid::regprocedure::text
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -83,7 +83,7 @@ def base_write_privileges(connection: BaseDatabaseWrapper) -> list[tuple[str, st
     read-only: no superuser, no ownership, no write privilege on a table or sequence, no
     CREATE on the database or a schema, no SECURITY DEFINER function it may run, and no
     right to run the functions that create large objects (PostgreSQL grants them to
-    every role and runs them in read-only transactions too).
+    every role; version 15 runs them in read-only transactions too).
     """
     with connection.cursor() as cursor:
         cursor.execute(_ROLE)
