@@ -208,6 +208,25 @@ def post_get_timing(peer: Peer) -> Callable[[], float]:
     return timing
 
 
+def mdr_thread_state(peer: Peer) -> tuple[object, object]:
+    """MDR's thread-local ``pinned`` inside a GET behind its middleware, and in a fresh thread.
+
+    ``unset`` (no attribute) makes each of its lookups raise and catch AttributeError:
+    the slow path a request never sees, since its middleware unpins the thread.
+    """
+    from multidb.pinning import _locals
+
+    seen: list[object] = []
+
+    def view(request: HttpRequest) -> HttpResponse:
+        seen.append(vars(_locals).get("pinned", "unset"))
+        return HttpResponse("probe")
+
+    peer.activate()
+    peer.wrap(view)(factory.get("/probe/"))
+    return seen[0], in_fresh_thread(lambda: vars(_locals).get("pinned", "unset"))
+
+
 def check_states(all_peers: list[Peer]) -> list[str]:
     """Where each library's GETs read; a wrong answer means a state is not the intended one."""
     lines = []
@@ -225,6 +244,14 @@ def check_states(all_peers: list[Peer]) -> list[str]:
         expect_plain = "default" if peer.routers == [] else "a replica"
         if (plain in REPLICAS) != (expect_plain == "a replica") or after_post != "default":
             problems.append(f"{peer.name}: expected a GET on {expect_plain}, after a POST default")
+    mdr = next(peer for peer in all_peers if peer.name == MDR)
+    in_get, fresh = mdr_thread_state(mdr)
+    lines.append(
+        f"  {MDR}'s thread-local: pinned={in_get} inside a GET (its middleware's "
+        f"unpin_this_thread()), {fresh} in a fresh thread"
+    )
+    if (in_get, fresh) != (False, "unset"):
+        problems.append(f"{MDR}: expected pinned=False in a GET and unset in a fresh thread")
     if problems:
         sys.exit("benchmark set-up is wrong: " + "; ".join(problems))
     return lines

@@ -217,6 +217,16 @@ def _is_safe_set(tokens: Sequence[str]) -> bool:
     return _name(rest[0]) in _SAFE_SETTINGS and "." not in rest[:2]
 
 
+def _locks_rows(tokens: Sequence[str]) -> bool:
+    """``FOR SHARE`` / ``FOR KEY SHARE`` (``FOR [NO KEY] UPDATE`` has a write word already)."""
+    for index, token in enumerate(tokens[:-1]):
+        if token == "FOR" and (
+            tokens[index + 1] == "SHARE" or tuple(tokens[index + 1 : index + 3]) == ("KEY", "SHARE")
+        ):
+            return True
+    return False
+
+
 def _is_read_statement(tokens: Sequence[str]) -> bool:
     start = 0
     while start < len(tokens) and tokens[start] == "(":
@@ -226,7 +236,7 @@ def _is_read_statement(tokens: Sequence[str]) -> bool:
         return False  # nothing after "(" or EXPLAIN: incomplete, so not certainly a read
     first = tokens[0]
     if first in _READ_STARTS:
-        return _WRITE_WORDS.isdisjoint(tokens)
+        return _WRITE_WORDS.isdisjoint(tokens) and not _locks_rows(tokens)
     if first == "EXPLAIN":
         rest = list(tokens[1:])
         if rest and rest[0] == "(":

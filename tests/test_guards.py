@@ -278,6 +278,12 @@ def test_statement_classification(sql: object, write: bool) -> None:
         ("SELECT count(*), lower(name) FROM t", False),
         ("SELECT * FROM t WHERE name = $1", False),
         ("DO $$ BEGIN DELETE FROM t; END $$", True),
+        # Row locks write the rows' headers: refused by a read-only transaction too.
+        ("SELECT * FROM t FOR SHARE", True),
+        ("SELECT * FROM t FOR KEY SHARE OF t NOWAIT", True),
+        ("SELECT * FROM t FOR NO KEY UPDATE SKIP LOCKED", True),
+        ("SELECT share, key FROM t", False),  # columns of those names lock nothing
+        ("SELECT * FROM t WHERE v = 'for share'", False),
     ],
 )
 def test_postgresql_statement_classification(sql: str, write: bool) -> None:

@@ -1,5 +1,5 @@
 -- A login role that can read the snapshot database "snapshot" and write nothing in it.
--- Run as the snapshot's owner (or a superuser), connected to "snapshot", after loading it.
+-- Run as a superuser, connected to "snapshot", after loading it.
 CREATE ROLE snapshot_reader LOGIN PASSWORD 'change-me' NOSUPERUSER NOCREATEDB NOCREATEROLE;
 -- Reading: connect, see the schema, SELECT every table and sequence.
 GRANT CONNECT ON DATABASE snapshot TO snapshot_reader;
@@ -10,6 +10,11 @@ GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO snapshot_reader;
 -- (PostgreSQL < 15 lets PUBLIC create tables in "public").
 REVOKE CREATE ON DATABASE snapshot FROM PUBLIC;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
--- Large objects: PostgreSQL lets every role create them; a role default refuses it
--- (and every other write) unless a session lifts it, which the statement guard refuses.
+-- Large objects: PostgreSQL lets every role create them (version 15 even in a read-only
+-- transaction). Revoke the functions that create them in this database (a superuser
+-- must run this line: they belong to pg_catalog).
+REVOKE EXECUTE ON FUNCTION pg_catalog.lo_creat(integer), pg_catalog.lo_create(oid),
+    pg_catalog.lo_from_bytea(oid, bytea) FROM PUBLIC;
+-- Every other write is refused by the privileges above; this role default makes the
+-- refusals say "read-only transaction" (a session may lift it, the privileges stay).
 ALTER ROLE snapshot_reader IN DATABASE snapshot SET default_transaction_read_only = on;

@@ -31,12 +31,7 @@ _ROLE = """
 SELECT pg_is_in_recovery(), quote_ident(current_user), quote_ident(current_database()),
        r.rolsuper, r.rolcreaterole, r.rolbypassrls,
        pg_has_role(d.datdba, 'USAGE'), has_database_privilege(d.oid, 'CREATE'),
-       current_setting('lo_compat_privileges') = 'on',
-       EXISTS (
-           SELECT 1 FROM pg_db_role_setting s
-           WHERE s.setrole = r.oid AND s.setdatabase IN (0, d.oid)
-             AND 'default_transaction_read_only=on' = ANY (s.setconfig)
-       )
+       current_setting('lo_compat_privileges') = 'on'
 FROM pg_roles r, pg_database d
 WHERE r.rolname = current_user AND d.datname = current_database()
 """
@@ -66,6 +61,16 @@ FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE p.prosecdef AND {_USER_SCHEMAS} AND has_function_privilege(p.oid, 'EXECUTE')
 ORDER BY 1
 """
+# The functions creating a large object. PostgreSQL grants them to PUBLIC and runs them
+# even in a read-only transaction (15 does, measured), so only revoking them is a wall.
+_LARGE_OBJECT_CREATORS = """
+SELECT p.oid::regprocedure::text
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'pg_catalog'
+  AND p.proname IN ('lo_creat', 'lo_create', 'lo_from_bytea', 'lo_import')
+  AND has_function_privilege(p.oid, 'EXECUTE')
+ORDER BY 1
+"""
 _OWNED_LARGE_OBJECTS = (
     "SELECT count(*) FROM pg_largeobject_metadata WHERE pg_has_role(lomowner, 'USAGE')"
 )
@@ -76,17 +81,17 @@ def base_write_privileges(connection: BaseDatabaseWrapper) -> list[tuple[str, st
 
     Empty when the server is a hot standby (nothing can be written) or the role is
     read-only: no superuser, no ownership, no write privilege on a table or sequence, no
-    CREATE on the database or a schema, no SECURITY DEFINER function it may run, and a
-    role default of ``default_transaction_read_only`` (PostgreSQL lets every role
-    create large objects; only that default refuses it).
+    CREATE on the database or a schema, no SECURITY DEFINER function it may run, and no
+    right to run the functions that create large objects (PostgreSQL grants them to
+    every role; version 15 runs them in read-only transactions too).
     """
     with connection.cursor() as cursor:
         cursor.execute(_ROLE)
         row = cursor.fetchone()
         if row is None or row[0]:
             return []
-        (_, role, database, superuser, createrole, bypassrls, owns_database, create_db, lo_compat,
-         read_only_default) = row  # fmt: skip
+        (_, role, database, superuser, createrole, bypassrls, owns_database, create_db,
+         lo_compat) = row  # fmt: skip
         found: list[tuple[str, str]] = []
         if superuser:
             found.append((f"role {role} is a superuser", f"ALTER ROLE {role} NOSUPERUSER;"))
@@ -157,11 +162,14 @@ def base_write_privileges(connection: BaseDatabaseWrapper) -> list[tuple[str, st
                 ("lo_compat_privileges is on: every role may write every large object",
                  "ALTER SYSTEM SET lo_compat_privileges = off; SELECT pg_reload_conf();")
             )  # fmt: skip
-        if not read_only_default:
+        cursor.execute(_LARGE_OBJECT_CREATORS)
+        creators = [function for (function,) in cursor.fetchall()]
+        if creators:
             found.append(
-                (f"role {role} may create large objects (PostgreSQL allows it to every role)",
-                 f"ALTER ROLE {role} IN DATABASE {database} "
-                 "SET default_transaction_read_only = on;")
+                (f"role {role} may create large objects ({', '.join(creators)})",
+                 "REVOKE EXECUTE ON FUNCTION "
+                 + ", ".join(f"pg_catalog.{function}" for function in creators)
+                 + f" FROM {role}, PUBLIC;")
             )  # fmt: skip
     return found
 
@@ -203,7 +211,8 @@ def check_base_is_read_only(
                     f"role that can write: {'; '.join(problem for problem, _ in found)}. "
                     "The statement guard alone is no wall.",
                     hint="Connect the base as a read-only role (docs/overlay.rst, Setup), "
-                    "or to a hot standby; as the snapshot's owner, run: "
+                    "or to a hot standby; as a superuser (or the snapshot's owner for "
+                    "what is not in pg_catalog), connected to the base's database, run: "
                     + " ".join(dict.fromkeys(fix for _, fix in found)),
                     obj=router,
                     id="multidb_routers.E033",

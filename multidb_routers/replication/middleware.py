@@ -63,11 +63,16 @@ def loads_pins(
     A tampered, forged, malformed or expired value gives no pins, never an error. With
     ``limits`` (primary alias -> its routers' ``pin_seconds``), pins of other aliases are
     dropped and none lasts longer than its limit after the cookie was signed, nor after
-    ``now``: a cookie cannot pin longer than the router would have. The signature check
+    ``now``: a cookie cannot pin longer than the router would have. A cookie signed more
+    than a second after ``now`` (by a clock ahead of this one) gives no pins. The signature check
     is remembered per cookie value (a client sends the same cookie with each request);
     the limits and ``now`` apply on every call.
     """
     verified, signed_at = _verified(value)
+    if signed_at > now + 1.0:
+        # Signed by a clock ahead of ours: "pin_seconds after signing" would let the same
+        # cookie pin again on every request for as long as that clock is ahead.
+        return {}
     pins: dict[str, Pin] = {}
     for primary, pin in verified:
         if not pin.until > now:

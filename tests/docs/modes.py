@@ -53,7 +53,7 @@ MODES: dict[str, str] = {
     "docs/overlay.rst: # shop/models.py": f"models:{DOCS_APPS}.shop",
     'docs/overlay.rst: Product.objects.filter(price__lt=50).order_by("-price")[:10]   # merged': (
         "skip: needs a base snapshot holding the products anvil and bucket; the merged "
-        "view's reads and writes are tested in tests/test_overlay_merged.py"
+        "view's reads and writes are tested in tests/overlay/test_merged.py"
     ),
     "docs/transactions.rst: from multidb_routers import atomic": "query",
     "docs/transactions.rst: import warnings": "query",
@@ -63,7 +63,8 @@ MODES: dict[str, str] = {
     "docs/replication.rst: lag_aware = PrimaryReplicaRouter(": "module",
     "docs/replication.rst: from multidb_routers import use_primary": (
         "skip: Account is an illustration, no model of the suite; use_primary() as a "
-        "context manager and on sync and async functions is tested in tests/test_pinning.py"
+        "context manager and on sync and async functions is tested in "
+        "tests/replication/test_pinning.py"
     ),
     "docs/replication.rst: from multidb_routers.replication.replica_set import ReplicaSet": "query",
     "docs/replication.rst: import pytest": "module",

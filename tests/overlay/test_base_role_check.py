@@ -64,6 +64,7 @@ def test_each_write_privilege_is_named_and_the_hint_s_sql_removes_it(
             " AS $$ DELETE FROM t $$;"
             f"ALTER ROLE {role} IN DATABASE {pg_base['database']}"
             " RESET default_transaction_read_only;"
+            f"GRANT EXECUTE ON FUNCTION pg_catalog.lo_from_bytea(oid, bytea) TO {role};"
         )
     connections["base"].close()
 
@@ -76,7 +77,29 @@ def test_each_write_privilege_is_named_and_the_hint_s_sql_removes_it(
         f"role {role} may write tables in schema public",
         f"role {role} may change sequences in schema public",
         f"role {role} may run SECURITY DEFINER function wipe()",
-        f"role {role} may create large objects (PostgreSQL allows it to every role)",
+        f"role {role} may create large objects (lo_from_bytea(oid,bytea))",
+    ]
+    [error] = check_base_is_read_only(databases=["base"])
+    with connect_as_owner(pg_base, connections["base"]) as owner:
+        owner.execute(error.hint.split("run: ", 1)[1])  # type: ignore[union-attr]
+    connections["base"].close()
+    assert base_write_privileges(connections["base"]) == []
+
+
+def test_a_role_that_may_create_large_objects_fails_the_check_even_read_only_by_default(
+    pg_base: dict[str, str],
+) -> None:
+    # PostgreSQL 15 creates large objects inside a read-only transaction: the role default
+    # default_transaction_read_only does not refuse them, only revoking the functions does.
+    role = pg_base["role"]
+    with connect_as_owner(pg_base, connections["base"]) as owner:
+        owner.execute("GRANT EXECUTE ON FUNCTION pg_catalog.lo_create(oid) TO PUBLIC")
+    connections["base"].close()
+
+    found = base_write_privileges(connections["base"])
+
+    assert [problem for problem, _ in found] == [
+        f"role {role} may create large objects (lo_create(oid))"
     ]
     [error] = check_base_is_read_only(databases=["base"])
     with connect_as_owner(pg_base, connections["base"]) as owner:

@@ -1,7 +1,7 @@
 """capture() and restore(): the consistency token, its modes and hostile tokens (SQLite).
 
 The WAL positions of ``freshness="lsn"`` are played by a strategy whose primary and
-replica positions the test sets; the real standby is in tests/postgres/test_celery.py.
+replica positions the test sets; the real standby is in tests/contrib/test_celery.py.
 """
 
 from __future__ import annotations

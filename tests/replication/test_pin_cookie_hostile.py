@@ -8,6 +8,7 @@ import math
 import time
 import zlib
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 import pytest
 from django.core import signing
@@ -146,6 +147,29 @@ def test_an_incoming_pin_far_in_the_future_stops_pinning_after_pin_seconds(
     assert conf.PIN_COOKIE_NAME not in first.cookies
     later = client.get(f"/replica/sync/reviews/{review.pk}/")
     assert set(later.json()["read_from"]) <= REPLICAS
+
+
+@pytest.mark.parametrize("ahead", [5.0, 3600.0, 365 * 86400.0])
+def test_a_cookie_signed_in_the_future_pins_nothing(ahead: float) -> None:
+    # Signed by a clock that runs ahead (another server's, or a holder of the key): its
+    # deadline "pin_seconds after signing" would keep the same cookie pinning for as long
+    # as the clock is ahead, each request pinning again up to pin_seconds from now.
+    now = time.time()
+    with mock.patch("time.time", return_value=now + ahead):
+        value = signing.dumps({"reviews": now + ahead + PIN_SECONDS}, salt=SALT)
+
+    # Ignored until its signing time is less than a second ahead (whole seconds).
+    for later in (0.0, PIN_SECONDS + 0.5, ahead - 2.5):
+        assert loads_pins(value, now=now + later, limits={"reviews": PIN_SECONDS}) == {}
+
+
+def test_a_cookie_signed_within_the_last_second_still_pins() -> None:
+    # The signature holds whole seconds, and clocks of two servers differ a little.
+    now = time.time()
+    with mock.patch("time.time", return_value=now + 0.9):
+        value = signing.dumps({"reviews": now + PIN_SECONDS}, salt=SALT)
+
+    assert set(loads_pins(value, now=now, limits={"reviews": PIN_SECONDS})) == {"reviews"}
 
 
 def test_a_remembered_cookie_is_capped_by_now_and_the_limits_at_each_use() -> None:

@@ -51,7 +51,7 @@ class ReplicasInATestCase(TestCase):
     constraints on every alias of ``databases``, and a mirror's own connection to the
     shared in-memory database then fails with "database table is locked" while the
     test's transaction holds rows, whatever the router does. On PostgreSQL it works
-    (tests/replication/test_testcase_routing_postgres.py); on SQLite, leave the replicas
+    (tests/postgres/test_testcase_routing.py); on SQLite, leave the replicas
     out of a TestCase's ``databases`` (the classes below).
     """
 

@@ -6,15 +6,17 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import Client, override_settings
 
 from multidb_routers import ShardRouter
 from multidb_routers.conf import conf
 from multidb_routers.replication.state import fresh_state
+from multidb_routers.sharding import use_shard
 from tests.testapps.shard_app.models import Review
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Awaitable, Callable, Iterator
 
 SHARDS = ["shard_0", "shard_1", "shard_2", "shard_3"]
 REPLICA = "shard_3_replica"
@@ -43,6 +45,20 @@ def key(router: ShardRouter) -> int:
     return next(k for k in range(100) if router.shard_for(k) == "shard_3")
 
 
+def _await(make: Callable[[], Awaitable[Any]]) -> Any:
+    """Run an async write from this sync test, as an async view would."""
+
+    async def run() -> Any:
+        return await make()
+
+    return async_to_sync(run)()
+
+
+def _in_use_shard(key: int, write: Callable[[], Any]) -> Any:
+    with use_shard(key):
+        return write()
+
+
 def _existing(key: int) -> Review:
     with fresh_state():
         return Review.objects.create(product_id=key, author="a", created=NOW)
@@ -68,6 +84,32 @@ WRITES: dict[str, Callable[[int], Any]] = {
         _existing(key),
         Review.objects.on_shard("shard_3").update(rating=1),
     ),
+    "shard get_or_create": lambda key: Review.objects.shard(key).get_or_create(
+        product_id=key, author="b", defaults={"created": NOW}
+    ),
+    "shard update_or_create": lambda key: Review.objects.shard(key).update_or_create(
+        product_id=key, author="b", defaults={"created": NOW}
+    ),
+    "shard bulk_create": lambda key: Review.objects.shard(key).bulk_create(
+        [Review(product_id=key, author="b", created=NOW)]
+    ),
+    "shard bulk_update": lambda key: Review.objects.shard(key).bulk_update(
+        [_existing(key)], ["rating"]
+    ),
+    "on_shard delete": lambda key: (_existing(key), Review.objects.on_shard("shard_3").delete()),
+    "use_shard create": lambda key: _in_use_shard(
+        key, lambda: Review.objects.create(author="b", created=NOW)
+    ),
+    "acreate": lambda key: _await(
+        lambda: Review.objects.acreate(product_id=key, author="b", created=NOW)
+    ),
+    "aget_or_create": lambda key: _await(
+        lambda: Review.objects.aget_or_create(product_id=key, author="b", defaults={"created": NOW})
+    ),
+    "abulk_create": lambda key: _await(
+        lambda: Review.objects.abulk_create([Review(product_id=key, author="b", created=NOW)])
+    ),
+    "asave": lambda key: _await(lambda: Review(product_id=key, author="b", created=NOW).asave()),
     "save new": lambda key: Review(product_id=key, author="b", created=NOW).save(),
     "save loaded": lambda key: Review.objects.shard(key).get(pk=_existing(key).pk).save(),
     "delete loaded": lambda key: Review.objects.shard(key).get(pk=_existing(key).pk).delete(),
