@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +51,11 @@ def dumps_pins(pins: Mapping[str, Pin]) -> str:
         primary: pin.until if pin.position is None else [pin.until, pin.position]
         for primary, pin in pins.items()
     }
-    return signing.dumps(payload, salt=SALT)
+    value, signed_at = signing.dumps_with_time(payload, salt=SALT)
+    # The client sends it back with its next request, most often to this process: what
+    # it carries is known without checking the signature made here.
+    _remember(value, (_verify_payload(payload), float(signed_at)))
+    return value
 
 
 def loads_pins(
@@ -89,23 +92,52 @@ def loads_pins(
     return pins
 
 
-@lru_cache(maxsize=256)
-def _verified(value: str) -> tuple[tuple[tuple[str, Pin], ...], float]:
-    """The well-formed pins a cookie value's valid signature covers, and when it was signed."""
+_Verified = tuple[tuple[tuple[str, Pin], ...], float]
+
+#: Cookie values already verified or signed here -> what :func:`_verified` found.
+_known: dict[str, _Verified] = {}
+_KNOWN_MAX = 256
+
+
+def _remember(value: str, verified: _Verified) -> None:
+    if len(_known) >= _KNOWN_MAX:
+        _known.clear()  # cheaper than tracking use, and safe from any thread
+    _known[value] = verified
+
+
+def _verified(value: str) -> _Verified:
+    """The well-formed pins a cookie value's valid signature covers, and when it was signed.
+
+    Remembered per value (a client sends the same cookie with each request), until the
+    signing keys change.
+    """
+    known = _known.get(value)
+    if known is None:
+        known = _verify(value)
+        _remember(value, known)
+    return known
+
+
+def _verify(value: str) -> _Verified:
     try:
         # The signature covers the time it was made (TimestampSigner, whole seconds).
         payload, stamp = signing.loads_with_time(value, salt=SALT)
         signed_at = float(stamp)
     except Exception:  # any content: bad zlib, JSON, nesting, encoding, a bad timestamp
         return (), 0.0
+    return _verify_payload(payload), signed_at
+
+
+def _verify_payload(payload: object) -> tuple[tuple[str, Pin], ...]:
+    """The well-formed pins of a signed payload."""
     if not isinstance(payload, dict):
-        return (), signed_at
+        return ()
     pins = []
     for primary, raw in payload.items():
         pin = _pin_from_json(raw) if isinstance(primary, str) else None
         if pin is not None:
             pins.append((primary, pin))
-    return tuple(pins), signed_at
+    return tuple(pins)
 
 
 def _pin_from_json(raw: Any) -> Pin | None:
@@ -169,7 +201,7 @@ def _settings_changed(*, setting: str, **kwargs: Any) -> None:
     if setting == "DATABASE_ROUTERS" or setting.startswith("MULTIDB_"):
         _limits = None
     elif setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "SIGNING_BACKEND"):
-        _verified.cache_clear()
+        _known.clear()
 
 
 setting_changed.connect(_settings_changed, dispatch_uid="multidb_routers.middleware")

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.core.signing import BadSignature, b62_decode, b62_encode
 
-__all__ = ["dumps", "loads", "loads_with_time"]
+__all__ = ["dumps", "dumps_with_time", "loads", "loads_with_time"]
 
 # json.dumps(obj, separators=(",", ":")) as Django's JSONSerializer, without a new
 # encoder per call.
@@ -80,20 +80,26 @@ setting_changed.connect(_forget_keys, dispatch_uid="multidb_routers.signing")
 _stamp: tuple[int, str] = (0, b62_encode(0))
 
 
-def _timestamp() -> str:
-    """The base-62 timestamp of the current second (TimestampSigner's), made once a second."""
+def _timestamp() -> tuple[int, str]:
+    """The current second and its base-62 timestamp (TimestampSigner's), made once a second."""
     global _stamp
     second = int(time.time())
     if _stamp[0] != second:
         _stamp = (second, b62_encode(second))
-    return _stamp[1]
+    return _stamp
 
 
 def dumps(obj: object, *, salt: str) -> str:
     """``django.core.signing.dumps(obj, salt=salt)`` (JSON, not compressed)."""
+    return dumps_with_time(obj, salt=salt)[0]
+
+
+def dumps_with_time(obj: object, *, salt: str) -> tuple[str, int]:
+    """:func:`dumps`, and the time it signed (whole seconds since the epoch)."""
     data = _encode(obj).encode("latin-1")
-    value = f"{base64.urlsafe_b64encode(data).rstrip(b'=').decode()}:{_timestamp()}"
-    return f"{value}:{_signature(salt, value, _keys()[0])}"
+    second, stamp = _timestamp()
+    value = f"{base64.urlsafe_b64encode(data).rstrip(b'=').decode()}:{stamp}"
+    return f"{value}:{_signature(salt, value, _keys()[0])}", second
 
 
 def loads(signed: str, *, salt: str) -> object:

@@ -116,7 +116,7 @@ class ContextState:
 _EMPTY = ContextState(_NO_PINS, MappingProxyType({}))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(eq=False, slots=True)  # not frozen: its __init__ would cost twice as much
 class Routing:
     """All the routing state of a context, in one context variable; replaced, never mutated.
 

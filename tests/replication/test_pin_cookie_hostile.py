@@ -196,3 +196,35 @@ def test_a_remembered_cookie_is_refused_once_the_secret_key_changes(settings: An
     settings.SECRET_KEY = "another key, after a leak"
 
     assert loads_pins(value, now=now) == {}
+
+
+@pytest.mark.parametrize(
+    "pins",
+    [
+        {"reviews": 1796000000.25},
+        {"reviews": 1796000000.0, "library": 1796000001.5},
+        {"reviews": (1796000000.125, "16/B374D848")},
+        {"ünï": 1796000000.5},
+    ],
+)
+def test_a_cookie_signed_here_is_known_as_verifying_it_would_find_it(pins: dict[str, Any]) -> None:
+    from multidb_routers.replication import middleware
+    from multidb_routers.replication.state import Pin
+
+    value = middleware.dumps_pins(
+        {
+            primary: Pin(*until) if isinstance(until, tuple) else Pin(until)
+            for primary, until in pins.items()
+        }
+    )
+
+    assert middleware._known[value] == middleware._verify(value)
+    assert middleware._known[value][0]  # not an empty (refused) value
+
+
+def test_the_remembered_cookies_are_bounded() -> None:
+    from multidb_routers.replication import middleware
+
+    for number in range(middleware._KNOWN_MAX * 3):
+        loads_pins(f"forged{number}:x:y", now=time.time())
+        assert len(middleware._known) <= middleware._KNOWN_MAX
