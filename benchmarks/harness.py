@@ -206,3 +206,14 @@ def ours_request_state() -> Iterator[None]:
         yield
     finally:
         end_request(token)
+
+
+def ours_forget_known_cookies() -> None:
+    """Forget the pin cookies this process signed or verified.
+
+    What a request reaching another worker process meets: the cookie's signature is
+    checked (for the "POST + GET, GET in another process" row).
+    """
+    from multidb_routers.replication.middleware import _known
+
+    _known.clear()
