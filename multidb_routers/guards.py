@@ -59,6 +59,7 @@ _lifted: ContextVar[frozenset[str]] = ContextVar(
 _guarded: frozenset[str] | None = None
 _DIALECTS = frozenset({"sqlite", "postgresql"})
 _RO_PATCHED = "_multidb_routers_read_only_open"
+_CURSOR_PATCHED = "_multidb_routers_guarded_cursor"
 
 
 def is_write(sql: object, *, connection: BaseDatabaseWrapper | None = None) -> bool:
@@ -113,6 +114,7 @@ def _blocker(
     many: bool,
     context: dict[str, Any],
 ) -> Any:
+    """The guard of a non-SQLite base, as one of its connection's execute wrappers."""
     connection: BaseDatabaseWrapper = context["connection"]
     alias = connection.alias
     guarded = _guarded if _guarded is not None else guarded_aliases()
@@ -123,13 +125,76 @@ def _blocker(
         else:
             write = is_write(sql, connection=connection)
         if write:
-            shown = sql if isinstance(sql, str) else repr(sql)
-            if len(shown) > 200:
-                shown = f"{shown[:200]}..."
-            raise ReadOnlyDatabaseError(
-                f"Refused to write to the read-only database {alias!r}: {shown}"
-            )
+            _refuse(alias, sql)
     return execute(sql, params, many, context)
+
+
+def _refuse(alias: str, sql: object) -> None:
+    shown = sql if isinstance(sql, str) else repr(sql)
+    if len(shown) > 200:
+        shown = f"{shown[:200]}..."
+    raise ReadOnlyDatabaseError(f"Refused to write to the read-only database {alias!r}: {shown}")
+
+
+def _check_sqlite(alias: str, sql: object) -> None:
+    guarded = _guarded if _guarded is not None else guarded_aliases()
+    if (
+        alias in guarded
+        and alias not in _lifted.get()
+        and (type(sql) is not str or is_write_sql(sql, "sqlite"))
+    ):
+        _refuse(alias, sql)
+
+
+_sqlite_cursor: type[Any] | None = None
+
+
+def _guarded_sqlite_cursor() -> type[Any]:
+    """Django's SQLite cursor class, checking each statement (script) before it runs.
+
+    The guard sits in the cursor rather than in Django's execute wrappers, whose
+    machinery alone costs about as much per statement as the check; and the cursor also
+    sees ``executescript()``, which Django hands to the cursor unwrapped.
+    """
+    global _sqlite_cursor
+    if _sqlite_cursor is None:
+        from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+
+        class GuardedSQLiteCursor(SQLiteCursorWrapper):
+            """A cursor of a guarded SQLite alias: a write raises ``ReadOnlyDatabaseError``."""
+
+            alias = ""
+
+            def execute(self, query: Any, params: Any = None) -> Any:
+                _check_sqlite(self.alias, query)
+                return super().execute(query, params)
+
+            def executemany(self, query: Any, param_list: Any) -> Any:
+                _check_sqlite(self.alias, query)
+                return super().executemany(query, param_list)
+
+            def executescript(self, sql_script: Any) -> Any:
+                _check_sqlite(self.alias, sql_script)
+                return super().executescript(sql_script)
+
+        _sqlite_cursor = GuardedSQLiteCursor
+    return _sqlite_cursor
+
+
+def _guard_sqlite_cursors(connection: BaseDatabaseWrapper) -> None:
+    """Make ``connection`` create :func:`_guarded_sqlite_cursor` cursors (idempotent)."""
+    if getattr(connection, _CURSOR_PATCHED, False):
+        return
+    cursor_class = _guarded_sqlite_cursor()
+    alias = connection.alias
+
+    def create_cursor(name: str | None = None) -> Any:
+        cursor = connection.connection.cursor(factory=cursor_class)
+        cursor.alias = alias
+        return cursor
+
+    connection.create_cursor = create_cursor  # type: ignore[method-assign]
+    setattr(connection, _CURSOR_PATCHED, True)
 
 
 def _guarded_sqlite_names() -> list[object]:
@@ -177,10 +242,11 @@ def guard_connection(connection: BaseDatabaseWrapper) -> None:
     SQLite: reopens a base file read-only if it was opened otherwise, and sets the base's
     authorizer and ``PRAGMA query_only`` (unless lifted by :func:`allow_writes`).
     """
-    if _blocker not in connection.execute_wrappers:
-        connection.execute_wrappers.insert(0, _blocker)
     if connection.vendor != "sqlite":
+        if _blocker not in connection.execute_wrappers:
+            connection.execute_wrappers.insert(0, _blocker)
         return  # PostgreSQL: the base's role is the wall (check E033); others: W030
+    _guard_sqlite_cursors(connection)
     read_only = _is_guarded(connection.alias)
     in_memory = sqlite_lock.is_in_memory(connection.settings_dict["NAME"])
     if not in_memory and _open_read_only_from_now_on(connection) and read_only:

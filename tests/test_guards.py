@@ -136,7 +136,7 @@ def test_the_database_itself_refuses_writes_that_bypass_django(base_file: Path) 
     with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
         raw.execute("DELETE FROM overlay_app_supplier")
     with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
-        connection.cursor().executescript("DELETE FROM overlay_app_supplier;")
+        raw.executescript("DELETE FROM overlay_app_supplier;")
     with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
         raw.execute("PRAGMA query_only = OFF")
     # Below the authorizer, the file itself is open read-only.
@@ -144,6 +144,31 @@ def test_the_database_itself_refuses_writes_that_bypass_django(base_file: Path) 
     raw.execute("PRAGMA query_only = OFF")
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         raw.execute("DELETE FROM overlay_app_supplier")
+
+
+def test_a_script_through_djangos_cursor_gets_the_early_error(base_file: Path) -> None:
+    connection = connections["base"]
+
+    with pytest.raises(ReadOnlyDatabaseError, match="Refused to write"):
+        connection.cursor().executescript("SELECT 1; DELETE FROM overlay_app_supplier;")
+    with connection.cursor() as cursor:
+        cursor.executescript("SELECT 1; SELECT 2;")
+    with allow_writes("base"), connection.cursor() as cursor:
+        cursor.executescript("DELETE FROM overlay_app_supplier WHERE id < 0;")
+
+
+def test_the_guard_is_in_the_sqlite_cursor_not_in_djangos_execute_wrappers(
+    base_file: Path,
+) -> None:
+    # Django's execute-wrapper machinery costs about as much per statement as the check.
+    connection = connections["base"]
+    connection.ensure_connection()
+
+    assert connection.execute_wrappers == []
+    with pytest.raises(ReadOnlyDatabaseError):
+        connection.cursor().execute("DELETE FROM overlay_app_supplier")
+    with pytest.raises(ReadOnlyDatabaseError):
+        connection.cursor().executemany("DELETE FROM overlay_app_supplier WHERE id = %s", [[1]])
 
 
 def test_allow_writes_lifts_both_locks_only_inside_the_block(base_file: Path) -> None:
