@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.core.signing import b62_decode
@@ -17,6 +17,7 @@ from django.db import router as django_router
 from django.http.cookie import parse_cookie
 
 from ..conf import conf
+from ..middleware_base import SyncAsyncMiddleware
 from . import signing
 from .freshness import writes_committed
 from .state import (
@@ -170,7 +171,7 @@ def _settings_changed(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_settings_changed, dispatch_uid="multidb_routers.middleware")
 
 
-class PinningMiddleware:
+class PinningMiddleware(SyncAsyncMiddleware):
     """Pin a client's reads to the primaries it wrote to, for their ``pin_seconds``.
 
     A request that wrote gets a signed, HttpOnly, SameSite=Lax cookie naming the
@@ -182,21 +183,6 @@ class PinningMiddleware:
     returned (``SessionMiddleware`` saving the session on the way out) still updates the
     cookie. Sync and async capable.
     """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(
-        self,
-        get_response: (
-            Callable[[HttpRequest], HttpResponseBase]
-            | Callable[[HttpRequest], Awaitable[HttpResponseBase]]
-        ),
-    ) -> None:
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         """Handle a request with its own routing state; set the cookie if it wrote."""
