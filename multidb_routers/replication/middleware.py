@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Mapping
 from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from django.http.cookie import parse_cookie
 from ..conf import conf
 from ..middleware_base import SyncAsyncMiddleware
 from . import signing
+from .discovery import replica_sets_by_primary
 from .freshness import writes_committed
 from .state import (
     Pin,
@@ -123,41 +124,26 @@ def _pin_from_json(raw: Any) -> Pin | None:
 def pin_limits() -> Mapping[str, float]:
     """Each primary alias of the routers in ``DATABASE_ROUTERS`` -> its longest ``pin_seconds``.
 
-    Routers hold :class:`~multidb_routers.replication.replica_set.ReplicaSet` values as attributes
-    (``PrimaryReplicaRouter.replica_set``) or in a tuple of objects that do
-    (``ShardRouter.shard_config``). Computed once per list of routers, and again after
-    ``setting_changed`` (the routers or ``MULTIDB_ROUTERS_PIN_SECONDS`` changed).
+    Of the replica sets :func:`~multidb_routers.replication.discovery.replica_sets_by_primary`
+    finds. Computed once per list of routers, and again after ``setting_changed`` (the
+    routers or ``MULTIDB_ROUTERS_PIN_SECONDS`` changed).
     """
     global _limits
     routers = django_router.routers
     known = _limits
     if known is not None and known[0] is routers:
         return known[1]
-    limits = MappingProxyType(_pin_limits(routers))
+    limits = MappingProxyType(
+        {
+            primary: max(0.0, *(replica_set.pin_seconds for replica_set in sets))
+            for primary, sets in replica_sets_by_primary().items()
+        }
+    )
     _limits = (routers, limits)
     return limits
 
 
 _limits: tuple[object, Mapping[str, float]] | None = None
-
-
-def _pin_limits(routers: Iterable[object]) -> dict[str, float]:
-    from .replica_set import ReplicaSet
-
-    limits: dict[str, float] = {}
-    for router in routers:
-        for value in getattr(router, "__dict__", {}).values():
-            items = value if isinstance(value, tuple) else (value,)
-            for item in items:
-                replica_set = (
-                    item if isinstance(item, ReplicaSet) else getattr(item, "replica_set", None)
-                )
-                if not isinstance(replica_set, ReplicaSet):
-                    continue
-                seconds = replica_set.pin_seconds
-                for primary in replica_set.primaries:
-                    limits[primary] = max(limits.get(primary, 0.0), seconds)
-    return limits
 
 
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:
