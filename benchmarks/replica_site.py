@@ -1,9 +1,9 @@
 """The primary/replica benchmarks' site: importing this module configures Django.
 
 ``default`` and two replicas, each its own in-memory SQLite database (shared cache, so a
-fresh thread's connection sees the same rows), each holding the same rows; the
-:class:`Item` model. ``bench_replica`` and ``bench_routes`` import it first (settings are
-configured once per process: each benchmark module runs in its own).
+fresh thread's connection sees the same rows), each holding the same rows of
+:class:`~benchmarks.item.Item`. ``bench_replica`` and ``bench_routes`` import it first
+(settings are configured once per process: each benchmark module runs in its own).
 """
 
 from __future__ import annotations
@@ -35,19 +35,9 @@ settings.configure(
 )
 django.setup()
 
-from django.db import connections, models  # noqa: E402
+from django.db import connections  # noqa: E402
 
-
-class Item(models.Model):
-    """The model read by the benchmarks."""
-
-    name = models.CharField(max_length=50)
-
-    class Meta:
-        app_label = "bench"
-
-    def __str__(self) -> str:
-        return self.name
+from benchmarks.item import Item  # noqa: E402
 
 
 def create_tables() -> None:
