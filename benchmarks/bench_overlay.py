@@ -68,10 +68,11 @@ settings.configure(
 )
 django.setup()
 
-from django.db import connections, models  # noqa: E402
+from django.db import connections  # noqa: E402
 from django.db.backends.signals import connection_created  # noqa: E402
 
 from benchmarks.harness import cpu_per_call, goal, interleaved  # noqa: E402
+from benchmarks.item import Item  # noqa: E402
 from multidb_routers import ReadOnlyDatabaseError  # noqa: E402
 from multidb_routers.guards import _blocker, _on_connection_created  # noqa: E402
 from multidb_routers.statements import _classify  # noqa: E402
@@ -79,18 +80,6 @@ from multidb_routers.statements import _classify  # noqa: E402
 ALIASES = ("base", "plain", "bare")
 
 SQL = "SELECT name FROM bench_item WHERE id = %s"
-
-
-class Item(models.Model):
-    """The rows both files hold."""
-
-    name = models.CharField(max_length=50)
-
-    class Meta:
-        app_label = "bench"
-
-    def __str__(self) -> str:
-        return self.name
 
 
 def select(alias: str) -> object:

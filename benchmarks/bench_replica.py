@@ -25,48 +25,21 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import django
-from django.conf import settings
+# First: importing it configures Django.
+from benchmarks.replica_site import REPLICAS, Item, create_tables, read  # isort: skip
+from django.db import router
+from django.http import HttpRequest, HttpResponse
+from django.test import RequestFactory
 
-REPLICAS = ["replica1", "replica2"]
-ALIASES = ["default", *REPLICAS]
-
-settings.configure(
-    DEBUG=False,
-    USE_TZ=True,
-    SECRET_KEY="bench",
-    ALLOWED_HOSTS=["*"],
-    DEFAULT_AUTO_FIELD="django.db.models.AutoField",
-    INSTALLED_APPS=["multidb_routers"],
-    # Every alias its own in-memory SQLite database (shared cache, so a fresh thread's
-    # connection sees the same rows), each holding the same rows.
-    DATABASES={
-        alias: {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": f"file:bench_replica_{alias}?mode=memory&cache=shared",
-            "OPTIONS": {"uri": True},
-        }
-        for alias in ALIASES
-    },
-    DATABASE_ROUTERS=[],
-    MIDDLEWARE=[],
-    REPLICA_DATABASES=REPLICAS,  # django-multidb-router's setting
-)
-django.setup()
-
-from django.db import connections, models, router  # noqa: E402
-from django.http import HttpRequest, HttpResponse  # noqa: E402
-from django.test import RequestFactory  # noqa: E402
-
-from benchmarks.harness import (  # noqa: E402
+from benchmarks.harness import (
     cpu_per_call,
     goal,
     in_fresh_thread,
     interleaved,
     ours_forget_known_cookies,
 )
-from multidb_routers import PrimaryReplicaRouter  # noqa: E402
-from multidb_routers.middleware import PinningMiddleware  # noqa: E402
+from multidb_routers import PrimaryReplicaRouter
+from multidb_routers.middleware import PinningMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,18 +48,6 @@ NONE, MDR, OURS = "no router", "django-multidb-router", "multidb_routers"
 ROUNDS = 7
 #: Calls per timing run (``cpu_per_call``'s ``number``) of each kind of operation.
 NUMBERS = {"decision": 5_000, "orm": 200, "get": 100, "post_get": 40}
-
-
-class Item(models.Model):
-    """The model read by the benchmark."""
-
-    name = models.CharField(max_length=50)
-
-    class Meta:
-        app_label = "bench"
-
-    def __str__(self) -> str:
-        return self.name
 
 
 @dataclass
@@ -119,20 +80,7 @@ def peers() -> list[Peer]:
     ]
 
 
-def create_tables() -> None:
-    """The item table with one row on every alias."""
-    for alias in ALIASES:
-        with connections[alias].schema_editor() as editor:
-            editor.create_model(Item)
-        Item.objects.using(alias).create(name="one")
-
-
 factory = RequestFactory()
-
-
-def read() -> Item | None:
-    """The measured ORM read."""
-    return Item.objects.filter(pk=1).first()
 
 
 def in_get_request(peer: Peer, operation: Callable[[], object], number: int) -> float:

@@ -10,42 +10,20 @@ Run: ``python -m benchmarks.bench_routes``.
 
 from __future__ import annotations
 
-import django
-from django.conf import settings
+# First: importing it configures Django.
+from benchmarks.replica_site import REPLICAS, Item, create_tables, read  # isort: skip
+from django.db import router
 
-REPLICAS = ["replica1", "replica2"]
-ALIASES = ["default", *REPLICAS]
-
-settings.configure(
-    DEBUG=False,
-    USE_TZ=True,
-    SECRET_KEY="bench",
-    DEFAULT_AUTO_FIELD="django.db.models.AutoField",
-    INSTALLED_APPS=["multidb_routers"],
-    DATABASES={
-        alias: {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": f"file:bench_routes_{alias}?mode=memory&cache=shared",
-            "OPTIONS": {"uri": True},
-        }
-        for alias in ALIASES
-    },
-    DATABASE_ROUTERS=[],
-)
-django.setup()
-
-from django.db import connections, models, router  # noqa: E402
-
-from benchmarks.harness import (  # noqa: E402
+from benchmarks.harness import (
     cpu_per_call,
     goal,
     interleaved,
     ours_request_state,
     report,
 )
-from multidb_routers import PrimaryReplicaRouter  # noqa: E402
-from multidb_routers.routes import listen  # noqa: E402
-from multidb_routers.testing import record_routes  # noqa: E402
+from multidb_routers import PrimaryReplicaRouter
+from multidb_routers.routes import listen
+from multidb_routers.testing import record_routes
 
 NUMBERS = {"decision": 20_000, "orm": 500}
 NEVER, AFTER, LISTENING, RECORDING = (
@@ -56,26 +34,9 @@ NEVER, AFTER, LISTENING, RECORDING = (
 )
 
 
-class Item(models.Model):
-    """The model read by the benchmark."""
-
-    name = models.CharField(max_length=50)
-
-    class Meta:
-        app_label = "bench"
-
-    def __str__(self) -> str:
-        return self.name
-
-
 def decision() -> str:
     """Django's routing of one read."""
     return router.db_for_read(Item)
-
-
-def orm_read() -> Item | None:
-    """One ORM read."""
-    return Item.objects.filter(pk=1).first()
 
 
 def timed(operation: object, kind: str, state: str) -> float:
@@ -105,13 +66,10 @@ def timed(operation: object, kind: str, state: str) -> float:
 def main() -> None:
     """Print the table and the goals."""
     router.routers = [PrimaryReplicaRouter(primary="default", replicas=REPLICAS)]
-    for alias in ALIASES:
-        with connections[alias].schema_editor() as editor:
-            editor.create_model(Item)
-        Item.objects.using(alias).create(name="one")
+    create_tables()
     results = {}
     with ours_request_state():
-        for kind, operation in (("decision", decision), ("orm", orm_read)):
+        for kind, operation in (("decision", decision), ("orm", read)):
             states = (NEVER, AFTER, LISTENING, RECORDING)
             rows = [
                 (state, lambda op=operation, k=kind, s=state: timed(op, k, s)) for state in states

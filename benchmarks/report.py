@@ -115,23 +115,15 @@ def _peers_worker(quick: bool) -> dict[str, Any]:
 
     from contextlib import contextmanager
 
-    from django.db import connections, models, router
+    from django.db import connections, router
     from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
     from django.test import Client
     from django.test.utils import override_settings
     from django.urls import path
 
     from benchmarks.harness import ours_request_state
+    from benchmarks.item import Item
     from multidb_routers import PrimaryReplicaRouter
-
-    class Item(models.Model):
-        name = models.CharField(max_length=50)
-
-        class Meta:
-            app_label = "bench"
-
-        def __str__(self) -> str:
-            return self.name
 
     def read(request: HttpRequest) -> HttpResponse:
         return HttpResponse(Item.objects.get(pk=1).name)

@@ -38,11 +38,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from django.core import signing
-from django.core.signals import setting_changed
-from django.db import router as django_router
 
 from .blocks import ContextBlock
 from .exceptions import ReplicaLagError
+from .replication.discovery import replica_sets_by_primary
 from .replication.freshness import parse_lsn, writes_committed
 from .replication.middleware import _pin_from_json
 from .replication.state import (
@@ -56,10 +55,9 @@ from .replication.state import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
     from contextvars import Token
 
-    from .replication.replica_set import ReplicaSet
 
 __all__ = ["MODES", "TOKEN_MAX_AGE", "Mode", "capture", "restore", "restored_mode"]
 
@@ -70,51 +68,6 @@ MODES: tuple[str, ...] = ("primary", "sticky", "delayed")
 TOKEN_MAX_AGE = 24 * 3600.0
 SALT = "multidb_routers.consistency"
 _VERSION = 1
-
-
-# -- The replica sets of DATABASE_ROUTERS, by primary ----------------------------------------
-
-
-def _replica_sets_of(routers: Iterable[object]) -> dict[str, tuple[ReplicaSet, ...]]:
-    from .replication.replica_set import ReplicaSet
-
-    found: dict[str, list[ReplicaSet]] = {}
-    for router in routers:
-        for value in getattr(router, "__dict__", {}).values():
-            for item in value if isinstance(value, tuple) else (value,):
-                replica_set = (
-                    item if isinstance(item, ReplicaSet) else getattr(item, "replica_set", None)
-                )
-                if isinstance(replica_set, ReplicaSet):
-                    for primary in replica_set.primaries:
-                        sets = found.setdefault(primary, [])
-                        if replica_set not in sets:
-                            sets.append(replica_set)
-    return {primary: tuple(sets) for primary, sets in found.items()}
-
-
-_known: tuple[object, Mapping[str, tuple[ReplicaSet, ...]]] | None = None
-
-
-def replica_sets() -> Mapping[str, tuple[ReplicaSet, ...]]:
-    """Each primary alias of ``DATABASE_ROUTERS`` -> the replica sets it is a primary of."""
-    global _known
-    routers = django_router.routers
-    known = _known
-    if known is not None and known[0] is routers:
-        return known[1]
-    found = MappingProxyType(_replica_sets_of(routers))
-    _known = (routers, found)
-    return found
-
-
-def _forget_routers(*, setting: str, **kwargs: Any) -> None:
-    global _known
-    if setting == "DATABASE_ROUTERS" or setting.startswith("MULTIDB_"):
-        _known = None
-
-
-setting_changed.connect(_forget_routers, dispatch_uid="multidb_routers.consistency")
 
 
 # -- capture() ---------------------------------------------------------------------------------
@@ -148,7 +101,7 @@ def capture() -> str | None:
     primaries = _active_primaries(now)
     if not primaries:
         return None
-    sets = replica_sets()
+    sets = replica_sets_by_primary()
     payload: dict[str, Any] = {}
     with writes_committed():
         for primary, old in primaries.items():
@@ -203,7 +156,7 @@ def read_token(token: object, *, now: float | None = None) -> TokenPins | None:
     raw_pins = payload.get("p")
     if not isinstance(raw_pins, dict):
         return None
-    sets = replica_sets()
+    sets = replica_sets_by_primary()
     pins: dict[str, Pin] = {}
     for primary, raw in raw_pins.items():
         known = sets.get(primary) if isinstance(primary, str) else None
@@ -237,7 +190,7 @@ def _validate_mode(mode: object) -> Mode:
 
 def _fresh_somewhere(primary: str, pin: Pin) -> bool:
     """Whether a replica of ``primary`` has replayed ``pin``'s position (or none exists)."""
-    sets = replica_sets().get(primary, ())
+    sets = replica_sets_by_primary().get(primary, ())
     if not any(replica_set.readers for replica_set in sets):
         return True  # nothing to lag behind: every read goes to a primary
     return any(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import router as django_router
@@ -16,7 +16,9 @@ from django.http.cookie import parse_cookie
 from django.utils.http import http_date
 
 from ..conf import conf
+from ..middleware_base import SyncAsyncMiddleware
 from . import signing
+from .discovery import replica_sets_by_primary
 from .freshness import writes_committed
 from .state import (
     Pin,
@@ -159,41 +161,26 @@ def _pin_from_json(raw: Any) -> Pin | None:
 def pin_limits() -> Mapping[str, float]:
     """Each primary alias of the routers in ``DATABASE_ROUTERS`` -> its longest ``pin_seconds``.
 
-    Routers hold :class:`~multidb_routers.replication.replica_set.ReplicaSet` values as attributes
-    (``PrimaryReplicaRouter.replica_set``) or in a tuple of objects that do
-    (``ShardRouter.shard_config``). Computed once per list of routers, and again after
-    ``setting_changed`` (the routers or ``MULTIDB_ROUTERS_PIN_SECONDS`` changed).
+    Of the replica sets :func:`~multidb_routers.replication.discovery.replica_sets_by_primary`
+    finds. Computed once per list of routers, and again after ``setting_changed`` (the
+    routers or ``MULTIDB_ROUTERS_PIN_SECONDS`` changed).
     """
     global _limits
     routers = django_router.routers
     known = _limits
     if known is not None and known[0] is routers:
         return known[1]
-    limits = MappingProxyType(_pin_limits(routers))
+    limits = MappingProxyType(
+        {
+            primary: max(0.0, *(replica_set.pin_seconds for replica_set in sets))
+            for primary, sets in replica_sets_by_primary().items()
+        }
+    )
     _limits = (routers, limits)
     return limits
 
 
 _limits: tuple[object, Mapping[str, float]] | None = None
-
-
-def _pin_limits(routers: Iterable[object]) -> dict[str, float]:
-    from .replica_set import ReplicaSet
-
-    limits: dict[str, float] = {}
-    for router in routers:
-        for value in getattr(router, "__dict__", {}).values():
-            items = value if isinstance(value, tuple) else (value,)
-            for item in items:
-                replica_set = (
-                    item if isinstance(item, ReplicaSet) else getattr(item, "replica_set", None)
-                )
-                if not isinstance(replica_set, ReplicaSet):
-                    continue
-                seconds = replica_set.pin_seconds
-                for primary in replica_set.primaries:
-                    limits[primary] = max(limits.get(primary, 0.0), seconds)
-    return limits
 
 
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:
@@ -207,7 +194,7 @@ def _settings_changed(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_settings_changed, dispatch_uid="multidb_routers.middleware")
 
 
-class PinningMiddleware:
+class PinningMiddleware(SyncAsyncMiddleware):
     """Pin a client's reads to the primaries it wrote to, for their ``pin_seconds``.
 
     A request that wrote gets a signed, HttpOnly, SameSite=Lax cookie naming the
@@ -219,21 +206,6 @@ class PinningMiddleware:
     returned (``SessionMiddleware`` saving the session on the way out) still updates the
     cookie. Sync and async capable.
     """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(
-        self,
-        get_response: (
-            Callable[[HttpRequest], HttpResponseBase]
-            | Callable[[HttpRequest], Awaitable[HttpResponseBase]]
-        ),
-    ) -> None:
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         """Handle a request with its own routing state; set the cookie if it wrote."""

@@ -9,6 +9,7 @@ abstained.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from ..replication.replica_set import ReplicaSet
     from ..replication.state import Pin
 
-__all__ = ["Before", "Explainer", "explainer_for", "replica_reason"]
+__all__ = ["Before", "Decided", "Explainer", "explainer_for", "explains", "replica_reason"]
 
 Decision = tuple["str | None", str, str]
 Explainer = Callable[[Any, str, "type[Model]", "Mapping[str, Any]", Callable[..., Any]], Decision]
@@ -138,46 +139,68 @@ def _replica_write_reason(replica_set: ReplicaSet, alias: str, instance: object)
     return f"writes go to the primary ({pins})"
 
 
-def explain_replication(
-    router: Any,
-    action: str,
-    model: type[Model],
-    hints: Mapping[str, Any],
-    method: Callable[..., Any],
-) -> Decision:
+@dataclass(frozen=True)
+class Decided:
+    """A router's decision, told to its reason: the call, the alias decided."""
+
+    router: Any
+    action: str
+    model: type[Model]
+    hints: Mapping[str, Any]
+    alias: str
+    #: A read's routing state just before the decision (with ``explains(before=True)``).
+    before: Before | None
+
+
+def explains(
+    *, before: bool = False
+) -> Callable[[Callable[[Decided], tuple[str, str]]], Explainer]:
+    """Make an explainer of a reason: it calls the router's method, ``None`` is no decision.
+
+    The reason gets the :class:`Decided` alias and returns ``(code, reason)``. With
+    ``before``, a read's state is taken just before the router decides (a decision may
+    change it).
+    """
+
+    def decorator(reason: Callable[[Decided], tuple[str, str]]) -> Explainer:
+        @functools.wraps(reason)
+        def explain(
+            router: Any,
+            action: str,
+            model: type[Model],
+            hints: Mapping[str, Any],
+            method: Callable[..., Any],
+        ) -> Decision:
+            state = Before.take() if before and action == "read" else None
+            alias = method(model, **hints)
+            if alias is None:
+                return None, "", ""
+            code, text = reason(Decided(router, action, model, hints, alias, state))
+            return alias, code, text
+
+        return explain
+
+    return decorator
+
+
+@explains(before=True)
+def explain_replication(decided: Decided) -> tuple[str, str]:
     """A :class:`~multidb_routers.PrimaryReplicaRouter` decision."""
-    if action == "write":
-        alias = method(model, **hints)
-        if alias is None:
-            return None, "", ""
-        return (
-            alias,
-            "write",
-            _replica_write_reason(router.replica_set, alias, hints.get("instance")),
+    replica_set = decided.router.replica_set
+    if decided.before is None:  # a write
+        return "write", _replica_write_reason(
+            replica_set, decided.alias, decided.hints.get("instance")
         )
-    before = Before.take()
-    alias = method(model, **hints)
-    if alias is None:
-        return None, "", ""
-    code, reason = replica_reason(router.replica_set, alias, before)
-    return alias, code, reason
+    return replica_reason(replica_set, decided.alias, decided.before)
 
 
-def explain_sharding(
-    router: Any,
-    action: str,
-    model: type[Model],
-    hints: Mapping[str, Any],
-    method: Callable[..., Any],
-) -> Decision:
+@explains(before=True)
+def explain_sharding(decided: Decided) -> tuple[str, str]:
     """A :class:`~multidb_routers.ShardRouter` decision: which shard, then which copy of it."""
     from ..sharding.selection import current_selection
 
-    before = Before.take() if action == "read" else None
-    selection = current_selection()
-    alias = method(model, **hints)
-    if alias is None:
-        return None, "", ""
+    router, model, hints, alias = decided.router, decided.model, decided.hints, decided.alias
+    before, selection = decided.before, current_selection()
     shard = router._by_alias.get(alias)  # a shard's replicas map to their shard too
     instance = hints.get("instance")
     if hints.get("shard") is not None:
@@ -196,68 +219,44 @@ def explain_sharding(
         code, reason = "shard", "its shard"
     if shard is not None and shard.replica_set is not None and before is not None:
         _, replica = replica_reason(shard.replica_set, alias, before)
-        return alias, code, f"{reason}; {replica}"
-    return alias, code, reason
+        return code, f"{reason}; {replica}"
+    return code, reason
 
 
-def explain_overlay(
-    router: Any,
-    action: str,
-    model: type[Model],
-    hints: Mapping[str, Any],
-    method: Callable[..., Any],
-) -> Decision:
+@explains()
+def explain_overlay(decided: Decided) -> tuple[str, str]:
     """An :class:`~multidb_routers.OverlayRouter` decision."""
     from ..overlay.router import Kind
 
-    alias = method(model, **hints)
-    if alias is None:
-        return None, "", ""
-    kind = router.kind(model)
+    router, alias = decided.router, decided.alias
+    kind = router.kind(decided.model)
     if kind is Kind.REPLACED:
-        return alias, "overlay_replaced", f"a replaced model: it lives wholly in {alias}"
+        return "overlay_replaced", f"a replaced model: it lives wholly in {alias}"
     if kind is Kind.TOMBSTONE:
-        return alias, "overlay_tombstone", f"the overlay's tombstones live in {alias}"
-    if action == "write":
-        return alias, "overlay_write", f"a merged model: writes go to the overlay {alias}"
+        return "overlay_tombstone", f"the overlay's tombstones live in {alias}"
+    if decided.action == "write":
+        return "overlay_write", f"a merged model: writes go to the overlay {alias}"
     if kind is Kind.MERGED and alias != router.base_alias:
-        return alias, "overlay_instance", f"the instance was loaded from the overlay {alias}"
+        return "overlay_instance", f"the instance was loaded from the overlay {alias}"
     if kind is Kind.MERGED:
-        return (
-            alias,
-            "overlay_merged",
-            f"a merged model: read from the base {alias}, overlay merged",
-        )
-    return alias, "overlay_base", f"read from the read-only base {alias}"
+        return "overlay_merged", f"a merged model: read from the base {alias}, overlay merged"
+    return "overlay_base", f"read from the read-only base {alias}"
 
 
-def explain_functional(
-    router: Any,
-    action: str,
-    model: type[Model],
-    hints: Mapping[str, Any],
-    method: Callable[..., Any],
-) -> Decision:
+@explains()
+def explain_functional(decided: Decided) -> tuple[str, str]:
     """A :class:`~multidb_routers.FunctionalRouter` decision: the label that named the alias."""
-    alias = method(model, **hints)
-    if alias is None:
-        return None, "", ""
-    meta = model._meta
-    if meta.label_lower in router._routes._models:
-        return alias, "functional", f"routes[{meta.label!r}] = {alias!r}"
-    return alias, "functional", f"{meta.label} is routed to {alias!r} (its app or model entry)"
+    meta, alias = decided.model._meta, decided.alias
+    if meta.label_lower in decided.router._routes._models:
+        return "functional", f"routes[{meta.label!r}] = {alias!r}"
+    return "functional", f"{meta.label} is routed to {alias!r} (its app or model entry)"
 
 
-def explain_other(
-    router: Any,
-    action: str,
-    model: type[Model],
-    hints: Mapping[str, Any],
-    method: Callable[..., Any],
-) -> Decision:
+@explains()
+def explain_other(decided: Decided) -> tuple[str, str]:
     """A router of another library or of the project: it chose, it gives no reason."""
-    alias = method(model, **hints)
-    return alias, "router", f"{type(router).__name__}.db_for_{action}() returned {alias!r}"
+    name = type(decided.router).__name__
+    return "router", f"{name}.db_for_{decided.action}() returned {decided.alias!r}"
 
 
 _explainers: dict[type, Explainer] = {}

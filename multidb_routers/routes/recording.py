@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connections
 
+from ..replication.discovery import replica_sets
 from . import hook
 
 if TYPE_CHECKING:
@@ -165,28 +166,9 @@ class Recorder:
 
 def replica_aliases() -> frozenset[str]:
     """Every replica the library's routers read from (their shards' replicas included)."""
-    from django.db import router
-
-    aliases: set[str] = set()
-    for each in router.routers:
-        replica_set = getattr(each, "replica_set", None)
-        if replica_set is not None:
-            aliases.update(replica_set.replicas)
-        for shard in getattr(each, "shard_config", ()):
-            aliases.update(shard.replicas)
-    return frozenset(aliases)
+    return frozenset(alias for each in replica_sets() for alias in each.replicas)
 
 
 def primary_aliases() -> frozenset[str]:
     """Every primary that has replicas in the library's routers."""
-    from django.db import router
-
-    aliases: set[str] = set()
-    for each in router.routers:
-        replica_set = getattr(each, "replica_set", None)
-        if replica_set is not None:
-            aliases.update(replica_set.primaries)
-        for shard in getattr(each, "shard_config", ()):
-            if shard.replicas:
-                aliases.add(shard.alias)
-    return frozenset(aliases)
+    return frozenset(alias for each in replica_sets() for alias in each.primaries)

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.core.exceptions import BadRequest, ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest
@@ -22,6 +22,7 @@ from django.utils.module_loading import import_string
 
 from ..conf import conf
 from ..exceptions import ShardKeyError
+from ..middleware_base import SyncAsyncMiddleware
 from .selection import ShardSelection, _nested, _selection, _shard_routers
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def _accepts(router: ShardRouter, model: type[Model], key: object) -> bool:
     return True
 
 
-class ShardMiddleware:
+class ShardMiddleware(SyncAsyncMiddleware):
     """Run each request inside ``use_shard(resolver(request), lock=True)``.
 
     Sync and async capable. ``lock`` (``None``: the setting ``MULTIDB_ROUTERS_SHARD_LOCK``,
@@ -106,22 +107,7 @@ class ShardMiddleware:
     (``AuthenticationMiddleware`` for a key read from ``request.user``).
     """
 
-    sync_capable = True
-    async_capable = True
-
     lock: bool | None = None
-
-    def __init__(
-        self,
-        get_response: (
-            Callable[[HttpRequest], HttpResponseBase]
-            | Callable[[HttpRequest], Awaitable[HttpResponseBase]]
-        ),
-    ) -> None:
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
 
     def _selection_for(self, request: HttpRequest) -> ShardSelection | None:
         key = resolver()(request)

@@ -30,14 +30,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db import connections
-from django.db import router as connection_router
 
 from ..replication.connections import test_forbids
-from ..replication.replica_set import ReplicaSet
+from ..replication.discovery import replica_sets
 from ..replication.state import ignore_test_transactions
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
     from contextvars import Token
     from types import TracebackType
 
@@ -49,24 +48,13 @@ F = TypeVar("F", bound="Callable[..., Any]")
 CATCH_UP_SECONDS = 10.0
 
 
-def _replica_sets() -> Iterable[ReplicaSet]:
-    for router in connection_router.routers:
-        replica_set = getattr(router, "replica_set", None)
-        if isinstance(replica_set, ReplicaSet):
-            yield replica_set
-        for shard in getattr(router, "shard_config", None) or ():
-            replica_set = getattr(shard, "replica_set", None)
-            if isinstance(replica_set, ReplicaSet):
-                yield replica_set
-
-
 def replica_primaries() -> dict[str, str]:
     """Each replica alias of the routers in ``DATABASE_ROUTERS``, with its primary's alias.
 
     With several primaries, the one the replica mirrors in tests, else the first.
     """
     found: dict[str, str] = {}
-    for replica_set in _replica_sets():
+    for replica_set in replica_sets():
         for replica in replica_set.replicas:
             mirror = connections.settings[replica].get("TEST", {}).get("MIRROR")
             found[replica] = mirror if mirror in replica_set.primaries else replica_set.primary

@@ -3,23 +3,37 @@
 ``scripts/install-redis`` (run by ``make test``) installs it. Without it, or without the
 ``celery`` package, the tests that need the broker are skipped with the reason, or fail
 when the ``CI`` environment variable is set (like the PostgreSQL cluster's tests).
+
+Also what the Celery and RQ tests share: their worker process (on the session's
+PostgreSQL databases and this Redis) and the test process routed like that worker.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
+from django.db import connections
 
 from tests.postgres.plugin import in_ci
+from tests.postgres.reviews import PRIMARY, STANDBY
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The worker's settings read the broker's URL from this variable.
+BROKER_ENV = "MULTIDB_ROUTERS_TEST_BROKER"
 
 
 def unavailable(reason: str) -> None:
@@ -87,3 +101,69 @@ def redis_url() -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(10)
+
+
+@contextmanager
+def worker_process(
+    args: list[str], settings_module: str, redis_url: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process (``python -m`` ``args``) on the test session's databases and Redis.
+
+    The worker reads the PostgreSQL aliases of this session (their test databases) through
+    its own connections, with ``settings_module``; it is stopped when the block ends.
+    """
+    databases = {
+        alias: {
+            key: connections[alias].settings_dict[key]
+            for key in ("ENGINE", "HOST", "PORT", "USER", "NAME")
+        }
+        for alias in (PRIMARY, STANDBY)
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": settings_module,
+            "MULTIDB_ROUTERS_TEST_WORKER_DATABASES": json.dumps(databases),
+            BROKER_ENV: redis_url,
+            "PYTHONPATH": str(ROOT),
+            **(env or {}),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def worker_failed(process: subprocess.Popen[bytes], message: str) -> NoReturn:
+    """Fail the test with ``message`` and the end of the worker's output."""
+    process.kill()
+    output = process.stdout.read().decode() if process.stdout else ""
+    pytest.fail(f"{message}\n{output[-3000:]}")
+
+
+@pytest.fixture
+def lsn_routing(settings: Any) -> None:
+    """The test process routes replica_app like the workers: LSN freshness on the cluster."""
+    from multidb_routers import PrimaryReplicaRouter
+
+    settings.DATABASE_ROUTERS = [
+        PrimaryReplicaRouter(
+            primary=PRIMARY,
+            replicas=[STANDBY],
+            apps=["replica_app"],
+            freshness="lsn",
+            lsn_cache_seconds=0,
+            exclusive=True,
+        )
+    ]
+    settings.MIDDLEWARE = ["multidb_routers.middleware.PinningMiddleware"]

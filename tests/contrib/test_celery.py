@@ -7,25 +7,18 @@ The view under test writes a review and enqueues a job that reads it, as a shop 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from django.db import connections
 from django.http import HttpRequest, JsonResponse
 from django.test import Client
 from django.urls import path
 
-from multidb_routers import PrimaryReplicaRouter
 from multidb_routers.replication.state import fresh_state
-from tests.contrib.broker import unavailable
+from tests.contrib.broker import unavailable, worker_failed, worker_process
 from tests.postgres.reviews import PRIMARY, STANDBY
 from tests.testapps.replica_app.models import Review
 
@@ -40,7 +33,6 @@ pytestmark = [
     pytest.mark.urls(__name__),
     pytest.mark.usefixtures("pg_review_tables", "lsn_routing"),
 ]
-ROOT = Path(__file__).resolve().parents[2]
 JOBS = 200
 
 
@@ -56,22 +48,6 @@ def enqueue(request: HttpRequest, task: str) -> JsonResponse:
 urlpatterns = [path("reviews/<str:task>/", enqueue)]
 
 
-@pytest.fixture
-def lsn_routing(settings: Any) -> None:
-    """The test process routes replica_app like the worker: LSN freshness on the cluster."""
-    settings.DATABASE_ROUTERS = [
-        PrimaryReplicaRouter(
-            primary=PRIMARY,
-            replicas=[STANDBY],
-            apps=["replica_app"],
-            freshness="lsn",
-            lsn_cache_seconds=0,
-            exclusive=True,
-        )
-    ]
-    settings.MIDDLEWARE = ["multidb_routers.middleware.PinningMiddleware"]
-
-
 @pytest.fixture(scope="module")
 def worker(redis_url: str, django_db_setup: None) -> Iterator[ModuleType]:
     """A Celery worker process on its own queue, and the app the test publishes with."""
@@ -80,61 +56,22 @@ def worker(redis_url: str, django_db_setup: None) -> Iterator[ModuleType]:
     except ImportError as exc:
         unavailable(f"celery is not installed: {exc}")
     queue = f"multidb-routers-{uuid.uuid4().hex[:8]}"
-    databases = {
-        alias: {
-            key: connections[alias].settings_dict[key]
-            for key in ("ENGINE", "HOST", "PORT", "USER", "NAME")
-        }
-        for alias in (PRIMARY, STANDBY)
-    }
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.contrib.worker_settings",
-        "MULTIDB_ROUTERS_TEST_WORKER_DATABASES": json.dumps(databases),
-        celery_app.BROKER_ENV: redis_url,
-        celery_app.QUEUE_ENV: queue,
-        "PYTHONPATH": str(ROOT),
-    }
     celery_app.app.conf.update(
         broker_url=redis_url, result_backend=redis_url, task_default_queue=queue
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tests.contrib.celery_app",
-            "worker",
-            "--pool=solo",
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-Q",
-            queue,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    args = ["celery", "-A", "tests.contrib.celery_app", "worker", "--pool=solo"]
+    args += ["--loglevel=WARNING", "--without-gossip", "--without-mingle"]
+    args += ["--without-heartbeat", "-Q", queue]
+    env = {celery_app.QUEUE_ENV: queue}
     try:
-        try:
-            assert celery_app.ping.delay().get(timeout=60) == "pong"
-        except Exception as exc:
-            process.kill()
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"the Celery worker did not answer: {exc}\n{output[-3000:]}")
-        yield celery_app
+        with worker_process(args, "tests.contrib.worker_settings", redis_url, env) as process:
+            try:
+                assert celery_app.ping.delay().get(timeout=60) == "pong"
+            except Exception as exc:
+                worker_failed(process, f"the Celery worker did not answer: {exc}")
+            yield celery_app
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        celery_app.app.close()
+        celery_app.app.close()  # after the worker stopped
 
 
 def _post(task: str) -> tuple[int, str]:

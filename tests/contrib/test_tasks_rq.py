@@ -8,28 +8,23 @@ Skipped where django-tasks-rq does not install (it needs the django-tasks backpo
 from __future__ import annotations
 
 import importlib
-import json
-import os
-import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from django.db import connections
 from django.http import HttpRequest, JsonResponse
 from django.test import Client
 from django.urls import path
 
-from multidb_routers import PrimaryReplicaRouter
 from multidb_routers.replication.state import fresh_state
-from tests.contrib.broker import unavailable
+from tests.contrib.broker import unavailable, worker_failed, worker_process
 from tests.postgres.reviews import PRIMARY, STANDBY
 from tests.testapps.replica_app.models import Review
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator
     from types import ModuleType
 
@@ -40,7 +35,6 @@ pytestmark = [
     pytest.mark.urls(__name__),
     pytest.mark.usefixtures("pg_review_tables", "rq_settings"),
 ]
-ROOT = Path(__file__).resolve().parents[2]
 JOBS = 50
 
 
@@ -63,36 +57,11 @@ def rq_worker(redis_url: str, django_db_setup: None) -> Iterator[str]:
             importlib.import_module(module)
         except ImportError as exc:
             unavailable(f"{module} is not installed: {exc}")
-    databases = {
-        alias: {
-            key: connections[alias].settings_dict[key]
-            for key in ("ENGINE", "HOST", "PORT", "USER", "NAME")
-        }
-        for alias in (PRIMARY, STANDBY)
-    }
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.contrib.rq_worker_settings",
-        "MULTIDB_ROUTERS_TEST_WORKER_DATABASES": json.dumps(databases),
-        "MULTIDB_ROUTERS_TEST_BROKER": redis_url,
-        "PYTHONPATH": str(ROOT),
-    }
-    command = [sys.executable, "-m", "django", "rqworker", "default"]
-    command += ["--job-class", "django_tasks_rq.backend.Job"]
-    command += ["--worker-class", "rq.worker.SimpleWorker"]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
+    args = ["django", "rqworker", "default", "--job-class", "django_tasks_rq.backend.Job"]
+    args += ["--worker-class", "rq.worker.SimpleWorker"]
+    with worker_process(args, "tests.contrib.rq_worker_settings", redis_url) as process:
         _wait_until_listening(process, redis_url)
         yield redis_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _wait_until_listening(process: subprocess.Popen[bytes], redis_url: str) -> None:
@@ -103,28 +72,15 @@ def _wait_until_listening(process: subprocess.Popen[bytes], redis_url: str) -> N
     deadline = time.monotonic() + 60
     while not Worker.all(connection=connection):
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"the RQ worker did not start:\n{output[-3000:]}")
+            worker_failed(process, "the RQ worker did not start:")
         time.sleep(0.1)
 
 
 @pytest.fixture
-def rq_settings(settings: Any, rq_worker: str) -> ModuleType:
+def rq_settings(settings: Any, rq_worker: str, lsn_routing: None) -> ModuleType:
     """The test process enqueues on the worker's queue and routes like it."""
     settings.RQ_QUEUES = {"default": {"URL": rq_worker}}
     settings.TASKS = {"rq": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
-    settings.DATABASE_ROUTERS = [
-        PrimaryReplicaRouter(
-            primary=PRIMARY,
-            replicas=[STANDBY],
-            apps=["replica_app"],
-            freshness="lsn",
-            lsn_cache_seconds=0,
-            exclusive=True,
-        )
-    ]
-    settings.MIDDLEWARE = ["multidb_routers.middleware.PinningMiddleware"]
     sys.modules.pop("tests.contrib.rq_jobs", None)
     return importlib.import_module("tests.contrib.rq_jobs")
 

@@ -622,7 +622,7 @@ class PgCluster:
         for attempt in range(attempts):
             for server in pending:
                 self.info.ports[server] = _free_port()
-                self._spawn(server)
+                self._spawn_server(server)
             failed = []
             for server in pending:
                 try:
@@ -637,26 +637,31 @@ class PgCluster:
             if not pending:
                 return
 
-    def _spawn(self, server: str) -> None:
+    def _spawn(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+        """Start ``argv`` in the cluster's directory, its output appended to ``log``.
+
+        It dies with this process (``pdeathsig``) unless the cluster is detached, when it
+        gets its own session instead.
+        """
         assert self.info is not None
-        datadir = self.info.datadir(server)
-        argv = [
-            str(Path(self.info.bindir) / "postgres"),
-            *("-D", str(datadir), "-p", str(self.info.ports[server])),
-        ]
-        log = self.info.logfile(server).open("ab")
-        try:
-            process = subprocess.Popen(
+        with log.open("ab") as output:
+            return subprocess.Popen(
                 self._command(argv, pdeathsig=not self.detach),
                 cwd=self.info.base_dir,
                 env=self._env(),
                 stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=self.detach,
             )
-        finally:
-            log.close()
+
+    def _spawn_server(self, server: str) -> None:
+        assert self.info is not None
+        argv = [
+            str(Path(self.info.bindir) / "postgres"),
+            *("-D", str(self.info.datadir(server)), "-p", str(self.info.ports[server])),
+        ]
+        process = self._spawn(argv, self.info.logfile(server))
         self._processes[server] = process
         self.info.pids[server] = process.pid
 
@@ -752,19 +757,7 @@ ignore_startup_parameters = extra_float_digits
         assert self.info is not None
         assert self.info.pgbouncer is not None
         argv = [self.info.pgbouncer, str(self.info.pooler_file(server, "ini"))]
-        log = self.info.pooler_file(server, "log").open("ab")
-        try:
-            process = subprocess.Popen(
-                self._command(argv, pdeathsig=not self.detach),
-                cwd=self.info.base_dir,
-                env=self._env(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=self.detach,
-            )
-        finally:
-            log.close()
+        process = self._spawn(argv, self.info.pooler_file(server, "log"))
         self._processes[f"pgbouncer-{server}"] = process
         self.info.pooler_pids[server] = process.pid
 
@@ -900,7 +893,7 @@ ignore_startup_parameters = extra_float_digits
         assert self.info is not None
         if self.is_running(server):
             return
-        self._spawn(server)
+        self._spawn_server(server)
         self._wait_ready(server)
         self.info.save()
 
