@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from benchmarks.bench_sharding import bench_fan_out, configure_sharded_reviews, fill_reviews
+from benchmarks.harness import goal
 
 SHARDS = [f"pg_shard_{number}" for number in range(4)]
 ROWS_PER_SHARD = 100_000
@@ -71,12 +72,18 @@ def main() -> int:
     try:
         configure(cluster.info)
         fill()
-        bench_fan_out(
+        times = bench_fan_out(
             SHARDS,
             ROWS_PER_SHARD,
             where="PostgreSQL ",
             note="client and server on one machine",
             number=5,
+        )
+        goal(
+            "across_shards top-20 ordered over 4 PostgreSQL shards, auto vs sequential",
+            times["auto"] / times["sequential"],
+            0.60,
+            "x",
         )
         # A light query (the primary key's index): there the cost of connecting shows.
         bench_fan_out(

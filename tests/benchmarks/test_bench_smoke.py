@@ -113,6 +113,13 @@ def test_bench_atomic_prints_the_cross_database_write_goal() -> None:
     assert (check.unit, check.target) == ("us", 2.0)
 
 
+def test_bench_sharding_prints_the_fan_out_goal() -> None:
+    out = run_module("bench_sharding")
+    [fan_out] = parse_goals(out)
+    assert fan_out.name == "across_shards top-20 over 4 SQLite shards, auto vs sequential"
+    assert (fan_out.unit, fan_out.target) == ("x", 1.0)
+
+
 def test_bench_routes_prints_the_nothing_when_nobody_listens_goals() -> None:
     out = run_module("bench_routes")
     assert [g.name for g in parse_goals(out)] == [
