@@ -136,14 +136,19 @@ def _refuse(alias: str, sql: object) -> None:
     raise ReadOnlyDatabaseError(f"Refused to write to the read-only database {alias!r}: {shown}")
 
 
+#: SQLite statements (by their text) classified as reads: the cursor's one-lookup path.
+_sqlite_reads: set[str] = set()
+_SQLITE_READS_MAX = 4096
+
+
 def _check_sqlite(alias: str, sql: object) -> None:
     guarded = _guarded if _guarded is not None else guarded_aliases()
-    if (
-        alias in guarded
-        and alias not in _lifted.get()
-        and (type(sql) is not str or is_write_sql(sql, "sqlite"))
-    ):
+    if alias not in guarded or alias in _lifted.get():
+        return
+    if not isinstance(sql, str) or is_write_sql(sql, "sqlite"):
         _refuse(alias, sql)
+    elif type(sql) is str and len(_sqlite_reads) < _SQLITE_READS_MAX:
+        _sqlite_reads.add(sql)
 
 
 _sqlite_cursor: type[Any] | None = None
@@ -153,12 +158,17 @@ def _guarded_sqlite_cursor() -> type[Any]:
     """Django's SQLite cursor class, checking each statement (script) before it runs.
 
     The guard sits in the cursor rather than in Django's execute wrappers, whose
-    machinery alone costs about as much per statement as the check; and the cursor also
-    sees ``executescript()``, which Django hands to the cursor unwrapped.
+    machinery alone costs about as much per statement as the check; a statement already
+    known to read costs one set lookup. The cursor also sees ``executescript()``, which
+    Django hands to the cursor unwrapped.
     """
     global _sqlite_cursor
     if _sqlite_cursor is None:
         from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+
+        execute = SQLiteCursorWrapper.execute
+        executemany = SQLiteCursorWrapper.executemany
+        reads = _sqlite_reads
 
         class GuardedSQLiteCursor(SQLiteCursorWrapper):
             """A cursor of a guarded SQLite alias: a write raises ``ReadOnlyDatabaseError``."""
@@ -166,12 +176,14 @@ def _guarded_sqlite_cursor() -> type[Any]:
             alias = ""
 
             def execute(self, query: Any, params: Any = None) -> Any:
-                _check_sqlite(self.alias, query)
-                return super().execute(query, params)
+                if type(query) is not str or query not in reads:
+                    _check_sqlite(self.alias, query)
+                return execute(self, query, params)
 
             def executemany(self, query: Any, param_list: Any) -> Any:
-                _check_sqlite(self.alias, query)
-                return super().executemany(query, param_list)
+                if type(query) is not str or query not in reads:
+                    _check_sqlite(self.alias, query)
+                return executemany(self, query, param_list)
 
             def executescript(self, sql_script: Any) -> Any:
                 _check_sqlite(self.alias, sql_script)

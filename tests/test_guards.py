@@ -171,6 +171,43 @@ def test_the_guard_is_in_the_sqlite_cursor_not_in_djangos_execute_wrappers(
         connection.cursor().executemany("DELETE FROM overlay_app_supplier WHERE id = %s", [[1]])
 
 
+def test_only_reads_are_remembered_and_a_write_is_refused_every_time(base_file: Path) -> None:
+    from multidb_routers import guards
+
+    guards._sqlite_reads.clear()  # a cache: room for this test's statements
+    connection = connections["base"]
+    read = "SELECT COUNT(*) FROM overlay_app_supplier WHERE id > %s"
+    write = "DELETE FROM overlay_app_supplier WHERE id > %s"
+    for _ in range(3):
+        with connection.cursor() as cursor:
+            cursor.execute(read, [0])
+        with pytest.raises(ReadOnlyDatabaseError), connection.cursor() as cursor:
+            cursor.execute(write, [0])
+
+    assert read in guards._sqlite_reads
+    assert write not in guards._sqlite_reads
+
+    class Text(str):
+        __slots__ = ()
+
+    with connection.cursor() as cursor:
+        cursor.execute(Text("SELECT 1 FROM overlay_app_supplier"))
+    assert "SELECT 1 FROM overlay_app_supplier" not in guards._sqlite_reads
+    with pytest.raises(ReadOnlyDatabaseError), connection.cursor() as cursor:
+        cursor.execute(Text(write), [0])
+
+
+def test_the_remembered_reads_are_bounded(base_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from multidb_routers import guards
+
+    monkeypatch.setattr(guards, "_sqlite_reads", set())
+    monkeypatch.setattr(guards, "_SQLITE_READS_MAX", 5)
+    for number in range(20):
+        guards._check_sqlite("base", f"SELECT {number}")
+
+    assert len(guards._sqlite_reads) == 5
+
+
 def test_allow_writes_lifts_both_locks_only_inside_the_block(base_file: Path) -> None:
     connection = connections["base"]
     suppliers = Supplier._base_manager.using("base")
