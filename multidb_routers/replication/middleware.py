@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Awaitable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -215,19 +215,21 @@ class PinningMiddleware(SyncAsyncMiddleware):
         # request_finished; else, under ASGI, one like __acall__'s; else (called
         # without Django's handler) one ended here.
         state = _claim_state()
-        if state is None and getattr(request, "scope", None) is not None:
+        # An ASGIRequest keeps its scope in its __dict__ (no AttributeError for a WSGI one).
+        if state is None and request.__dict__.get("scope") is not None:
             state = start_request(self._incoming_pins(request))
             state.claimed = True
         if state is None:
             state, token = begin_request(self._incoming_pins(request))
             state.claimed = True
             try:
-                response = self.get_response(request)
+                response = cast("HttpResponseBase", self.get_response(request))
             finally:
                 end_request(token)
         else:
-            response = self.get_response(request)
-        assert not isinstance(response, Awaitable)  # sync mode: get_response is sync
+            # Sync mode: get_response is sync (an isinstance check of Awaitable, an ABC,
+            # costs a microsecond per request).
+            response = cast("HttpResponseBase", self.get_response(request))
         self._respond(request, response, state, self._new_pins(state) if state.written else None)
         return response
 
