@@ -22,7 +22,6 @@ import math
 import re
 import threading
 import time
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -35,7 +34,7 @@ from .connections import user_transaction_open
 from .state import Pin
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
 __all__ = [
     "Freshness",
@@ -53,20 +52,23 @@ logger = logging.getLogger("multidb_routers")
 _committed: ContextVar[bool] = ContextVar("multidb_routers.writes_committed", default=False)
 
 
-@contextmanager
-def writes_committed() -> Iterator[None]:
+class writes_committed:
     """Pins made in the block follow writes that have committed (the middleware's case).
 
     Outside a request, a replica set makes its pin when the router is asked for the
     write's alias, *before* the statement runs; a strategy that records where the
     primary stands must not do so then. :class:`~multidb_routers.middleware.PinningMiddleware`
     builds its pins in this block, once the view (and ``ATOMIC_REQUESTS``) returned.
+    A class, not a generator: it runs for every response of a request that wrote.
     """
-    token = _committed.set(True)
-    try:
-        yield
-    finally:
-        _committed.reset(token)
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _committed.set(True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _committed.reset(self._token)
 
 
 class Freshness(Protocol):
