@@ -50,6 +50,8 @@ __all__ = ["ReplicaSet"]
 
 logger = logging.getLogger("multidb_routers")
 
+_random = random.random
+
 
 def _validate_replicas(replicas: object, *, option: str = "replicas") -> dict[str, float]:
     kind = "replica" if option == "replicas" else option
@@ -501,8 +503,8 @@ class ReplicaSet:
             return candidates[0]
         replicas = self.readers
         if candidates is replicas:
-            index = bisect_right(self._cumulative, random.random() * self._total)
-            return replicas[min(index, len(replicas) - 1)]
+            index = bisect_right(self._cumulative, _random() * self._total)
+            return replicas[index] if index < len(replicas) else replicas[-1]
         weights = self._read_weights
         return random.choices(candidates, [weights[alias] for alias in candidates])[0]
 
@@ -527,12 +529,15 @@ class ReplicaSet:
         return True
 
     def _usable(self, alias: str) -> bool:
-        connection = cached_connection(alias)
+        connection = per_thread.wrappers.get(alias) or cached_connection(alias)
         guard = connection.__dict__.get("cursor")
         if guard is not None and test_forbids(guard):
             return False  # a test left this alias out of its databases: not down, not ours
         if alias not in self.primary_weights:
-            install_retry(connection, self)
+            wrappers = connection.execute_wrappers
+            # install_retry(), unless already done for this set (the usual case).
+            if not wrappers or getattr(wrappers[0], "replica_set", None) is not self:
+                install_retry(connection, self)
         try:
             if connection.connection is None:
                 connection.ensure_connection()
