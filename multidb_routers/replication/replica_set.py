@@ -533,7 +533,10 @@ class ReplicaSet:
         guard = connection.__dict__.get("cursor")
         if guard is not None and test_forbids(guard):
             return False  # a test left this alias out of its databases: not down, not ours
-        if alias not in self.primary_weights:
+        # The retry of a read whose connection was lost: not for SQLite, whose connection
+        # is in the process and never lost (is_usable() is always true), so its reads
+        # do not pay for Django's execute-wrapper machinery.
+        if alias not in self.primary_weights and connection.vendor != "sqlite":
             wrappers = connection.execute_wrappers
             # install_retry(), unless already done for this set (the usual case).
             if not wrappers or getattr(wrappers[0], "replica_set", None) is not self:

@@ -370,3 +370,41 @@ def test_outside_a_request_a_replica_whose_query_failed_is_kept_while_it_answers
     assert statements.review_reads() == {STANDBY: 1}
     assert standby.connection is opened
     assert not standby.errors_occurred
+
+
+def test_the_retry_wrapper_outlives_the_execute_wrapper_blocks_around_it() -> None:
+    import contextvars
+
+    from multidb_routers.replication.replica_set import ReplicaSet
+    from multidb_routers.replication.retry import RetryLostReplica
+
+    standby = connections[STANDBY]
+    standby.execute_wrappers[:] = [
+        wrapper for wrapper in standby.execute_wrappers if type(wrapper) is not RetryLostReplica
+    ]
+    others = list(standby.execute_wrappers)
+    replica_set = ReplicaSet(PRIMARY, [STANDBY])
+    seen: list[str] = []
+
+    def spy(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    # The standby is first chosen inside a block of the caller's own wrapper...
+    with standby.execute_wrapper(spy):
+        assert contextvars.Context().run(replica_set.read_alias) == STANDBY
+        with standby.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    # ...whose end removes the caller's wrapper, not the replica set's.
+    with standby.cursor() as cursor:
+        cursor.execute("SELECT 2")
+    contextvars.Context().run(replica_set.read_alias)
+    contextvars.Context().run(ReplicaSet(PRIMARY, [STANDBY]).read_alias)
+
+    assert seen == ["SELECT 1"]
+    wrappers = standby.execute_wrappers
+    assert type(wrappers[0]) is RetryLostReplica
+    assert wrappers[1:] == others
+    # One wrapper per connection, for the replica set that chose the standby last.
+    assert wrappers[0].replica_set is not replica_set
+    assert not any(type(w) is RetryLostReplica for w in connections[PRIMARY].execute_wrappers)
