@@ -28,6 +28,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from .conf import conf
 
@@ -119,7 +120,22 @@ class _Worker(threading.Thread):
                 if not released:
                     return
         finally:
-            connections.close_all()  # this thread's own connections only
+            _close_own_connections()
+
+
+def _close_own_connections() -> None:
+    """Close this thread's connections, in-memory SQLite databases' included.
+
+    Django ignores ``close()`` on an in-memory SQLite database (closing the last
+    connection would drop it; the database lives on in the other threads' connections).
+    Left open, the connection would be closed by the garbage collector, in whatever
+    thread it runs and holding the GIL; with another thread inside SQLite's shared cache
+    waiting for the GIL (a Python authorizer or function), both would wait forever.
+    """
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and connection.vendor == "sqlite":
+            BaseDatabaseWrapper.close(connection)  # what SQLite's close() skips in memory
+    connections.close_all()  # this thread's own connections only
 
 
 def _tidy() -> None:

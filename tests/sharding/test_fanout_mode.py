@@ -190,3 +190,31 @@ def test_a_forked_child_starts_its_own_workers(settings: Any) -> None:
     os.close(read)
     assert answer == b"ok"
     assert status == 0
+
+
+def test_a_worker_that_ends_closes_its_in_memory_connections_too(settings: Any) -> None:
+    # Django ignores close() on an in-memory SQLite database (the test databases), so a
+    # worker's connection used to be left for the garbage collector, which closes it in
+    # whatever thread it runs, holding the GIL: with another thread inside SQLite's
+    # shared cache waiting for the GIL (a Python authorizer or function), both waited.
+    import sqlite3
+
+    settings.MULTIDB_ROUTERS_FANOUT = "concurrent"
+    fill(8)
+    raw: list[sqlite3.Connection] = []
+
+    def record(sender: Any, connection: Any, **kwargs: Any) -> None:
+        if threading.current_thread().name.startswith("merged-query"):
+            raw.append(connection.connection)
+
+    connection_created.connect(record)
+    try:
+        _top()
+    finally:
+        connection_created.disconnect(record)
+    assert len(raw) == len(SHARDS)
+    close_workers()
+
+    for connection in raw:
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            connection.execute("SELECT 1")
