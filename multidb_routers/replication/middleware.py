@@ -220,16 +220,19 @@ class PinningMiddleware(SyncAsyncMiddleware):
             state = start_request(self._incoming_pins(request))
             state.claimed = True
         if state is None:
-            state, token = begin_request(self._incoming_pins(request))
+            state, previous = begin_request(self._incoming_pins(request))
             state.claimed = True
             try:
                 response = cast("HttpResponseBase", self.get_response(request))
             finally:
-                end_request(token)
-        else:
-            # Sync mode: get_response is sync (an isinstance check of Awaitable, an ABC,
-            # costs a microsecond per request).
-            response = cast("HttpResponseBase", self.get_response(request))
+                end_request(previous)
+            # The state ended with the call: no later write can reach it.
+            if state.written:
+                self._set_cookie(request, response, self._new_pins(state))
+            return response
+        # Sync mode: get_response is sync (an isinstance check of Awaitable, an ABC, costs
+        # a microsecond per request).
+        response = cast("HttpResponseBase", self.get_response(request))
         self._respond(request, response, state, self._new_pins(state) if state.written else None)
         return response
 

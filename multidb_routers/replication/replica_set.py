@@ -28,7 +28,7 @@ from .connections import (
     user_transaction_open,
 )
 from .freshness import get_freshness
-from .retry import install_retry
+from .retry import install_retry, retries_for
 from .state import (
     choose_in_context,
     context_pins,
@@ -271,6 +271,7 @@ class ReplicaSet:
         thread = per_thread
         known: dict[type[Model], bool] = {}
         learn = covers
+        first_read = self._first_read
 
         # The conditions below are _read_one's, in its order; any other case is its.
         def db_for_read(model: type[Model], **hints: Any) -> str | None:
@@ -287,7 +288,7 @@ class ReplicaSet:
                     chosen = state.servable[replica_set]
                     connection = thread.wrappers[primary]
                 except KeyError:
-                    return read()
+                    return first_read(state)  # no replica chosen yet, usually
                 if down and chosen in down:
                     return read()
                 # Autocommit first: atomic() turns it off before it marks its block,
@@ -376,6 +377,54 @@ class ReplicaSet:
                 state.replicas[self] = alias
                 if not state.written:
                     state.servable[self] = alias
+        return alias
+
+    def _first_read(self, state: RequestState) -> str:
+        """A read of a request with no replica to keep (usually its first read).
+
+        :meth:`_read_one`, with the usual case in one frame: nothing written, no
+        transaction, and a replica drawn by weight whose connection is open, checked and
+        ready. Anything else is left to :meth:`_read_one`, which draws again among the
+        replicas that can serve: a replica found down or unusable here is not drawn
+        twice, so each is still chosen in proportion to its weight among those.
+        """
+        wrappers = per_thread.wrappers
+        connection = wrappers.get(self.primary)
+        if (
+            connection is None
+            or state.written
+            or self._within_lag is not None
+            or self in state.servable
+            or self in state.replicas
+            or connection.in_atomic_block
+            or (not connection.autocommit and connection.connection is not None)
+        ):
+            return self._read_one()
+        readers = self.readers
+        index = bisect_right(self._cumulative, _random() * self._total)
+        alias = readers[index] if index < len(readers) else readers[-1]
+        down = self._down
+        kept = wrappers.get(alias)
+        ready = not (
+            kept is None
+            or kept.connection is None
+            or kept.errors_occurred
+            or "cursor" in kept.__dict__
+            or (kept.health_check_enabled and not kept.health_check_done)  # type: ignore[attr-defined]
+            or (down and alias in down)
+            or (
+                alias not in self.primary_weights
+                and kept.vendor != "sqlite"
+                and not retries_for(kept, self)
+            )
+        )
+        # Else checked as _choose() checks a replica it drew.
+        if not ready and (
+            (down and down.get(alias, 0.0) > time.monotonic()) or not self._usable(alias)
+        ):
+            return self._read_one()
+        state.replicas[self] = alias
+        state.servable[self] = alias
         return alias
 
     def _read_several(self) -> str:
@@ -536,11 +585,12 @@ class ReplicaSet:
         # The retry of a read whose connection was lost: not for SQLite, whose connection
         # is in the process and never lost (is_usable() is always true), so its reads
         # do not pay for Django's execute-wrapper machinery.
-        if alias not in self.primary_weights and connection.vendor != "sqlite":
-            wrappers = connection.execute_wrappers
-            # install_retry(), unless already done for this set (the usual case).
-            if not wrappers or getattr(wrappers[0], "replica_set", None) is not self:
-                install_retry(connection, self)
+        if (
+            alias not in self.primary_weights
+            and connection.vendor != "sqlite"
+            and not retries_for(connection, self)
+        ):
+            install_retry(connection, self)
         try:
             if connection.connection is None:
                 connection.ensure_connection()

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from .replica_set import ReplicaSet
 
-__all__ = ["RetryLostReplica", "install_retry"]
+__all__ = ["RetryLostReplica", "install_retry", "retries_for"]
 
 logger = logging.getLogger("multidb_routers")
 
@@ -86,6 +86,12 @@ def _lost(connection: BaseDatabaseWrapper) -> bool:
     if connection.in_atomic_block or not connection.autocommit:
         return False
     return connection.connection is None or not connection.is_usable()
+
+
+def retries_for(connection: BaseDatabaseWrapper, replica_set: ReplicaSet) -> bool:
+    """Whether :class:`RetryLostReplica` is outermost on ``connection``, for ``replica_set``."""
+    wrappers = connection.execute_wrappers
+    return bool(wrappers) and getattr(wrappers[0], "replica_set", None) is replica_set
 
 
 def install_retry(connection: BaseDatabaseWrapper, replica_set: ReplicaSet) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextvars
+import random
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -194,3 +196,99 @@ def test_use_primary_inside_a_request_ends_with_its_block() -> None:
         assert _both(router) == (first, first)
 
     _in_request(check)
+
+
+def _first_reads(
+    router: PrimaryReplicaRouter, requests: int, before: Callable[[], None] | None = None
+) -> Counter[str | None]:
+    """Where the first read of each of ``requests`` requests went (``before`` runs first)."""
+    counts: Counter[str | None] = Counter()
+
+    def one() -> None:
+        if before is not None:
+            before()
+        _state, previous = begin_request({})
+        try:
+            counts[router.db_for_read(Review)] += 1
+        finally:
+            end_request(previous)
+
+    state = random.getstate()
+    random.seed(13)
+    try:
+        for _ in range(requests):
+            contextvars.Context().run(one)
+    finally:
+        random.setstate(state)
+    return counts
+
+
+def test_the_first_read_of_a_request_draws_a_replica_by_weight() -> None:
+    router = PrimaryReplicaRouter(
+        primary="reviews", replicas={"reviews_replica1": 3, "reviews_replica2": 1}
+    )
+
+    counts = _first_reads(router, 4000)
+
+    assert set(counts) == set(REPLICAS)
+    assert abs(counts["reviews_replica1"] / 4000 - 0.75) < 0.03
+
+
+def test_a_replica_whose_connection_needs_a_check_is_drawn_as_often_as_the_others() -> None:
+    # The drawn replica is checked, not drawn again: a redraw would favour replicas whose
+    # connections were already known good (here replica2 would get a quarter of reads).
+    router = _router()
+    connection = connections["reviews_replica2"]
+
+    def failed_since() -> None:
+        connection.errors_occurred = True
+
+    try:
+        counts = _first_reads(router, 2000, before=failed_since)
+    finally:
+        connection.errors_occurred = False
+
+    assert abs(counts["reviews_replica2"] / 2000 - 0.5) < 0.05
+    assert not connection.errors_occurred or counts["reviews_replica2"] == 0
+
+
+def test_the_first_read_skips_a_replica_left_out_and_readmits_one_due_a_recheck() -> None:
+    router = _router()
+    down = router.replica_set._down
+    try:
+        down["reviews_replica1"] = float("inf")
+        assert _first_reads(router, 200) == {"reviews_replica2": 200}
+        assert "reviews_replica1" in down
+
+        down["reviews_replica1"] = 0.0  # due: checked with a query, then readmitted
+        counts = _first_reads(router, 200)
+        assert counts["reviews_replica1"] > 0
+        assert "reviews_replica1" not in down
+    finally:
+        down.clear()
+
+
+def test_the_first_read_of_a_request_in_a_transaction_stays_on_the_primary() -> None:
+    router = _router()
+
+    def check() -> None:
+        with transaction.atomic(using="reviews"):
+            assert _both(router) == ("reviews", "reviews")
+        first = router.db_for_read(Review)
+        assert first in REPLICAS
+        assert _both(router) == (first, first)
+
+    _in_request(check)
+
+
+def test_a_replica_a_test_left_out_of_its_databases_is_not_drawn_first() -> None:
+    from django.test.testcases import _DatabaseFailure
+
+    router = _router()
+    connection = connections["reviews_replica1"]
+    connection.cursor = _DatabaseFailure(connection.cursor, "not in this test")  # type: ignore[method-assign]
+    try:
+        assert _first_reads(router, 100) == {"reviews_replica2": 100}
+    finally:
+        del connection.cursor
+    assert not router.replica_set.down_replicas()
