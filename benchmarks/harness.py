@@ -6,8 +6,8 @@ A benchmark states a goal with :func:`goal`, which prints one line such as
 report's "Goals" table (:func:`parse_goals`).
 
 ``MULTIDB_BENCH_SCALE`` (a float, default 1) multiplies every iteration count given to
-:func:`per_call` and :func:`interleaved`'s rounds: the smoke test runs the modules with a
-tiny scale to prove they work, not to measure.
+:func:`per_call`, :func:`interleaved`'s rounds and :func:`paired_ratio`'s pairs: the
+smoke test runs the modules with a tiny scale to prove they work, not to measure.
 """
 
 from __future__ import annotations
@@ -78,6 +78,29 @@ def interleaved(
         elapsed = time.perf_counter() - started
         print(f"  round {number}/{total} done, {elapsed:.0f} s", file=sys.stderr, flush=True)
     return best
+
+
+def paired_ratio(first: Callable[[], object], second: Callable[[], object], *, pairs: int) -> float:
+    """The median over ``pairs`` of (one call of ``first``) / (one call of ``second``), wall time.
+
+    Each pair runs the two calls back to back, in alternating order: a slow spell of the
+    machine or a drift (caches, the disk's page cache) then slows both calls of a pair
+    alike, and the median ignores the pairs it split. Two ways that run the same code
+    measure close to 1.00 this way, where each way's own best of separate rounds differs
+    by several percent between runs.
+    """
+    ratios = []
+    for index in range(max(3, scaled(pairs))):
+        order = (first, second) if index % 2 == 0 else (second, first)
+        seconds = []
+        for func in order:
+            started = time.perf_counter()
+            func()
+            seconds.append(time.perf_counter() - started)
+        if index % 2:
+            seconds.reverse()
+        ratios.append(seconds[0] / seconds[1])
+    return statistics.median(ratios)
 
 
 def in_fresh_thread(func: Callable[[], T]) -> T:
