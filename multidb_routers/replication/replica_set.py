@@ -325,6 +325,55 @@ class ReplicaSet:
 
         return db_for_read
 
+    def write_function(
+        self, covers: Callable[[type[Model]], bool] | None = None
+    ) -> Callable[..., str | None]:
+        """A ``db_for_write(model, **hints)`` for a router holding this set, in one frame.
+
+        ``covers`` as for :meth:`routing_function`. Answers as :meth:`write_alias` with the
+        ``instance`` hint (``None`` for a model out of scope), recording the write as
+        :meth:`note_write` does.
+        """
+        known: dict[type[Model], bool] = {}
+        learn = covers
+        if self._several or self._pins_nothing:
+            write_alias = self.write_alias
+
+            def write_elsewhere(model: type[Model], **hints: Any) -> str | None:
+                if learn is not None:
+                    covered = known.get(model)
+                    if covered is None:
+                        covered = known[model] = learn(model)
+                    if not covered:
+                        return None
+                return write_alias(hints.get("instance"))
+
+            return write_elsewhere
+        replica_set = self
+        primary = self.primary
+        note = self.note_write
+        current = routing
+
+        def db_for_write(model: type[Model], **hints: Any) -> str | None:
+            if learn is not None:
+                covered = known.get(model)
+                if covered is None:
+                    covered = known[model] = learn(model)
+                if not covered:
+                    return None
+            state = current().request
+            if state is None:
+                note(primary)  # a pin in this context
+                return primary
+            # note_write() inside a request, inlined: this runs for every write.
+            state.written[primary] = replica_set
+            state.servable.clear()
+            if state.on_write is not None:
+                state.on_write(primary, replica_set)
+            return primary
+
+        return db_for_write
+
     def _read_one(self) -> str:
         # read_alias() with one primary: the routing hot path, in one frame.
         primary = self.primary

@@ -105,13 +105,13 @@ class PrimaryReplicaRouter(BaseRouter):
         self._covered: dict[type[Model], bool] = {}
         self._read_alias = self.replica_set.reader
         self._write_alias = self.replica_set.write_alias
+        # Unless a subclass overrides them, the instance routes with one function call
+        # each (Django's router finds it before the class's method, which answers the same).
+        covers = None if self._scope.everything else self._covers
         if type(self).db_for_read is PrimaryReplicaRouter.db_for_read:
-            # Not overridden: the instance routes reads with one function call (Django's
-            # router finds it before the class's method, which answers the same).
-            self.route_with(
-                "db_for_read",
-                self.replica_set.routing_function(None if self._scope.everything else self._covers),
-            )
+            self.route_with("db_for_read", self.replica_set.routing_function(covers))
+        if type(self).db_for_write is PrimaryReplicaRouter.db_for_write:
+            self.route_with("db_for_write", self.replica_set.write_function(covers))
 
     def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
         """The primary or a replica (see :meth:`ReplicaSet.read_alias`); ``None`` out of scope."""

@@ -292,3 +292,84 @@ def test_a_replica_a_test_left_out_of_its_databases_is_not_drawn_first() -> None
     finally:
         del connection.cursor
     assert not router.replica_set.down_replicas()
+
+
+def _write_effects(router: PrimaryReplicaRouter, write: Callable[[], str | None]) -> tuple:
+    """What ``write()`` answered and recorded: in a request, then outside one."""
+    from multidb_routers.replication.state import context_pins
+
+    def in_request() -> tuple[object, ...]:
+        state, previous = begin_request({})
+        late: list[str] = []
+        try:
+            router.db_for_read(Review)  # a replica chosen, then a write empties the choice
+            answer = write()
+            state.on_write = lambda primary, replica_set: late.append(primary)
+            again = write()
+            return answer, again, sorted(state.written), dict(state.servable), late
+        finally:
+            end_request(previous)
+
+    def outside() -> tuple[object, ...]:
+        with fresh_state():
+            answer = write()
+            return answer, sorted(context_pins())
+
+    state = random.getstate()
+    random.seed(7)  # with several primaries a new row's primary is drawn
+    try:
+        return contextvars.Context().run(in_request), contextvars.Context().run(outside)
+    finally:
+        random.setstate(state)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"apps": ["replica_app"]},
+        {"apps": ["another_app"]},
+        {"pin_writes": False},
+        {"primary": ["reviews", "reviews_replica2"], "replicas": ["reviews_replica1"]},
+    ],
+    ids=["one primary", "scoped", "out of scope", "pin_writes=False", "several primaries"],
+)
+def test_the_write_function_answers_and_records_as_the_method(options: dict[str, Any]) -> None:
+    router = PrimaryReplicaRouter(**{"primary": "reviews", "replicas": REPLICAS, **options})
+    assert "db_for_write" in vars(router)
+
+    fast = _write_effects(router, lambda: router.db_for_write(Review))
+    slow = _write_effects(router, lambda: PrimaryReplicaRouter.db_for_write(router, Review))
+
+    assert fast == slow
+    if options in ({}, {"apps": ["replica_app"]}):
+        answer, again, written, servable, late = fast[0]
+        assert (answer, again, written, servable, late) == (
+            "reviews",
+            "reviews",
+            ["reviews"],
+            {},  # the write emptied the servable choice
+            ["reviews"],  # the write after the middleware's response updates its cookie
+        )
+        assert fast[1] == ("reviews", ["reviews"])
+    elif options == {"apps": ["another_app"]}:
+        assert fast[0][0] is None
+
+
+def test_the_write_function_keeps_an_instances_primary_with_several() -> None:
+    router = PrimaryReplicaRouter(primary=["reviews", "reviews_replica2"], replicas=[REPLICAS[0]])
+    review = Review(pk=1)
+    review._state.db = "reviews_replica2"
+
+    assert router.db_for_write(Review, instance=review) == "reviews_replica2"
+
+
+def test_a_subclass_overriding_db_for_write_keeps_its_own() -> None:
+    class Custom(PrimaryReplicaRouter):
+        def db_for_write(self, model: Any, **hints: Any) -> str | None:
+            return "custom"
+
+    router = Custom(primary="reviews", replicas=REPLICAS)
+
+    assert "db_for_write" not in vars(router)
+    assert router.db_for_write(Review) == "custom"
