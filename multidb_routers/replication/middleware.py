@@ -26,7 +26,7 @@ from .state import (
     begin_request,
     end_request,
     finish_request,
-    request_state,
+    routing,
     start_request,
 )
 
@@ -336,7 +336,7 @@ def _claim_state() -> RequestState | None:
     ``None`` when there is none (called outside Django's handler, or the signal ran in
     another context) or another ``PinningMiddleware`` already handles it.
     """
-    state = request_state()
+    state = routing().request
     if state is None or state.claimed:
         return None
     state.claimed = True

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..blocks import ContextBlock
 
@@ -116,8 +116,7 @@ class ContextState:
 _EMPTY = ContextState(_NO_PINS, MappingProxyType({}))
 
 
-@dataclass(eq=False, slots=True)  # not frozen: its __init__ would cost twice as much
-class Routing:
+class Routing(NamedTuple):
     """All the routing state of a context, in one context variable; replaced, never mutated.
 
     ``forced``: inside ``use_primary()``. ``request``: the current request's state, or
@@ -132,9 +131,13 @@ class Routing:
     quick: RequestState | None
 
 
+# A Routing made without the Python frame of its generated __new__ (two per request).
+_make = tuple.__new__
+
+
 def _routing_of(forced: bool, request: RequestState | None, context: ContextState) -> Routing:
     quick = request if request is not None and not forced and not request.pins else None
-    return Routing(forced, request, context, quick)
+    return _make(Routing, (forced, request, context, quick))
 
 
 _OUTSIDE = _routing_of(False, None, _EMPTY)
@@ -202,12 +205,20 @@ def begin_request(pins: Mapping[str, Pin]) -> tuple[RequestState, RequestState |
     ``finally``.
     """
     state = RequestState(pins=pins)
-    return state, set_request(state)
+    current = _routing.get()
+    # _routing_of(), inlined: the middleware runs this for every request.
+    quick = None if current.forced or pins else state
+    _routing.set(_make(Routing, (current.forced, state, current.context, quick)))
+    return state, current.request
 
 
 def end_request(previous: RequestState | None) -> None:
     """End the request's routing state (call in ``finally``): ``previous`` is current again."""
-    set_request(previous)
+    current = _routing.get()
+    if previous is None:  # the usual case: no request around this one
+        _routing.set(_make(Routing, (current.forced, None, current.context, None)))
+    else:
+        set_request(previous)
 
 
 def start_request(pins: Mapping[str, Pin]) -> RequestState:
