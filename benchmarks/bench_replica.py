@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 NONE, MDR, OURS = "no router", "django-multidb-router", "multidb_routers"
-ROUNDS = 9
+ROUNDS = 13
 #: Calls per timing run (``cpu_per_call``'s ``number``) of each kind of operation.
 NUMBERS = {"decision": 5_000, "orm": 200, "get": 100, "post_get": 40}
 
