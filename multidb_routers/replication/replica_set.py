@@ -100,6 +100,27 @@ def _validate_seconds(value: object, *, option: str, allow_none: bool) -> float 
     return float(value)
 
 
+def _in_scope(
+    decide: Callable[..., str], covers: Callable[[type[Model]], bool] | None
+) -> Callable[..., str | None]:
+    """``decide(model, **hints)`` for the models ``covers`` accepts (each answer remembered).
+
+    ``None`` (not this router's concern) for the others; ``decide`` itself when ``covers``
+    is ``None`` (every model).
+    """
+    if covers is None:
+        return decide
+    known: dict[type[Model], bool] = {}
+
+    def scoped(model: type[Model], **hints: Any) -> str | None:
+        covered = known.get(model)
+        if covered is None:
+            covered = known[model] = covers(model)
+        return decide(model, **hints) if covered else None
+
+    return scoped
+
+
 class ReplicaSet:
     """One primary (or several) and its weighted replicas: the read decision and writes.
 
@@ -253,17 +274,11 @@ class ReplicaSet:
         """
         if self._several:
             read_several = self._read_several
-            if covers is None:
-                return lambda model, **hints: read_several()
-            scoped = covers
-            return lambda model, **hints: read_several() if scoped(model) else None
+            return _in_scope(lambda model, **hints: read_several(), covers)
         read = self._read_one
         primary = self.primary
         if not self.readers:
-            if covers is None:
-                return lambda model, **hints: primary
-            scoped = covers
-            return lambda model, **hints: primary if scoped(model) else None
+            return _in_scope(lambda model, **hints: primary, covers)
         replica_set = self
         down = self._down
         checks_lag = self._within_lag is not None
@@ -328,39 +343,22 @@ class ReplicaSet:
     def write_function(
         self, covers: Callable[[type[Model]], bool] | None = None
     ) -> Callable[..., str | None]:
-        """A ``db_for_write(model, **hints)`` for a router holding this set, in one frame.
+        """A ``db_for_write(model, **hints)`` for a router holding this set.
 
-        ``covers`` as for :meth:`routing_function`. Answers as :meth:`write_alias` with the
+        One frame with one primary (another for the scope check when ``covers`` is given;
+        writes are far fewer than reads). ``covers`` as for :meth:`routing_function`. Answers as :meth:`write_alias` with the
         ``instance`` hint (``None`` for a model out of scope), recording the write as
         :meth:`note_write` does.
         """
-        known: dict[type[Model], bool] = {}
-        learn = covers
         if self._several or self._pins_nothing:
             write_alias = self.write_alias
-
-            def write_elsewhere(model: type[Model], **hints: Any) -> str | None:
-                if learn is not None:
-                    covered = known.get(model)
-                    if covered is None:
-                        covered = known[model] = learn(model)
-                    if not covered:
-                        return None
-                return write_alias(hints.get("instance"))
-
-            return write_elsewhere
+            return _in_scope(lambda model, **hints: write_alias(hints.get("instance")), covers)
         replica_set = self
         primary = self.primary
         note = self.note_write
         current = routing
 
-        def db_for_write(model: type[Model], **hints: Any) -> str | None:
-            if learn is not None:
-                covered = known.get(model)
-                if covered is None:
-                    covered = known[model] = learn(model)
-                if not covered:
-                    return None
+        def db_for_write(model: type[Model], **hints: Any) -> str:
             state = current().request
             if state is None:
                 note(primary)  # a pin in this context
@@ -372,7 +370,7 @@ class ReplicaSet:
                 state.on_write(primary, replica_set)
             return primary
 
-        return db_for_write
+        return _in_scope(db_for_write, covers)
 
     def _read_one(self) -> str:
         # read_alias() with one primary: the routing hot path, in one frame.
