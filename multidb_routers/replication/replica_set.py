@@ -346,9 +346,9 @@ class ReplicaSet:
         """A ``db_for_write(model, **hints)`` for a router holding this set.
 
         One frame with one primary (another for the scope check when ``covers`` is given;
-        writes are far fewer than reads). ``covers`` as for :meth:`routing_function`. Answers as :meth:`write_alias` with the
-        ``instance`` hint (``None`` for a model out of scope), recording the write as
-        :meth:`note_write` does.
+        writes are far fewer than reads). ``covers`` as for :meth:`routing_function`.
+        Answers as :meth:`write_alias` with the ``instance`` hint (``None`` for a model out
+        of scope), recording the write as :meth:`note_write` does.
         """
         if self._several or self._pins_nothing:
             write_alias = self.write_alias
