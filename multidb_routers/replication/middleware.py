@@ -20,6 +20,7 @@ from ..middleware_base import SyncAsyncMiddleware
 from . import signing
 from .discovery import replica_sets_by_primary
 from .freshness import writes_committed
+from .per_second import LastSecond
 from .state import (
     Pin,
     RequestState,
@@ -319,15 +320,8 @@ class PinningMiddleware(SyncAsyncMiddleware):
         response.cookies[name]["max-age"] = max_age
 
 
-_date: tuple[int, str] = (0, http_date(0))
-
-
-def _http_date(seconds: int) -> str:
-    """``django.utils.http.http_date(seconds)``, remembered for the last ``seconds`` asked."""
-    global _date
-    if _date[0] != seconds:
-        _date = (seconds, http_date(seconds))
-    return _date[1]
+#: ``django.utils.http.http_date`` of a second (the cookie's ``Expires``).
+_http_date = LastSecond(http_date)
 
 
 def _claim_state() -> RequestState | None:

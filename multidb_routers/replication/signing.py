@@ -26,6 +26,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.core.signing import BadSignature, b62_decode, b62_encode
 
+from .per_second import LastSecond
+
 __all__ = ["dumps", "dumps_with_time", "loads", "loads_with_time"]
 
 # json.dumps(obj, separators=(",", ":")) as Django's JSONSerializer, without a new
@@ -77,16 +79,8 @@ def _forget_keys(*, setting: str, **kwargs: Any) -> None:
 
 setting_changed.connect(_forget_keys, dispatch_uid="multidb_routers.signing")
 
-_stamp: tuple[int, str] = (0, b62_encode(0))
-
-
-def _timestamp() -> tuple[int, str]:
-    """The current second and its base-62 timestamp (TimestampSigner's), made once a second."""
-    global _stamp
-    second = int(time.time())
-    if _stamp[0] != second:
-        _stamp = (second, b62_encode(second))
-    return _stamp
+#: TimestampSigner's base-62 timestamp of a second.
+_stamp = LastSecond(b62_encode)
 
 
 def dumps(obj: object, *, salt: str) -> str:
@@ -97,7 +91,8 @@ def dumps(obj: object, *, salt: str) -> str:
 def dumps_with_time(obj: object, *, salt: str) -> tuple[str, int]:
     """:func:`dumps`, and the time it signed (whole seconds since the epoch)."""
     data = _encode(obj).encode("latin-1")
-    second, stamp = _timestamp()
+    second = int(time.time())
+    stamp = _stamp(second)
     value = f"{base64.urlsafe_b64encode(data).rstrip(b'=').decode()}:{stamp}"
     return f"{value}:{_signature(salt, value, _keys()[0])}", second
 
