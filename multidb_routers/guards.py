@@ -104,7 +104,9 @@ def _forget_guarded_aliases(*, setting: str, **kwargs: Any) -> None:
 
 
 def _is_guarded(alias: str) -> bool:
-    return alias in guarded_aliases() and alias not in _lifted.get()
+    """Whether statements on ``alias`` are checked now: guarded, and not lifted here."""
+    guarded = _guarded if _guarded is not None else guarded_aliases()
+    return alias in guarded and alias not in _lifted.get()
 
 
 def _blocker(
@@ -117,8 +119,7 @@ def _blocker(
     """The guard of a non-SQLite base, as one of its connection's execute wrappers."""
     connection: BaseDatabaseWrapper = context["connection"]
     alias = connection.alias
-    guarded = _guarded if _guarded is not None else guarded_aliases()
-    if alias in guarded and alias not in _lifted.get():
+    if _is_guarded(alias):
         vendor = connection.vendor
         if type(sql) is str and vendor in _DIALECTS:  # the common case, without detours
             write = is_write_sql(sql, vendor)
@@ -142,8 +143,7 @@ _SQLITE_READS_MAX = 4096
 
 
 def _check_sqlite(alias: str, sql: object) -> None:
-    guarded = _guarded if _guarded is not None else guarded_aliases()
-    if alias not in guarded or alias in _lifted.get():
+    if not _is_guarded(alias):
         return
     if not isinstance(sql, str) or is_write_sql(sql, "sqlite"):
         _refuse(alias, sql)
