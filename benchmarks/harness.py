@@ -61,18 +61,13 @@ def cpu_per_call(func: Callable[[], object], *, number: int, repeat: int = 5) ->
 
 
 def interleaved(
-    rows: Sequence[tuple[str, Callable[[], float]]],
-    *,
-    rounds: int = 7,
-    samples: dict[str, list[float]] | None = None,
+    rows: Sequence[tuple[str, Callable[[], float]]], *, rounds: int = 7
 ) -> dict[str, float]:
     """Run every (name, timing) of ``rows`` once per round, in turn; each name's best.
 
     Other processes on the machine slow some runs down; alternating the rows and keeping
     each one's minimum compares them under the same conditions. Every other round runs
-    the rows in reverse order, so that no row always follows the same one. ``samples``,
-    when given, receives every round's timing of each name, in round order (for
-    :func:`median_ratio`).
+    the rows in reverse order, so that no row always follows the same one.
     """
     best: dict[str, float] = {}
     started = time.perf_counter()
@@ -81,22 +76,9 @@ def interleaved(
         for name, timing in rows if number % 2 else reversed(rows):
             seconds = timing()
             best[name] = min(best.get(name, seconds), seconds)
-            if samples is not None:
-                samples.setdefault(name, []).append(seconds)
         elapsed = time.perf_counter() - started
         print(f"  round {number}/{total} done, {elapsed:.0f} s", file=sys.stderr, flush=True)
     return best
-
-
-def median_ratio(samples: dict[str, list[float]], name: str, over: str) -> float:
-    """The median over the rounds of :func:`interleaved` of ``name``'s timing / ``over``'s.
-
-    The two timings of a round ran one right after the other, under the same load: a
-    slow spell of the machine slows both, where it would move one name's best alone.
-    """
-    return statistics.median(
-        mine / theirs for mine, theirs in zip(samples[name], samples[over], strict=True)
-    )
 
 
 def paired_ratio(first: Callable[[], object], second: Callable[[], object], *, pairs: int) -> float:

@@ -1,7 +1,8 @@
 """The primary/replica benchmarks' site: importing this module configures Django.
 
-``default`` and two replicas, each its own in-memory SQLite database (shared cache, so a
-fresh thread's connection sees the same rows), each holding the same rows of
+``default``, two replicas and ``other_primary``, each its own in-memory SQLite database
+(shared cache, so a fresh thread's connection sees the same rows), each holding the same
+rows of
 :class:`~benchmarks.item.Item`. ``bench_replica`` and ``bench_routes`` import it first
 (settings are configured once per process: each benchmark module runs in its own).
 """
@@ -12,7 +13,10 @@ import django
 from django.conf import settings
 
 REPLICAS = ["replica1", "replica2"]
-ALIASES = ["default", *REPLICAS]
+#: A primary whose replica is ``default``: routed reads then hit the database that reads
+#: without a router hit, so that only the routing differs (``bench_replica``'s ORM goals).
+OTHER_PRIMARY = "other_primary"
+ALIASES = ["default", *REPLICAS, OTHER_PRIMARY]
 
 settings.configure(
     DEBUG=False,
