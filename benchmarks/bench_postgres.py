@@ -81,7 +81,7 @@ def main() -> int:
         )
         goal(
             "across_shards top-20 ordered over 4 PostgreSQL shards, auto vs sequential",
-            times["auto vs sequential"],
+            times["auto"] / times["sequential"],  # two ways, two codes: each one's best
             0.60,
             "x",
         )
