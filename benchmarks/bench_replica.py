@@ -361,8 +361,8 @@ def main() -> None:
     # Ours over each peer: the ratio of the fastest runs (other processes only ever add
     # time to a run, so a library's fastest is the least disturbed).
     ratios = {
-        label: {name: cells[OURS] / cells[name] for name in cells if name != OURS}
-        for label, cells in rows.items()
+        label: {name: row[OURS] / row[name] for name in row if name != OURS}
+        for label, row in rows.items()
     }
     table(
         f"CPU microseconds per operation, fastest of 5 runs x {ROUNDS} interleaved rounds",

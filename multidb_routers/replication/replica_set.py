@@ -25,6 +25,7 @@ from .connections import (
     drop_if_dead,
     per_thread,
     test_forbids,
+    transaction_open,
     user_transaction_open,
 )
 from .freshness import get_freshness
@@ -345,32 +346,12 @@ class ReplicaSet:
     ) -> Callable[..., str | None]:
         """A ``db_for_write(model, **hints)`` for a router holding this set.
 
-        One frame with one primary (another for the scope check when ``covers`` is given;
-        writes are far fewer than reads). ``covers`` as for :meth:`routing_function`.
-        Answers as :meth:`write_alias` with the ``instance`` hint (``None`` for a model out
-        of scope), recording the write as :meth:`note_write` does.
+        :meth:`write_alias` with the ``instance`` hint; ``covers`` as for
+        :meth:`routing_function` (``None`` for a model out of scope, each model's answer
+        remembered).
         """
-        if self._several or self._pins_nothing:
-            write_alias = self.write_alias
-            return _in_scope(lambda model, **hints: write_alias(hints.get("instance")), covers)
-        replica_set = self
-        primary = self.primary
-        note = self.note_write
-        current = routing
-
-        def db_for_write(model: type[Model], **hints: Any) -> str:
-            state = current().request
-            if state is None:
-                note(primary)  # a pin in this context
-                return primary
-            # note_write() inside a request, inlined: this runs for every write.
-            state.written[primary] = replica_set
-            state.servable.clear()
-            if state.on_write is not None:
-                state.on_write(primary, replica_set)
-            return primary
-
-        return _in_scope(db_for_write, covers)
+        write_alias = self.write_alias
+        return _in_scope(lambda model, **hints: write_alias(hints.get("instance")), covers)
 
     def _read_one(self) -> str:
         # read_alias() with one primary: the routing hot path, in one frame.
@@ -443,13 +424,10 @@ class ReplicaSet:
             or self._within_lag is not None
             or self in state.servable
             or self in state.replicas
-            or connection.in_atomic_block
-            or (not connection.autocommit and connection.connection is not None)
+            or transaction_open(connection)
         ):
             return self._read_one()
-        readers = self.readers
-        index = bisect_right(self._cumulative, _random() * self._total)
-        alias = readers[index] if index < len(readers) else readers[-1]
+        alias = self._pick(self.readers)
         down = self._down
         kept = wrappers.get(alias)
         ready = not (

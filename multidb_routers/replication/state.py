@@ -205,20 +205,12 @@ def begin_request(pins: Mapping[str, Pin]) -> tuple[RequestState, RequestState |
     ``finally``.
     """
     state = RequestState(pins=pins)
-    current = _routing.get()
-    # _routing_of(), inlined: the middleware runs this for every request.
-    quick = None if current.forced or pins else state
-    _routing.set(_make(Routing, (current.forced, state, current.context, quick)))
-    return state, current.request
+    return state, set_request(state)
 
 
 def end_request(previous: RequestState | None) -> None:
     """End the request's routing state (call in ``finally``): ``previous`` is current again."""
-    current = _routing.get()
-    if previous is None:  # the usual case: no request around this one
-        _routing.set(_make(Routing, (current.forced, None, current.context, None)))
-    else:
-        set_request(previous)
+    set_request(previous)
 
 
 def start_request(pins: Mapping[str, Pin]) -> RequestState:
