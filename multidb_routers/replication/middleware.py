@@ -221,12 +221,12 @@ class PinningMiddleware(SyncAsyncMiddleware):
             state = start_request(self._incoming_pins(request))
             state.claimed = True
         if state is None:
-            state, previous = begin_request(self._incoming_pins(request))
+            state, token = begin_request(self._incoming_pins(request))
             state.claimed = True
             try:
                 response = cast("HttpResponseBase", self.get_response(request))
             finally:
-                end_request(previous)
+                end_request(token)
             # The state ended with the call: no later write can reach it.
             if state.written:
                 self._set_cookie(request, response, self._new_pins(state))

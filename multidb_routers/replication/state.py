@@ -22,7 +22,7 @@ globals), and so that the routing hot path reads it once:
 from __future__ import annotations
 
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
@@ -198,19 +198,25 @@ def set_context(context: ContextState) -> ContextState:
     return current.context
 
 
-def begin_request(pins: Mapping[str, Pin]) -> tuple[RequestState, RequestState | None]:
+def begin_request(pins: Mapping[str, Pin]) -> tuple[RequestState, Token[Routing]]:
     """Start a request's routing state with the pins it carried.
 
-    Pass the second value returned (the state it replaces) to :func:`end_request` in
-    ``finally``.
+    Pass the second value returned to :func:`end_request` in ``finally``, in the same
+    context.
     """
     state = RequestState(pins=pins)
-    return state, set_request(state)
+    current = _routing.get()
+    return state, _routing.set(_routing_of(current.forced, state, current.context))
 
 
-def end_request(previous: RequestState | None) -> None:
-    """End the request's routing state (call in ``finally``): ``previous`` is current again."""
-    set_request(previous)
+def end_request(token: Token[Routing]) -> None:
+    """End the request's routing state (call in ``finally``).
+
+    The routing state is again what it was when :func:`begin_request` returned ``token``:
+    nothing the request set (its state, a context pin, a forgotten ``use_primary()``
+    flag) outlives it.
+    """
+    _routing.reset(token)
 
 
 def start_request(pins: Mapping[str, Pin]) -> RequestState:

@@ -15,6 +15,7 @@ from django.contrib.sessions.models import Session
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connections
+from django.http import HttpResponse
 from django.test import AsyncClient, Client, RequestFactory
 
 from multidb_routers import PrimaryReplicaRouter
@@ -310,3 +311,26 @@ def test_with_the_async_client_a_write_does_not_pin_the_next_clients_reads(
     assert rated.json() == {"stars": 5, "read_from": "reviews"}
     assert set(page.json()["read_from"]) <= REPLICAS
     assert after == (None, {})
+
+
+def test_called_without_django_handler_the_middleware_leaves_nothing_behind() -> None:
+    """Called directly (no request_started), the middleware's request state ends with it:
+    a context pin or a use_primary() flag the view set and never reset is gone too."""
+    from multidb_routers.middleware import PinningMiddleware
+    from multidb_routers.replication.state import pin_context, primary_forced, set_forced
+
+    seen: list[object] = []
+
+    def view(request: Any) -> HttpResponse:
+        seen.append(request_state())
+        pin_context("default", Pin(until=time.time() + 60))
+        set_forced(True)
+        return HttpResponse("left things behind")
+
+    def call() -> tuple[object, ...]:
+        PinningMiddleware(view)(RequestFactory().get("/"))
+        return request_state(), dict(context_pins()), primary_forced()
+
+    state, pins, forced = contextvars.copy_context().run(call)
+    assert seen[0] is not None
+    assert (state, pins, forced) == (None, {}, False)

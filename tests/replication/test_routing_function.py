@@ -207,11 +207,11 @@ def _first_reads(
     def one() -> None:
         if before is not None:
             before()
-        _state, previous = begin_request({})
+        _state, token = begin_request({})
         try:
             counts[router.db_for_read(Review)] += 1
         finally:
-            end_request(previous)
+            end_request(token)
 
     state = random.getstate()
     random.seed(13)
@@ -299,7 +299,7 @@ def _write_effects(router: PrimaryReplicaRouter, write: Callable[[], str | None]
     from multidb_routers.replication.state import context_pins
 
     def in_request() -> tuple[object, ...]:
-        state, previous = begin_request({})
+        state, token = begin_request({})
         late: list[str] = []
         try:
             router.db_for_read(Review)  # a replica chosen, then a write empties the choice
@@ -308,7 +308,7 @@ def _write_effects(router: PrimaryReplicaRouter, write: Callable[[], str | None]
             again = write()
             return answer, again, sorted(state.written), dict(state.servable), late
         finally:
-            end_request(previous)
+            end_request(token)
 
     def outside() -> tuple[object, ...]:
         with fresh_state():

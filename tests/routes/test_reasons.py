@@ -458,7 +458,7 @@ def test_a_write_inside_a_restore_block_is_the_reason_after_it_not_the_token(
         [read] = routes_of("read", Review)
         assert read.reason.startswith("pinned by a write in this context (")
     with fresh_state():
-        _, request = begin_request({})
+        _, started = begin_request({})
         try:
             with restore(token):
                 [read] = routes_of("read", Review)
@@ -466,7 +466,7 @@ def test_a_write_inside_a_restore_block_is_the_reason_after_it_not_the_token(
             [read] = routes_of("read", Review)
             assert read.code == "replica"
         finally:
-            end_request(request)
+            end_request(started)
 
 
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
