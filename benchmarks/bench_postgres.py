@@ -7,8 +7,13 @@ the 20 latest (``across_shards(Review.objects.order_by("-created"))[:20]``, no i
 concurrently on the persistent fan-out workers (which keep one connection per shard
 between calls), and as ``MULTIDB_ROUTERS_FANOUT="auto"`` chooses (concurrently, for
 network databases). Each shard's scan is work of its own server process that the client
-waits on, so concurrency pays off as far as the server has cores to spare. The goal is
-concurrent / sequential <= 0.6. Skipped with a message when PostgreSQL is unavailable.
+waits on, so concurrency pays off as far as the server has cores to spare: on 2 CPUs
+the four scans take at least half the sequential time. Each way's time is its best
+single call (one call takes tens of milliseconds; averaging several calls adds the
+machine's slow spells, which weigh on the way that keeps both CPUs busy). Printed
+beside: the same SQL on bare psycopg connections, one after another and on one thread
+per shard, without Django: what this machine allows. The goal is auto / sequential <= 0.6.
+Skipped with a message when PostgreSQL is unavailable.
 
 Run: ``python -m benchmarks.bench_postgres``.
 """
@@ -16,13 +21,16 @@ Run: ``python -m benchmarks.bench_postgres``.
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any
 
 from benchmarks.bench_sharding import bench_fan_out, configure_sharded_reviews, fill_reviews
-from benchmarks.harness import goal
+from benchmarks.harness import goal, interleaved, per_call
 
 SHARDS = [f"pg_shard_{number}" for number in range(4)]
 ROWS_PER_SHARD = 100_000
+#: Single calls per way of the heavy query (each way's best is kept).
+ROUNDS = 30
 
 
 def configure(info: Any) -> None:
@@ -58,6 +66,62 @@ def fill() -> None:
             cursor.execute(f"ANALYZE {Review._meta.db_table}")
 
 
+def bare_psycopg_ratio() -> float:
+    """Threads / one after another for the fan-out's SQL on bare psycopg connections.
+
+    One connection per shard, opened beforehand; one new thread per shard and call; each
+    way's best of ``ROUNDS`` single calls. No Django, no merge: the ratio this machine
+    allows the fan-out.
+    """
+    import psycopg
+    from django.db import connections
+
+    from tests.testapps.shard_app.models import Review
+
+    # The statement across_shards() sends each shard: its ordering ends with the pk.
+    query = Review.objects.order_by("-created", "pk")[:20].query
+    sql, params = query.get_compiler(SHARDS[0]).as_sql()
+    bare = []
+    for alias in SHARDS:
+        settings_dict = connections[alias].settings_dict
+        bare.append(
+            psycopg.connect(
+                host=settings_dict["HOST"],
+                port=settings_dict["PORT"],
+                user=settings_dict["USER"],
+                dbname=settings_dict["NAME"],
+                autocommit=True,
+            )
+        )
+
+    def fetch(connection: Any) -> None:
+        connection.execute(sql, params).fetchall()
+
+    def one_after_another() -> None:
+        for connection in bare:
+            fetch(connection)
+
+    def threads() -> None:
+        started = [threading.Thread(target=fetch, args=(connection,)) for connection in bare]
+        for thread in started:
+            thread.start()
+        for thread in started:
+            thread.join()
+
+    try:
+        best = interleaved(
+            [
+                (name, lambda run=run: per_call(run, number=1, repeat=1))
+                for name, run in (("sequential", one_after_another), ("threads", threads))
+            ],
+            rounds=ROUNDS,
+        )
+    finally:
+        for connection in bare:
+            connection.close()
+    return best["threads"] / best["sequential"]
+
+
 def main() -> int:
     """Start a throwaway cluster, run the benchmark, stop the cluster."""
     from tests.postgres.cluster import PgCluster, PgUnavailableError
@@ -77,7 +141,13 @@ def main() -> int:
             ROWS_PER_SHARD,
             where="PostgreSQL ",
             note="client and server on one machine",
-            number=5,
+            number=1,
+            repeat=1,
+            rounds=ROUNDS,
+        )
+        print(
+            f"  the same SQL on bare psycopg connections (no Django), threads / one after "
+            f"another: x{bare_psycopg_ratio():.2f}"
         )
         goal(
             "across_shards top-20 ordered over 4 PostgreSQL shards, auto vs sequential",

@@ -128,14 +128,17 @@ def bench_fan_out(
     where: str,
     note: str,
     number: int = 10,
+    repeat: int = 3,
+    rounds: int = 5,
     ordering: str = "-created",
 ) -> dict[str, float]:
     """Top 20 by ``ordering`` over ``shards``: sequential, concurrent and "auto", with ratios.
 
     ``where`` names the databases in the title ("PostgreSQL "), ``note`` explains the
-    ratio on this machine. "concurrent, fresh connections" stops the workers after each
-    call, so each call connects anew, as every fan-out did before the workers kept their
-    connections. Shared with ``bench_postgres``. Returns seconds per call by way.
+    ratio on this machine; each way's time is its best of ``rounds`` (the median of
+    ``repeat`` runs of ``number`` calls each). "concurrent, fresh connections" stops the
+    workers after each call, so each call connects anew, as every fan-out did before the
+    workers kept their connections. Shared with ``bench_postgres``. Returns seconds per call by way.
     """
     from multidb_routers.concurrency import close_workers
     from multidb_routers.sharding import across_shards
@@ -161,10 +164,10 @@ def bench_fan_out(
     # Interleaved rounds, each way's best: the ways are compared under the same load.
     best = interleaved(
         [
-            (name, lambda run=run: per_call(run, number=number, repeat=3))
+            (name, lambda run=run: per_call(run, number=number, repeat=repeat))
             for name, run in ways.items()
         ],
-        rounds=5,
+        rounds=rounds,
     )
     rows = [(name, best[name]) for name in ways]
     # The goal's ratio: "auto" and sequential one call each, paired (see paired_ratio).
