@@ -36,7 +36,7 @@ from benchmarks.harness import goal, interleaved, paired_ratio, per_call, report
 
 AUTO = 'auto (MULTIDB_ROUTERS_FANOUT="auto")'
 #: Single calls of "auto" and of sequential paired for the goal's ratio.
-PAIRS = 40
+PAIRS = 200
 SHARDS = [f"shard_{number}" for number in range(4)]
 ROWS_PER_SHARD = scaled(40_000)
 

@@ -81,9 +81,16 @@ def interleaved(
     return best
 
 
-def paired_ratio(first: Callable[[], object], second: Callable[[], object], *, pairs: int) -> float:
-    """The median over ``pairs`` of (one call of ``first``) / (one call of ``second``), wall time.
+def paired_ratio(
+    first: Callable[[], object],
+    second: Callable[[], object],
+    *,
+    pairs: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """The median over ``pairs`` of (one call of ``first``) / (one call of ``second``).
 
+    Timed by ``clock`` (wall time; ``time.thread_time`` for work done in this thread).
     Each pair runs the two calls back to back, in alternating order: a slow spell of the
     machine or a drift (caches, the disk's page cache) then slows both calls of a pair
     alike, and the median ignores the pairs it split. Two ways that run the same code
@@ -95,9 +102,9 @@ def paired_ratio(first: Callable[[], object], second: Callable[[], object], *, p
         order = (first, second) if index % 2 == 0 else (second, first)
         seconds = []
         for func in order:
-            started = time.perf_counter()
+            started = clock()
             func()
-            seconds.append(time.perf_counter() - started)
+            seconds.append(clock() - started)
         if index % 2:
             seconds.reverse()
         ratios.append(seconds[0] / seconds[1])
