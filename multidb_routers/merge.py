@@ -98,7 +98,7 @@ from django.db.models.sql import Query
 from django.db.models.sql.where import WhereNode
 from django.db.models.utils import create_namedtuple_class
 
-from .concurrency import concurrent_for, in_worker, run_all
+from .concurrency import concurrent_for, in_worker, run_all, vendor_of
 from .exceptions import CannotMergeError, MergedQueryError
 
 if TYPE_CHECKING:
@@ -1138,7 +1138,7 @@ def _refuse_text_order(querysets: Sequence[QuerySet[Any]], paths: list[str], wha
     Python compares code points, as the ``C`` collation does; ``en_US.UTF-8`` and the like
     order otherwise, so rows merged in Python would follow an order no source used.
     """
-    sources = [qs for qs in querysets if connections[qs.db].vendor == "postgresql"]
+    sources = [qs for qs in querysets if vendor_of(str(qs.db)) == "postgresql"]
     if not sources or not paths:
         return
     query = sources[0].query.clone()

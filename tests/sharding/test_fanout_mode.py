@@ -218,3 +218,25 @@ def test_a_worker_that_ends_closes_its_in_memory_connections_too(settings: Any) 
     for connection in raw:
         with pytest.raises(sqlite3.ProgrammingError, match="closed"):
             connection.execute("SELECT 1")
+
+
+def test_auto_follows_a_change_of_databases(settings: Any) -> None:
+    """The vendors "auto" remembers per alias are forgotten when DATABASES changes."""
+    from django.core.signals import setting_changed
+    from django.db import connections
+
+    assert concurrent_for(SHARDS, None) is False
+    original = {alias: connections[alias].vendor for alias in SHARDS}
+    try:
+        for alias in SHARDS:
+            connections[alias].vendor = "postgresql"  # as if the alias now named a server
+        assert concurrent_for(SHARDS, None) is False  # remembered
+        with pytest.warns(UserWarning, match="Overriding setting DATABASES"):  # Django's
+            setting_changed.send(sender=None, setting="DATABASES", value=None, enter=True)
+        assert concurrent_for(SHARDS, None) is True
+    finally:
+        for alias, vendor in original.items():
+            del connections[alias].vendor
+            assert connections[alias].vendor == vendor
+        setting_changed.send(sender=None, setting="DATABASES", value=None, enter=False)
+    assert concurrent_for(SHARDS, None) is False
