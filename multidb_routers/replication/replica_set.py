@@ -25,7 +25,6 @@ from .connections import (
     drop_if_dead,
     per_thread,
     test_forbids,
-    transaction_open,
     user_transaction_open,
 )
 from .freshness import get_freshness
@@ -287,7 +286,8 @@ class ReplicaSet:
         thread = per_thread
         known: dict[type[Model], bool] = {}
         learn = covers
-        first_read = self._first_read
+        # With a lag limit every replica chosen is checked: _read_one's rules.
+        first_read = self._first_read if not checks_lag else (lambda state: read())
 
         # The conditions below are _read_one's, in its order; any other case is its.
         def db_for_read(model: type[Model], **hints: Any) -> str | None:
@@ -418,13 +418,17 @@ class ReplicaSet:
         """
         wrappers = per_thread.wrappers
         connection = wrappers.get(self.primary)
+        # Called by routing_function() when this set has no servable replica in the
+        # request (or no primary connection in this thread: then None here); without a
+        # lag limit. A transaction, as the hit path tests it.
         if (
             connection is None
             or state.written
-            or self._within_lag is not None
-            or self in state.servable
             or self in state.replicas
-            or transaction_open(connection)
+            or (
+                not connection.autocommit
+                and (connection.in_atomic_block or connection.connection is not None)
+            )
         ):
             return self._read_one()
         alias = self._pick(self.readers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import random
+import threading
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -279,6 +280,45 @@ def test_the_first_read_of_a_request_in_a_transaction_stays_on_the_primary() -> 
         assert _both(router) == (first, first)
 
     _in_request(check)
+
+
+def test_the_first_read_after_set_autocommit_false_stays_on_the_primary() -> None:
+    router = _router()
+    primary = connections["reviews"]
+
+    def check() -> None:
+        primary.ensure_connection()
+        transaction.set_autocommit(False, using="reviews")
+        try:
+            assert _both(router) == ("reviews", "reviews")
+        finally:
+            transaction.rollback(using="reviews")
+            transaction.set_autocommit(True, using="reviews")
+        first = router.db_for_read(Review)
+        assert first in REPLICAS
+
+    _in_request(check)
+
+
+def test_the_first_read_in_a_thread_whose_primary_never_connected_goes_to_a_replica() -> None:
+    from multidb_routers.replication.connections import cached_connection
+
+    router = _router()
+    answers: list[tuple[str | None, str | None]] = []
+
+    def check() -> None:
+        # A wrapper made in this thread and never connected: autocommit reads False.
+        primary = cached_connection("reviews")
+        assert (primary.connection, primary.autocommit) == (None, False)
+        answers.append(_both(router))
+        assert primary.connection is None  # asked nothing of the primary
+
+    thread = threading.Thread(target=lambda: _in_request(check))
+    thread.start()
+    thread.join()
+    [(fast, slow)] = answers
+    assert fast in REPLICAS
+    assert slow in REPLICAS
 
 
 def test_a_replica_a_test_left_out_of_its_databases_is_not_drawn_first() -> None:
