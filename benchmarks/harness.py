@@ -81,6 +81,27 @@ def interleaved(
     return best
 
 
+def paired_median(first: Callable[[], float], second: Callable[[], float], *, pairs: int) -> float:
+    """The median over ``pairs`` of ``first() / second()``, each call a measurement.
+
+    Each pair takes the two measurements back to back, in alternating order: a slow spell
+    of the machine or a drift (caches, the disk's page cache) then weighs on both of a
+    pair alike, and the median ignores the pairs it split. Two ways that run the same
+    code measure close to 1.00 this way, where each way's own best of separate rounds
+    differs by several percent between runs.
+    """
+    ratios = []
+    for index in range(max(3, scaled(pairs))):
+        if index % 2 == 0:
+            mine = first()
+            theirs = second()
+        else:
+            theirs = second()
+            mine = first()
+        ratios.append(mine / theirs)
+    return statistics.median(ratios)
+
+
 def paired_ratio(
     first: Callable[[], object],
     second: Callable[[], object],
@@ -88,27 +109,20 @@ def paired_ratio(
     pairs: int,
     clock: Callable[[], float] = time.perf_counter,
 ) -> float:
-    """The median over ``pairs`` of (one call of ``first``) / (one call of ``second``).
+    """:func:`paired_median` of one call of ``first`` over one call of ``second``.
 
     Timed by ``clock`` (wall time; ``time.thread_time`` for work done in this thread).
-    Each pair runs the two calls back to back, in alternating order: a slow spell of the
-    machine or a drift (caches, the disk's page cache) then slows both calls of a pair
-    alike, and the median ignores the pairs it split. Two ways that run the same code
-    measure close to 1.00 this way, where each way's own best of separate rounds differs
-    by several percent between runs.
     """
-    ratios = []
-    for index in range(max(3, scaled(pairs))):
-        order = (first, second) if index % 2 == 0 else (second, first)
-        seconds = []
-        for func in order:
+
+    def timed(func: Callable[[], object]) -> Callable[[], float]:
+        def run() -> float:
             started = clock()
             func()
-            seconds.append(clock() - started)
-        if index % 2:
-            seconds.reverse()
-        ratios.append(seconds[0] / seconds[1])
-    return statistics.median(ratios)
+            return clock() - started
+
+        return run
+
+    return paired_median(timed(first), timed(second), pairs=pairs)
 
 
 def in_fresh_thread(func: Callable[[], T]) -> T:
