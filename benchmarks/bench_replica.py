@@ -145,17 +145,11 @@ def page_for(peer: Peer) -> Callable[[HttpRequest], Any]:
     return peer.wrap(page)
 
 
-def get_timing(peer: Peer) -> Callable[[], float]:
-    """Seconds per GET through ``peer``'s middleware (the page reads one row)."""
+def get_once(peer: Peer) -> Callable[[], object]:
+    """One GET through ``peer``'s middleware (the page reads one row)."""
     handler = page_for(peer)
     request = factory.get("/page/")
-
-    def timing() -> float:
-        peer.activate()
-        handler(request)
-        return cpu_per_call(lambda: handler(request), number=NUMBERS["get"])
-
-    return timing
+    return lambda: handler(request)
 
 
 def post_get(peer: Peer, between: Callable[[], None] | None = None) -> Callable[[], object]:
@@ -177,29 +171,30 @@ def post_get(peer: Peer, between: Callable[[], None] | None = None) -> Callable[
     return both
 
 
-def post_get_timing(peer: Peer, between: Callable[[], None] | None = None) -> Callable[[], float]:
-    """Seconds per POST + GET pair through ``peer``'s middleware."""
-    both = post_get(peer, between)
+def cpu_timing(peer: Peer, run: Callable[[], object], number: int) -> Callable[[], float]:
+    """CPU seconds per ``run()`` with ``peer``'s routers (``cpu_per_call`` after one call)."""
 
     def timing() -> float:
         peer.activate()
-        both()
-        return cpu_per_call(both, number=NUMBERS["post_get"])
+        run()
+        return cpu_per_call(run, number=number)
 
     return timing
 
 
+def get_timing(peer: Peer) -> Callable[[], float]:
+    """Seconds per GET through ``peer``'s middleware (the page reads one row)."""
+    return cpu_timing(peer, get_once(peer), NUMBERS["get"])
+
+
+def post_get_timing(peer: Peer, between: Callable[[], None] | None = None) -> Callable[[], float]:
+    """Seconds per POST + GET pair through ``peer``'s middleware."""
+    return cpu_timing(peer, post_get(peer, between), NUMBERS["post_get"])
+
+
 def one_request(peer: Peer, kind: str) -> Callable[[], object]:
     """One GET (``kind`` ``"get"``) or one POST + GET through ``peer``'s middleware."""
-    if kind == "get":
-        handler = page_for(peer)
-        request = factory.get("/page/")
-
-        def run() -> object:
-            return handler(request)
-
-    else:
-        run = post_get(peer)
+    run = get_once(peer) if kind == "get" else post_get(peer)
 
     def call() -> object:
         peer.activate()
