@@ -213,24 +213,28 @@ class PinningMiddleware(SyncAsyncMiddleware):
         if self.async_mode:
             return self.__acall__(request)
         # The state request_started began (with the cookie's pins) lives until
-        # request_finished; else, under ASGI, one like __acall__'s; else (called
-        # without Django's handler) one ended here.
-        state = _claim_state()
-        # An ASGIRequest keeps its scope in its __dict__ (no AttributeError for a WSGI one).
-        if state is None and request.__dict__.get("scope") is not None:
-            state = start_request(self._incoming_pins(request))
-            state.claimed = True
-        if state is None:
-            state, token = begin_request(self._incoming_pins(request))
-            state.claimed = True
-            try:
-                response = cast("HttpResponseBase", self.get_response(request))
-            finally:
-                end_request(token)
-            # The state ended with the call: no later write can reach it.
-            if state.written:
-                self._set_cookie(request, response, self._new_pins(state))
-            return response
+        # request_finished: this middleware claims it (_claim_state(), inlined: this runs
+        # for every request), unless another PinningMiddleware did.
+        state = routing().request
+        if state is None or state.claimed:
+            value = request.COOKIES.get(conf.PIN_COOKIE_NAME)
+            pins = loads_pins(value, now=time.time(), limits=pin_limits()) if value else {}
+            # An ASGIRequest keeps its scope in its __dict__ (no AttributeError for a WSGI
+            # one): under ASGI, a state like __acall__'s.
+            if request.__dict__.get("scope") is None:
+                # Called without Django's handler: a state ended here.
+                state, token = begin_request(pins)
+                state.claimed = True
+                try:
+                    response = cast("HttpResponseBase", self.get_response(request))
+                finally:
+                    end_request(token)
+                # The state ended with the call: no later write can reach it.
+                if state.written:
+                    self._set_cookie(request, response, self._new_pins(state))
+                return response
+            state = start_request(pins)
+        state.claimed = True
         # Sync mode: get_response is sync (an isinstance check of Awaitable, an ABC, costs
         # a microsecond per request).
         response = cast("HttpResponseBase", self.get_response(request))

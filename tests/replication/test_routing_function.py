@@ -235,6 +235,21 @@ def test_the_first_read_of_a_request_draws_a_replica_by_weight() -> None:
     assert abs(counts["reviews_replica1"] / 4000 - 0.75) < 0.03
 
 
+def test_the_first_read_draws_evenly_among_replicas_of_equal_weight() -> None:
+    # A list of replicas (equal weights) is drawn from by index, not by _pick().
+    even = _first_reads(_router(), 4000)
+    with_primary = _first_reads(
+        PrimaryReplicaRouter(primary="reviews", replicas=REPLICAS, read_from_primaries=True),
+        6000,
+    )
+
+    assert set(even) == set(REPLICAS)
+    assert abs(even["reviews_replica1"] / 4000 - 0.5) < 0.03
+    assert set(with_primary) == {"reviews", *REPLICAS}
+    for alias in ("reviews", *REPLICAS):
+        assert abs(with_primary[alias] / 6000 - 1 / 3) < 0.03
+
+
 def test_a_replica_whose_connection_needs_a_check_is_drawn_as_often_as_the_others() -> None:
     # The drawn replica is checked, not drawn again: a redraw would favour replicas whose
     # connections were already known good (here replica2 would get a quarter of reads).
