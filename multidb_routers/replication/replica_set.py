@@ -156,6 +156,7 @@ class ReplicaSet:
         "_read_weights",
         "_several",
         "_total",
+        "_uniform",
         "_within_lag",
         "_write_cumulative",
         "aliases",
@@ -224,6 +225,8 @@ class ReplicaSet:
         self._within_lag: Callable[[str], bool] | None = getattr(self.freshness, "within_lag", None)
         self._cumulative: list[float] = list(accumulate(readers.values()))
         self._total: float = self._cumulative[-1] if self._cumulative else 0.0
+        # Equal weights (a list of replicas): the first read of a request draws an index.
+        self._uniform = len(set(readers.values())) == 1
         # Replica alias -> time.monotonic() after which it is tried again.
         self._down: dict[str, float] = {}
 
@@ -286,14 +289,8 @@ class ReplicaSet:
         thread = per_thread
         known: dict[type[Model], bool] = {}
         learn = covers
-        readers = self.readers
-        count = len(readers)
-        # Equal weights (a list of replicas): an index drawn in this frame; else _pick().
-        uniform = len(set(self._read_weights.values())) == 1
-        pick = self._pick
-        random_ = _random
-        primaries = self.primary_weights
-        ready = self._ready_tail
+        # With a lag limit every replica chosen is checked: _read_one's rules.
+        first_read = self._first_read if not checks_lag else (lambda state: read())
 
         # The conditions below are _read_one's, in its order; any other case is its.
         def db_for_read(model: type[Model], **hints: Any) -> str | None:
@@ -310,43 +307,7 @@ class ReplicaSet:
                     chosen = state.servable[replica_set]
                     connection = thread.wrappers[primary]
                 except KeyError:
-                    # No replica chosen yet (the request's first read, usually): the
-                    # usual case (nothing written, no transaction, a replica drawn whose
-                    # connection is open, checked and ready) here, in this frame; a
-                    # replica found not ready is checked by _ready_tail, anything else
-                    # is _read_one's. (No primary connection in this thread: _read_one.)
-                    wrappers = thread.wrappers
-                    connection = wrappers.get(primary)  # type: ignore[assignment]
-                    if (
-                        connection is None
-                        or checks_lag
-                        or state.written
-                        or replica_set in state.replicas
-                        or (
-                            not connection.autocommit
-                            and (connection.in_atomic_block or connection.connection is not None)
-                        )
-                    ):
-                        return read()
-                    alias = readers[int(random_() * count)] if uniform else pick(readers)
-                    kept = wrappers.get(alias)
-                    if (
-                        kept is None
-                        or kept.connection is None
-                        or kept.errors_occurred
-                        or "cursor" in kept.__dict__
-                        or (kept.health_check_enabled and not kept.health_check_done)  # type: ignore[attr-defined]
-                        or (down and alias in down)
-                        or (
-                            kept.vendor != "sqlite"
-                            and alias not in primaries
-                            and not retries_for(kept, replica_set)
-                        )
-                    ):
-                        return ready(state, alias)
-                    state.replicas[replica_set] = alias
-                    state.servable[replica_set] = alias
-                    return alias
+                    return first_read(state)  # no replica chosen yet, usually
                 if down and chosen in down:
                     return read()
                 # Autocommit first: atomic() turns it off before it marks its block,
@@ -449,17 +410,52 @@ class ReplicaSet:
                     state.servable[self] = alias
         return alias
 
-    def _ready_tail(self, state: RequestState, alias: str) -> str:
-        """The first read of a request (see :meth:`routing_function`) drew ``alias``,
-        whose connection is not open, checked and ready: checked now as :meth:`_choose`
-        checks a replica it drew.
+    def _first_read(self, state: RequestState) -> str:
+        """A read of a request with no replica to keep (usually its first read).
 
-        When it cannot serve, :meth:`_read_one` draws again among the replicas that can:
-        a replica found down or unusable here is not drawn twice, so each is still
-        chosen in proportion to its weight among those.
+        :meth:`_read_one`, with the usual case in one frame: nothing written, no
+        transaction, and a replica drawn by weight whose connection is open, checked and
+        ready. Anything else is left to :meth:`_read_one`, which draws again among the
+        replicas that can serve: a replica found down or unusable here is not drawn
+        twice, so each is still chosen in proportion to its weight among those.
         """
+        wrappers = per_thread.wrappers
+        connection = wrappers.get(self.primary)
+        # Called by routing_function() when this set has no servable replica in the
+        # request (or no primary connection in this thread: then None here); without a
+        # lag limit. A transaction, as the hit path tests it.
+        if (
+            connection is None
+            or state.written
+            or self in state.replicas
+            or (
+                not connection.autocommit
+                and (connection.in_atomic_block or connection.connection is not None)
+            )
+        ):
+            return self._read_one()
+        readers = self.readers
+        # Equal weights (a list of replicas): an index, without _pick()'s frame.
+        alias = readers[int(_random() * len(readers))] if self._uniform else self._pick(readers)
         down = self._down
-        if (down and down.get(alias, 0.0) > time.monotonic()) or not self._usable(alias):
+        kept = wrappers.get(alias)
+        ready = not (
+            kept is None
+            or kept.connection is None
+            or kept.errors_occurred
+            or "cursor" in kept.__dict__
+            or (kept.health_check_enabled and not kept.health_check_done)  # type: ignore[attr-defined]
+            or (down and alias in down)
+            or (
+                alias not in self.primary_weights
+                and kept.vendor != "sqlite"
+                and not retries_for(kept, self)
+            )
+        )
+        # Else checked as _choose() checks a replica it drew.
+        if not ready and (
+            (down and down.get(alias, 0.0) > time.monotonic()) or not self._usable(alias)
+        ):
             return self._read_one()
         state.replicas[self] = alias
         state.servable[self] = alias
