@@ -69,7 +69,7 @@ PAIRS = {"get": 1_500, "post_get": 800}
 #: Timing runs of ours and of MDR paired for each decision goal, in each of
 #: DECISION_PROCESSES processes.
 DECISION_PAIRS = 40
-DECISION_PROCESSES = 5
+DECISION_PROCESSES = 7
 
 
 @dataclass
