@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from django.db.models import Model
 
     from .freshness import Freshness
-    from .state import Pin, RequestState
+    from .state import Pin, RequestState, Routing
 
 __all__ = ["ReplicaSet"]
 
@@ -100,6 +100,20 @@ def _validate_seconds(value: object, *, option: str, allow_none: bool) -> float 
     return float(value)
 
 
+class _Covered(dict["type[Model]", bool]):
+    """Model -> whether ``covers`` accepts it: each model's answer asked once, remembered."""
+
+    __slots__ = ("covers",)
+
+    def __init__(self, covers: Callable[[type[Model]], bool]) -> None:
+        super().__init__()
+        self.covers = covers
+
+    def __missing__(self, model: type[Model]) -> bool:
+        covered = self[model] = self.covers(model)
+        return covered
+
+
 def _in_scope(
     decide: Callable[..., str], covers: Callable[[type[Model]], bool] | None
 ) -> Callable[..., str | None]:
@@ -110,13 +124,10 @@ def _in_scope(
     """
     if covers is None:
         return decide
-    known: dict[type[Model], bool] = {}
+    covered = _Covered(covers)
 
     def scoped(model: type[Model], **hints: Any) -> str | None:
-        covered = known.get(model)
-        if covered is None:
-            covered = known[model] = covers(model)
-        return decide(model, **hints) if covered else None
+        return decide(model, **hints) if covered[model] else None
 
     return scoped
 
@@ -284,61 +295,40 @@ class ReplicaSet:
             return _in_scope(lambda model, **hints: primary, covers)
         replica_set = self
         down = self._down
-        checks_lag = self._within_lag is not None
         current = routing
         thread = per_thread
-        known: dict[type[Model], bool] = {}
-        learn = covers
+        covered = None if covers is None else _Covered(covers)
         # With a lag limit every replica chosen is checked: _read_one's rules.
-        first_read = self._first_read if not checks_lag else (lambda state: read())
+        if self._within_lag is None:
+            first_read, outside = self._first_read, self._read_outside
+        else:
+            first_read, outside = (lambda state: read()), (lambda now: read())
 
         # The conditions below are _read_one's, in its order; any other case is its.
+        # Reads outside the request path and a request's first read are the methods':
+        # each variable of this function costs each of its calls a little.
         def db_for_read(model: type[Model], **hints: Any) -> str | None:
-            if learn is not None:
-                covered = known.get(model)
-                if covered is None:
-                    covered = known[model] = learn(model)
-                if not covered:
-                    return None
+            if covered is not None and not covered[model]:
+                return None
             now = current()
             state = now.quick  # the request's state, when only its writes could matter
-            if state is not None:
-                try:
-                    chosen = state.servable[replica_set]
-                    connection = thread.wrappers[primary]
-                except KeyError:
-                    return first_read(state)  # no replica chosen yet, usually
-                if down and chosen in down:
-                    return read()
-                # Autocommit first: atomic() turns it off before it marks its block,
-                # so a connection in autocommit holds no transaction (one attribute
-                # read in the common case).
-                if not connection.autocommit and (
-                    connection.in_atomic_block or connection.connection is not None
-                ):
-                    # A transaction: whose it is (the code's or TestCase's, which
-                    # lagging_replicas() ignores) is for the full rules to say.
-                    return read()
-                return chosen
-            if now.forced or now.request is not None:
-                return read()
-            context = now.context
-            if context.pins or checks_lag:
-                return read()
+            if state is None:
+                return outside(now)
             try:
-                chosen = context.replicas[replica_set]
-                wrappers = thread.wrappers
-                connection = wrappers[primary]
-                kept = wrappers[chosen]
+                chosen = state.servable[replica_set]
+                connection = thread.wrappers[primary]
             except KeyError:
+                return first_read(state)  # no replica chosen yet, usually
+            if down and chosen in down:
                 return read()
-            if (down and chosen in down) or (
-                not connection.autocommit
-                and (connection.in_atomic_block or connection.connection is not None)
+            # Autocommit first: atomic() turns it off before it marks its block, so a
+            # connection in autocommit holds no transaction (one attribute read in the
+            # common case).
+            if not connection.autocommit and (
+                connection.in_atomic_block or connection.connection is not None
             ):
-                return read()
-            # _still_usable(chosen), inlined: no request signal checks it.
-            if kept.errors_occurred or kept.connection is None or "cursor" in kept.__dict__:
+                # A transaction: whose it is (the code's or TestCase's, which
+                # lagging_replicas() ignores) is for the full rules to say.
                 return read()
             return chosen
 
@@ -409,6 +399,36 @@ class ReplicaSet:
                 if not state.written:
                     state.servable[self] = alias
         return alias
+
+    def _read_outside(self, now: Routing) -> str:
+        """A read that :meth:`routing_function` found outside a request's quick state.
+
+        :meth:`_read_one`, with the usual case outside a request (a command, a task)
+        decided here: no pin, not forced, and the replica this context chose still
+        usable. Without a lag limit.
+        """
+        if now.forced or now.request is not None:
+            return self._read_one()
+        context = now.context
+        if context.pins:
+            return self._read_one()
+        try:
+            chosen = context.replicas[self]
+            wrappers = per_thread.wrappers
+            connection = wrappers[self.primary]
+            kept = wrappers[chosen]
+        except KeyError:
+            return self._read_one()
+        down = self._down
+        if (down and chosen in down) or (
+            not connection.autocommit
+            and (connection.in_atomic_block or connection.connection is not None)
+        ):
+            return self._read_one()
+        # _still_usable(chosen), inlined: no request signal checks it.
+        if kept.errors_occurred or kept.connection is None or "cursor" in kept.__dict__:
+            return self._read_one()
+        return chosen
 
     def _first_read(self, state: RequestState) -> str:
         """A read of a request with no replica to keep (usually its first read).
