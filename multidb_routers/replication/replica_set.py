@@ -283,8 +283,10 @@ class ReplicaSet:
         ``covers`` says whether a model is the router's (``None``: every model); each
         model's answer is remembered. The function answers exactly as :meth:`read_alias`
         (``None`` for a model out of scope); the common case, a read that keeps the
-        replica already chosen in its request or context, is decided without a further
-        call, everything else by :meth:`read_alias`.
+        replica already chosen in its request, is decided without a further call; a
+        request's first read and a read outside a request that keeps its context's
+        replica with one more (:meth:`_first_read`, :meth:`_read_outside`); everything
+        else by :meth:`read_alias`.
         """
         if self._several:
             read_several = self._read_several
