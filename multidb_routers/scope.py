@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from .exceptions import RouterOptionError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from django.db.models import Model
 
-__all__ = ["LabelMap", "Scope", "validate_labels"]
+__all__ = ["CoveredModels", "LabelMap", "Scope", "validate_labels"]
 
 V = TypeVar("V")
 
@@ -151,3 +153,21 @@ class Scope:
         if "model" not in hints and "model_name" not in hints and self._map.is_partial(app_label):
             return None
         return False
+
+
+class CoveredModels(dict["type[Model]", bool]):
+    """Model -> whether ``covers`` accepts it: each model asked once, then remembered.
+
+    For the routing hot path: ``covered[model]`` is one dictionary lookup once the model
+    has been seen (a model's scope cannot change while its router lives).
+    """
+
+    __slots__ = ("covers",)
+
+    def __init__(self, covers: Callable[[type[Model]], bool]) -> None:
+        super().__init__()
+        self.covers = covers
+
+    def __missing__(self, model: type[Model]) -> bool:
+        covered = self[model] = self.covers(model)
+        return covered

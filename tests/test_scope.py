@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from multidb_routers.exceptions import RouterOptionError
-from multidb_routers.scope import LabelMap, Scope
+from multidb_routers.scope import CoveredModels, LabelMap, Scope
 from tests.testapps.functional_app.models import Book, FeaturedBook, Shelf
 from tests.testapps.legacy_app.models import Customer, Note
 
@@ -95,3 +95,22 @@ def test_scope_covers_named_models_only() -> None:
 def test_scope_repr_names_its_labels() -> None:
     assert repr(Scope(["reviews"])) == "Scope(['reviews'])"
     assert repr(Scope(None)) == "Scope(everything)"
+
+
+def test_covered_models_asks_the_scope_once_per_model() -> None:
+    asked: list[type] = []
+    scope = Scope(["legacy_app.Customer"])
+
+    def covers(model: type) -> bool:
+        asked.append(model)
+        return scope.covers(model)
+
+    covered = CoveredModels(covers)
+
+    assert [covered[Customer], covered[Note], covered[Customer], covered[Note]] == [
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert asked == [Customer, Note]

@@ -20,6 +20,7 @@ from django.db import DatabaseError, OperationalError
 
 from ..conf import conf
 from ..exceptions import PinnedReadError, RouterOptionError
+from ..scope import CoveredModels
 from .connections import (
     cached_connection,
     drop_if_dead,
@@ -101,20 +102,6 @@ def _validate_seconds(value: object, *, option: str, allow_none: bool) -> float 
     return float(value)
 
 
-class _Covered(dict["type[Model]", bool]):
-    """Model -> whether ``covers`` accepts it: each model's answer asked once, remembered."""
-
-    __slots__ = ("covers",)
-
-    def __init__(self, covers: Callable[[type[Model]], bool]) -> None:
-        super().__init__()
-        self.covers = covers
-
-    def __missing__(self, model: type[Model]) -> bool:
-        covered = self[model] = self.covers(model)
-        return covered
-
-
 def _in_scope(
     decide: Callable[..., str], covers: Callable[[type[Model]], bool] | None
 ) -> Callable[..., str | None]:
@@ -125,7 +112,7 @@ def _in_scope(
     """
     if covers is None:
         return decide
-    covered = _Covered(covers)
+    covered = CoveredModels(covers)
 
     def scoped(model: type[Model], **hints: Any) -> str | None:
         return decide(model, **hints) if covered[model] else None
@@ -300,7 +287,7 @@ class ReplicaSet:
         down = self._down
         current = routing
         thread = per_thread
-        covered = None if covers is None else _Covered(covers)
+        covered = None if covers is None else CoveredModels(covers)
         # With a lag limit every replica chosen is checked: _read_one's rules.
         if self._within_lag is None:
             first_read, outside = self._first_read, self._read_outside

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..base import BaseRouter, RouteDescription
-from ..scope import Scope
+from ..scope import CoveredModels, Scope
 from .freshness import get_freshness
 from .replica_set import ReplicaSet
 
@@ -102,7 +102,7 @@ class PrimaryReplicaRouter(BaseRouter):
         self._covers = self._scope.covers
         # Routing runs on every query: each model's scope answer is remembered, and the
         # read method for one primary or several is chosen now, not per read.
-        self._covered: dict[type[Model], bool] = {}
+        self._covered = CoveredModels(self._covers)
         self._read_alias = self.replica_set.reader
         self._write_alias = self.replica_set.write_alias
         # Unless a subclass overrides them, the instance routes with one function call
@@ -115,10 +115,7 @@ class PrimaryReplicaRouter(BaseRouter):
 
     def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
         """The primary or a replica (see :meth:`ReplicaSet.read_alias`); ``None`` out of scope."""
-        covered = self._covered.get(model)
-        if covered is None:
-            covered = self._covered[model] = self._covers(model)
-        return self._read_alias() if covered else None
+        return self._read_alias() if self._covered[model] else None
 
     def db_for_write(self, model: type[Model], **hints: Any) -> str | None:
         """A primary, pinning the writer's next reads to it; ``None`` out of scope.
