@@ -304,11 +304,14 @@ class ReplicaSet:
             state = now.quick  # the request's state, when only its writes could matter
             if state is None:
                 return outside(now)
+            servable = state.servable
+            if not servable:  # each request's first read: a KeyError costs several hits
+                return first_read(state)
             try:
-                chosen = state.servable[replica_set]
+                chosen = servable[replica_set]
                 connection = thread.__dict__[primary]
             except KeyError:
-                return first_read(state)  # no replica chosen yet, usually
+                return first_read(state)  # another replica set's, or no connection yet
             if down and chosen in down:
                 return read()
             # Autocommit first: atomic() turns it off before it marks its block, so a

@@ -336,6 +336,21 @@ def test_the_first_read_in_a_thread_whose_primary_never_connected_goes_to_a_repl
     assert slow in REPLICAS
 
 
+def test_each_replica_set_of_a_request_draws_its_own_first_read() -> None:
+    # The hot path takes an empty choice of the request for its first read: a set whose
+    # first read comes after another set's choice must still draw its own replica.
+    first = PrimaryReplicaRouter(primary="reviews", replicas=REPLICAS[1:])
+    second = PrimaryReplicaRouter(primary="reviews", replicas=REPLICAS[:1])
+    answers: list[str | None] = []
+
+    def check() -> None:
+        for _ in range(2):
+            answers.extend([first.db_for_read(Review), second.db_for_read(Review)])
+
+    _in_request(check)
+    assert answers == [REPLICAS[1], REPLICAS[0]] * 2
+
+
 def test_a_replica_a_test_left_out_of_its_databases_is_not_drawn_first() -> None:
     from django.test.testcases import _DatabaseFailure
 
