@@ -24,6 +24,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -47,6 +48,7 @@ __all__ = [
     "finish_request",
     "fresh_state",
     "ignore_test_transactions",
+    "new_routing",
     "pin_context",
     "primary_forced",
     "request_state",
@@ -54,6 +56,7 @@ __all__ = [
     "set_context",
     "set_forced",
     "set_request",
+    "set_routing",
     "start_request",
     "test_transactions_ignored",
     "use_primary",
@@ -149,13 +152,16 @@ class Routing(NamedTuple):
     quick: RequestState | None
 
 
-# A Routing made without the Python frame of its generated __new__ (two per request).
-_make = tuple.__new__
+#: ``new_routing((forced, request, context, quick))``: a :class:`Routing` made without
+#: the Python frame of its generated ``__new__`` (one or two per request).
+new_routing: Callable[
+    [tuple[bool, RequestState | None, ContextState, RequestState | None]], Routing
+] = partial(tuple.__new__, Routing)
 
 
 def _routing_of(forced: bool, request: RequestState | None, context: ContextState) -> Routing:
     quick = request if request is not None and not forced and not request.pins else None
-    return _make(Routing, (forced, request, context, quick))
+    return new_routing((forced, request, context, quick))
 
 
 _OUTSIDE = _routing_of(False, None, _EMPTY)
@@ -226,17 +232,17 @@ def begin_request(pins: Mapping[str, Pin]) -> tuple[RequestState, Token[Routing]
     forced, _, context, _ = _routing.get()
     # _routing_of(), inlined: this runs for every request.
     quick = state if not forced and not pins else None
-    return state, _routing.set(_make(Routing, (forced, state, context, quick)))
+    return state, _routing.set(new_routing((forced, state, context, quick)))
 
 
-def end_request(token: Token[Routing]) -> None:
-    """End the request's routing state (call in ``finally``).
-
-    The routing state is again what it was when :func:`begin_request` returned ``token``:
-    nothing the request set (its state, a context pin, a forgotten ``use_primary()``
-    flag) outlives it.
-    """
-    _routing.reset(token)
+#: End the request's routing state (call in ``finally``) with the token
+#: :func:`begin_request` returned: the routing state is again what it was then, and
+#: nothing the request set (its state, a context pin, a forgotten ``use_primary()``
+#: flag) outlives it. The context variable's own ``reset``: no Python frame per request.
+end_request: Callable[[Token[Routing]], None] = _routing.reset
+#: Make a :class:`Routing` the current one; returns the token :func:`end_request` takes.
+#: For ``PinningMiddleware``, which begins a request's state in its own frame.
+set_routing: Callable[[Routing], Token[Routing]] = _routing.set
 
 
 def start_request(pins: Mapping[str, Pin]) -> RequestState:

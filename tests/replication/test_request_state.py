@@ -334,3 +334,36 @@ def test_called_without_django_handler_the_middleware_leaves_nothing_behind() ->
     state, pins, forced = contextvars.copy_context().run(call)
     assert seen[0] is not None
     assert (state, pins, forced) == (None, {}, False)
+
+
+@pytest.mark.parametrize("carried", ["nothing", "a pin cookie", "use_primary()"])
+def test_called_without_django_handler_the_requests_reads_follow_its_pins(
+    review: Review, carried: str
+) -> None:
+    from multidb_routers import use_primary
+    from multidb_routers.middleware import PinningMiddleware
+
+    read_from: list[str | None] = []
+
+    def view(request: Any) -> HttpResponse:
+        read_from.append(Review.objects.get(pk=review.pk)._state.db)
+        return HttpResponse("read")
+
+    request = RequestFactory().get("/")
+    if carried == "a pin cookie":
+        pin = Pin(until=time.time() + 60)
+        request.COOKIES[conf.PIN_COOKIE_NAME] = dumps_pins({"reviews": pin})
+
+    def call() -> None:
+        with fresh_state():  # the review's creation pinned this context
+            if carried == "use_primary()":
+                with use_primary():
+                    PinningMiddleware(view)(request)
+            else:
+                PinningMiddleware(view)(request)
+
+    contextvars.copy_context().run(call)
+    if carried == "nothing":
+        assert read_from[0] in REPLICAS
+    else:
+        assert read_from == ["reviews"]
