@@ -367,3 +367,34 @@ def test_called_without_django_handler_the_requests_reads_follow_its_pins(
         assert read_from[0] in REPLICAS
     else:
         assert read_from == ["reviews"]
+
+
+def test_called_without_django_handler_the_middleware_makes_the_state_requeststate_makes() -> None:
+    from dataclasses import fields
+
+    from multidb_routers.middleware import PinningMiddleware
+    from multidb_routers.replication.state import RequestState
+
+    seen: list[RequestState | None] = []
+
+    def view(request: Any) -> HttpResponse:
+        seen.append(request_state())
+        return HttpResponse("seen")
+
+    request = RequestFactory().get("/")
+    pins = {"reviews": Pin(until=time.time() + 60)}
+    request.COOKIES[conf.PIN_COOKIE_NAME] = dumps_pins(pins)
+    middleware = PinningMiddleware(view)
+    contextvars.copy_context().run(lambda: [middleware(request) for _ in range(2)])
+
+    first, second = seen
+    assert first is not None
+    assert second is not None
+    made = RequestState(first.pins, claimed=True)  # the cookie's pins, as loaded
+    assert set(first.pins) == {"reviews"}
+    for field in fields(RequestState):
+        assert getattr(first, field.name) == getattr(made, field.name), field.name
+    # A request's own objects, never shared with the next request's.
+    assert first.written is not second.written
+    assert first.replicas is not second.replicas
+    assert first.servable is not second.servable
