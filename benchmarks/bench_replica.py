@@ -17,12 +17,12 @@ Rows: ``db_for_read(Item)`` on the router; Django's ``router.db_for_read(Item)``
 read ``Item.objects.filter(pk=1).first()``, also with our router reading ``default`` (the
 database reads without a router hit: the ORM goals compare the same database); the two
 request workloads. The goals pair measurements of ours and of MDR's (``harness``'s
-``paired_median``): timing runs for the decisions (in several processes, whose median
-is the goal: a decision's cost moves from one process to the next), single requests for
-the request workloads (``paired_ratio``, thread CPU time). Each library's best of separate rounds
-differs by several percent between runs, where ours paired with a second instance of
-ours gives 1.000. Each goal of issue
-13 is printed as a ``GOAL`` line (``benchmarks/harness.py``). Needs
+``paired_median``): timing runs for the decisions, single requests for the request
+workloads (``paired_ratio``, thread CPU time), each in several processes whose median is
+the goal (a cost moves from one process to the next). Each library's best of separate
+rounds differs by several percent between runs, where ours paired with a second instance
+of ours gives 1.000. Each goal of issue 13 is printed as a ``GOAL`` line
+(``benchmarks/harness.py``). Needs
 ``pip install -r benchmarks/requirements.txt``. Run: ``python -m benchmarks.bench_replica``.
 """
 
@@ -64,8 +64,10 @@ OURS_ON_DEFAULT = "multidb_routers reading default"
 ROUNDS = 13
 #: Calls per timing run (``cpu_per_call``'s ``number``) of each kind of operation.
 NUMBERS = {"decision": 5_000, "orm": 200, "get": 100, "post_get": 40}
-#: Single requests of ours and of a peer paired for the request goals, by workload.
+#: Single requests of ours and of a peer paired for the request goals, by workload, in
+#: each of REQUEST_PROCESSES processes.
 PAIRS = {"get": 1_500, "post_get": 800}
+REQUEST_PROCESSES = 5
 #: Timing runs of ours and of MDR paired for each decision goal, in each of
 #: DECISION_PROCESSES processes.
 DECISION_PAIRS = 40
@@ -362,15 +364,36 @@ def decision_ratios(all_peers: list[Peer]) -> dict[str, float]:
     return ratios
 
 
-def decisions_in_a_process() -> dict[str, float]:
-    """:func:`decision_ratios` measured in a new process (``--decisions``).
+def request_ratios(all_peers: list[Peer]) -> dict[str, float]:
+    """Each request workload's ratio to MDR's, and to a second instance of ours (``same``).
 
-    A decision's cost moves by several percent from one process to the next (where its
-    objects land in memory, the per-process seed of string hashes), more than within
-    one: the goals take the median over several processes, as pyperf does.
+    Single requests paired (``harness.paired_ratio``, their CPU time in this thread). Ours
+    against a second instance of ours shows what the method measures for equal code.
+    """
+    mdr, ours = (next(peer for peer in all_peers if peer.name == name) for name in (MDR, OURS))
+    twin = Peer(
+        OURS, [PrimaryReplicaRouter(primary="default", replicas=REPLICAS)], PinningMiddleware
+    )
+    ratios = {}
+    for kind in PAIRS:
+        mine = one_request(ours, kind)
+        for name, peer in ((kind, mdr), (f"{kind} same", twin)):
+            ratios[name] = paired_ratio(
+                mine, one_request(peer, kind), pairs=PAIRS[kind], clock=time.thread_time
+            )
+    return ratios
+
+
+def in_a_process(mode: str) -> dict[str, float]:
+    """:func:`decision_ratios` (``--decisions``) or :func:`request_ratios` (``--requests``).
+
+    Measured in a new process: a cost moves by several tenths of a percent (a request)
+    to several percent (a decision) from one process to the next (where its objects land
+    in memory, the per-process seed of string hashes), more than within one: the goals
+    take the median over several processes, as pyperf does.
     """
     output = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_replica", "--decisions"],
+        [sys.executable, "-m", "benchmarks.bench_replica", mode],
         check=True,
         capture_output=True,
         text=True,
@@ -380,13 +403,15 @@ def decisions_in_a_process() -> dict[str, float]:
 
 
 def main() -> None:
-    """Measure every row, print the tables and the goals (``--decisions``: only those)."""
+    """Measure every row, print the tables and the goals (``--decisions``, ``--requests``:
+    only those ratios, as JSON)."""
     create_tables()
     all_peers = peers()
-    if "--decisions" in sys.argv:
-        check_states(all_peers)
-        print(json.dumps(decision_ratios(all_peers)))
-        return
+    for mode, measure in (("--decisions", decision_ratios), ("--requests", request_ratios)):
+        if mode in sys.argv:
+            check_states(all_peers)
+            print(json.dumps(measure(all_peers)))
+            return
     print("Where reads go (SQLite in memory; every alias holds the same rows):")
     for line in check_states(all_peers):
         print(line)
@@ -468,7 +493,7 @@ def main() -> None:
         return ratios[label][over]
 
     # The decision goals: see decision_ratios().
-    per_process = [decisions_in_a_process() for _ in range(scaled(DECISION_PROCESSES))]
+    per_process = [in_a_process("--decisions") for _ in range(scaled(DECISION_PROCESSES))]
     for name in DECISIONS:
         values = [ratios_of[name] for ratios_of in per_process]
         print(
@@ -501,24 +526,17 @@ def main() -> None:
     goal("ORM read, in a GET request, vs no router", with_decision("in"), 1.01, "x")
     goal("ORM read, outside a request, vs no router", with_decision("out"), 1.01, "x")
 
-    # The request goals: single requests paired (their CPU time in this thread). Ours
-    # against a second instance of ours shows what the method measures for equal code.
-    mdr, ours = (next(peer for peer in all_peers if peer.name == name) for name in (MDR, OURS))
-    twin = Peer(
-        OURS, [PrimaryReplicaRouter(primary="default", replicas=REPLICAS)], PinningMiddleware
-    )
+    # The request goals: see request_ratios().
+    in_processes = [in_a_process("--requests") for _ in range(scaled(REQUEST_PROCESSES))]
     paired: dict[str, float] = {}
     for kind, label in (("get", "a GET"), ("post_get", "a POST + GET")):
-        mine = one_request(ours, kind)
-        paired[kind] = paired_ratio(
-            mine, one_request(mdr, kind), pairs=PAIRS[kind], clock=time.thread_time
-        )
-        same = paired_ratio(
-            mine, one_request(twin, kind), pairs=PAIRS[kind], clock=time.thread_time
-        )
+        paired[kind] = statistics.median(r[kind] for r in in_processes)
         print(
-            f"  {label} paired with MDR's, median of {PAIRS[kind]} ratios of CPU time: "
-            f"x{paired[kind]:.3f} (ours paired with ours: x{same:.3f})"
+            f"  {label} paired with MDR's, median of {PAIRS[kind]} ratios of CPU time, in "
+            f"{len(in_processes)} processes: "
+            + ", ".join(f"x{r[kind]:.3f}" for r in in_processes)
+            + "; ours paired with ours: "
+            + ", ".join(f"x{r[f'{kind} same']:.3f}" for r in in_processes)
         )
     print()
     goal("GET through the middleware, vs MDR", paired["get"], 1.00, "x")
