@@ -24,6 +24,7 @@ from .per_second import LastSecond
 from .state import (
     Pin,
     RequestState,
+    begin_request,
     end_request,
     finish_request,
     new_routing,
@@ -372,7 +373,8 @@ def request_started_receiver(
     if not isinstance(header, str):
         header = ""
     value = parse_cookie(header).get(name) if name in header else None
-    start_request(loads_pins(value, now=time.time(), limits=pin_limits()) if value else {})
+    # start_request(), without its frame: this runs for every request.
+    begin_request(loads_pins(value, now=time.time(), limits=pin_limits()) if value else {})
 
 
 def request_finished_receiver(sender: object, **kwargs: Any) -> None:

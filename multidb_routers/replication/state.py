@@ -118,6 +118,8 @@ class RequestState:
         self.on_write = on_write
 
 
+_new_object = object.__new__
+
 _NO_PINS: Mapping[str, Pin] = MappingProxyType({})
 
 
@@ -228,10 +230,18 @@ def begin_request(pins: Mapping[str, Pin]) -> tuple[RequestState, Token[Routing]
     Pass the second value returned to :func:`end_request` in ``finally``, in the same
     context.
     """
-    state = RequestState(pins)
+    # RequestState(pins) and _routing_of(), inlined: this runs for every request, and
+    # their frames cost 0.4% of a one-read GET through Django's handler (a test checks
+    # the state is RequestState's, field by field).
+    state = _new_object(RequestState)
+    state.pins = pins
+    state.written = {}
+    state.replicas = {}
+    state.servable = {}
+    state.claimed = False
+    state.on_write = None
     forced, _, context, _ = _routing.get()
-    # _routing_of(), inlined: this runs for every request.
-    quick = state if not forced and not pins else None
+    quick = None if forced or pins else state
     return state, _routing.set(new_routing((forced, state, context, quick)))
 
 
@@ -251,8 +261,7 @@ def start_request(pins: Mapping[str, Pin]) -> RequestState:
     For Django's ``request_started`` signal: the state then lives until the response is
     closed (``request_finished``), after every middleware returned.
     """
-    state, _ = begin_request(pins)
-    return state
+    return begin_request(pins)[0]
 
 
 def finish_request() -> None:
@@ -262,7 +271,9 @@ def finish_request() -> None:
     after request (``runserver --nothreading``, WSGI worker threads) keeps its context,
     so nothing a request decided may outlive it.
     """
-    set_request(None)
+    forced, _, context, _ = _routing.get()
+    # set_request(None), in one frame: this runs for every request.
+    _routing.set(new_routing((forced, None, context, None)))
 
 
 def pin_context(primary: str, pin: Pin) -> None:

@@ -398,3 +398,23 @@ def test_called_without_django_handler_the_middleware_makes_the_state_requeststa
     assert first.written is not second.written
     assert first.replicas is not second.replicas
     assert first.servable is not second.servable
+
+
+def test_a_request_started_by_djangos_signal_has_the_state_requeststate_makes() -> None:
+    from dataclasses import fields
+
+    from multidb_routers.replication.state import RequestState, begin_request, start_request
+
+    def begun() -> list[RequestState]:
+        states = [start_request({}), begin_request({})[0]]
+        request_started_receiver(WSGIHandler, environ={})
+        state = request_state()
+        assert state is not None
+        return [*states, state]
+
+    made = RequestState({})
+    states = contextvars.copy_context().run(begun)
+    for state in states:
+        for field in fields(RequestState):
+            assert getattr(state, field.name) == getattr(made, field.name), field.name
+    assert len({id(state.servable) for state in states}) == len(states)
