@@ -28,6 +28,7 @@ of ours gives 1.000. Each goal of issue 13 is printed as a ``GOAL`` line
 
 from __future__ import annotations
 
+import io
 import json
 import statistics
 import subprocess
@@ -38,9 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 # First: importing it configures Django.
 from benchmarks.replica_site import OTHER_PRIMARY, REPLICAS, Item, create_tables, read  # isort: skip
+from benchmarks import replica_urls  # isort: skip
+from django.core.handlers.wsgi import WSGIHandler
 from django.db import router
 from django.http import HttpRequest, HttpResponse
-from django.test import RequestFactory
+from django.test import RequestFactory, override_settings
 
 from benchmarks.harness import (
     cpu_per_call,
@@ -48,6 +51,7 @@ from benchmarks.harness import (
     in_fresh_thread,
     interleaved,
     ours_forget_known_cookies,
+    ours_request_receivers,
     paired_median,
     paired_ratio,
     scaled,
@@ -173,6 +177,48 @@ def post_get(peer: Peer, between: Callable[[], None] | None = None) -> Callable[
     return both
 
 
+def handler_for(peer: Peer) -> WSGIHandler:
+    """Django's WSGI handler with ``peer``'s middleware (``MIDDLEWARE`` read when it is made)."""
+    middleware = peer.middleware
+    names = [] if middleware is None else [f"{middleware.__module__}.{middleware.__qualname__}"]
+    with override_settings(MIDDLEWARE=names):
+        return WSGIHandler()
+
+
+def through_handler(peer: Peer, kind: str) -> Callable[[], float]:
+    """Seconds (thread CPU time) of one GET (``kind`` ``"get"``), or one POST + GET with
+    its cookies, through Django's WSGI handler with ``peer``'s middleware.
+
+    As a WSGI server serves it: the request signals are sent (the response is closed),
+    ours with this app's receivers connected, other peers without them. The routers and
+    receivers are set before the clock starts.
+    """
+    handler = handler_for(peer)
+    get, post = factory.get("/page/").environ, factory.post("/page/").environ
+    receivers = peer.name == OURS
+
+    def respond(environ: dict[str, Any]) -> Any:
+        fresh = {**environ, "wsgi.input": io.BytesIO(), "CONTENT_LENGTH": "0"}
+        response = handler(fresh, lambda status, headers: None)
+        b"".join(response)
+        response.close()
+        return response
+
+    def timed() -> float:
+        peer.activate()
+        ours_request_receivers(connected=receivers)
+        started = time.thread_time()
+        if kind == "get":
+            respond(get)
+        else:
+            cookies = respond(post).cookies
+            header = "; ".join(f"{name}={morsel.value}" for name, morsel in cookies.items())
+            respond({**get, "HTTP_COOKIE": header})
+        return time.thread_time() - started
+
+    return timed
+
+
 def cpu_timing(peer: Peer, run: Callable[[], object], number: int) -> Callable[[], float]:
     """CPU seconds per ``run()`` with ``peer``'s routers (``cpu_per_call`` after one call)."""
 
@@ -277,6 +323,22 @@ def check_states(all_peers: list[Peer]) -> list[str]:
     )
     if (in_get, fresh) != (False, "unset"):
         problems.append(f"{MDR}: expected pinned=False in a GET and unset in a fresh thread")
+    for peer in all_peers:
+        if peer.name not in (MDR, OURS):
+            continue
+        reads = []
+        for kind in ("get", "post_get"):
+            through_handler(peer, kind)()
+            reads.append(replica_urls.last_read[0])
+        lines.append(
+            f"  {peer.name:<22} through Django's handler: a GET reads {reads[0]}; "
+            f"the GET after a POST reads {reads[1]}"
+        )
+        if reads[0] not in REPLICAS or reads[1] != "default":
+            problems.append(
+                f"{peer.name}: through the handler, a GET on a replica, after a POST default"
+            )
+    ours_request_receivers(connected=True)
     if problems:
         sys.exit("benchmark set-up is wrong: " + "; ".join(problems))
     return lines
@@ -381,6 +443,10 @@ def request_ratios(all_peers: list[Peer]) -> dict[str, float]:
             ratios[name] = paired_ratio(
                 mine, one_request(peer, kind), pairs=PAIRS[kind], clock=time.thread_time
             )
+        ratios[f"{kind} handler"] = paired_median(
+            through_handler(ours, kind), through_handler(mdr, kind), pairs=PAIRS[kind]
+        )
+    ours_request_receivers(connected=True)
     return ratios
 
 
@@ -537,6 +603,14 @@ def main() -> None:
             + ", ".join(f"x{r[kind]:.3f}" for r in in_processes)
             + "; ours paired with ours: "
             + ", ".join(f"x{r[f'{kind} same']:.3f}" for r in in_processes)
+        )
+    for kind, label in (("get", "a GET"), ("post_get", "a POST + GET")):
+        values = [r[f"{kind} handler"] for r in in_processes]
+        print(
+            f"  {label} through Django's WSGI handler (the request signals and this app's "
+            f"receivers), paired the same way: x{statistics.median(values):.3f} ("
+            + ", ".join(f"x{value:.3f}" for value in values)
+            + ")"
         )
     print()
     goal("GET through the middleware, vs MDR", paired["get"], 1.00, "x")

@@ -262,3 +262,26 @@ def ours_forget_known_cookies() -> None:
     from multidb_routers.replication.middleware import _known
 
     _known.clear()
+
+
+def ours_request_receivers(*, connected: bool) -> None:
+    """Connect or disconnect this app's receivers of Django's request signals.
+
+    As ``AppConfig.ready()`` connects them: a peer library timed through Django's handler
+    runs without them, as it would in a project without this app.
+    """
+    from django.core.signals import request_finished, request_started
+
+    from multidb_routers.request_signals import (
+        request_finished_receiver,
+        request_started_receiver,
+    )
+
+    for signal, receiver, uid in (
+        (request_started, request_started_receiver, "multidb_routers.started"),
+        (request_finished, request_finished_receiver, "multidb_routers.finished"),
+    ):
+        if connected:
+            signal.connect(receiver, dispatch_uid=uid)
+        else:
+            signal.disconnect(dispatch_uid=uid)

@@ -35,6 +35,7 @@ settings.configure(
     },
     DATABASE_ROUTERS=[],
     MIDDLEWARE=[],
+    ROOT_URLCONF="benchmarks.replica_urls",  # the rows through Django's handler
     REPLICA_DATABASES=REPLICAS,  # django-multidb-router's setting
 )
 django.setup()
