@@ -34,7 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 # First: importing it configures Django.
@@ -85,7 +85,6 @@ class Peer:
     name: str
     routers: list[Any]
     middleware: Callable[[Callable[[HttpRequest], HttpResponse]], Any] | None
-    last_read: list[str] = field(default_factory=list)
 
     def activate(self) -> None:
         """Make this library's routers Django's routers."""
@@ -137,18 +136,9 @@ def outside_request(peer: Peer, operation: Callable[[], object], number: int) ->
 
 
 def page_for(peer: Peer) -> Callable[[HttpRequest], Any]:
-    """A page behind ``peer``'s middleware: a POST creates an item, a GET reads one."""
-
-    def page(request: HttpRequest) -> HttpResponse:
-        if request.method == "POST":
-            Item.objects.create(name="new")
-            return HttpResponse("created")
-        item = read()
-        assert item is not None
-        peer.last_read[:] = [item._state.db or "?"]
-        return HttpResponse(item.name)
-
-    return peer.wrap(page)
+    """``replica_urls.page`` behind ``peer``'s middleware: a POST creates an item, a GET
+    reads one."""
+    return peer.wrap(replica_urls.page)
 
 
 def get_once(peer: Peer) -> Callable[[], object]:
@@ -306,9 +296,9 @@ def check_states(all_peers: list[Peer]) -> list[str]:
         peer.activate()
         handler = page_for(peer)
         handler(factory.get("/page/"))
-        plain = peer.last_read[0]
+        plain = replica_urls.last_read[0]
         post_get(peer)()
-        after_post = peer.last_read[0]
+        after_post = replica_urls.last_read[0]
         lines.append(
             f"  {peer.name:<22} a GET reads {plain}; the GET after a POST reads {after_post}"
         )
