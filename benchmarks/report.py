@@ -121,7 +121,7 @@ def _peers_worker(quick: bool) -> dict[str, Any]:
     from django.test.utils import override_settings
     from django.urls import path
 
-    from benchmarks.harness import ours_request_state
+    from benchmarks.harness import ours_request_receivers, ours_request_state
     from benchmarks.item import Item
     from multidb_routers import PrimaryReplicaRouter
 
@@ -196,6 +196,8 @@ def _peers_worker(quick: bool) -> dict[str, Any]:
         if name in problems:
             continue
         router.routers = routers[name]
+        # This app's request signal receivers run for its own requests only.
+        ours_request_receivers(connected=name == "multidb_routers")
         try:
             with states[name]():
                 read_alias = router.db_for_read(Item)
@@ -209,6 +211,7 @@ def _peers_worker(quick: bool) -> dict[str, Any]:
 
     def timings(name: str) -> dict[str, float]:
         router.routers = routers[name]
+        ours_request_receivers(connected=name == "multidb_routers")
         with states[name]():
             decision = cpu_per_call(
                 lambda: router.db_for_read(Item), number=int(10_000 * scale), repeat=3
