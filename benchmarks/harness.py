@@ -270,18 +270,9 @@ def ours_request_receivers(*, connected: bool) -> None:
     As ``AppConfig.ready()`` connects them: a peer library timed through Django's handler
     runs without them, as it would in a project without this app.
     """
-    from django.core.signals import request_finished, request_started
+    from multidb_routers import request_signals
 
-    from multidb_routers.request_signals import (
-        request_finished_receiver,
-        request_started_receiver,
-    )
-
-    for signal, receiver, uid in (
-        (request_started, request_started_receiver, "multidb_routers.started"),
-        (request_finished, request_finished_receiver, "multidb_routers.finished"),
-    ):
-        if connected:
-            signal.connect(receiver, dispatch_uid=uid)
-        else:
-            signal.disconnect(dispatch_uid=uid)
+    if connected:
+        request_signals.connect()
+    else:
+        request_signals.disconnect()

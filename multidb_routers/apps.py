@@ -60,10 +60,9 @@ class MultiDBRoutersConfig(AppConfig):
             if isinstance(router, BaseRouter):
                 router.verified_installed()
 
-        from django.core.signals import request_finished, request_started
         from django.db.models.signals import post_delete, post_save
 
-        from .request_signals import request_finished_receiver, request_started_receiver
+        from . import request_signals
         from .sharding.placement import placement_changed
 
         # This process's placement cache follows its own changes at once (others' within
@@ -74,8 +73,7 @@ class MultiDBRoutersConfig(AppConfig):
 
         # Every request starts and ends its routing state, with or without the middleware,
         # and its routing counts.
-        request_started.connect(request_started_receiver, dispatch_uid="multidb_routers.started")
-        request_finished.connect(request_finished_receiver, dispatch_uid="multidb_routers.finished")
+        request_signals.connect()
 
         from .routes import log as routing_log
 

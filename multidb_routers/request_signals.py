@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.core.signals import request_finished, request_started
+
 from .replication import middleware as routing_state
 from .routes import log as routing_counts
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["request_finished_receiver", "request_started_receiver"]
+__all__ = ["connect", "disconnect", "request_finished_receiver", "request_started_receiver"]
 
 
 def request_started_receiver(
@@ -32,3 +34,18 @@ def request_finished_receiver(sender: object, **kwargs: Any) -> None:
     """``request_finished``: the request's routing state ends, then its counts (logged)."""
     routing_state.request_finished_receiver(sender)
     routing_counts.request_finished_receiver(sender)
+
+
+def connect() -> None:
+    """Connect both receivers (``AppConfig.ready()``); connecting again changes nothing."""
+    request_started.connect(request_started_receiver, dispatch_uid=_STARTED)
+    request_finished.connect(request_finished_receiver, dispatch_uid=_FINISHED)
+
+
+def disconnect() -> None:
+    """Disconnect both receivers (a benchmark timing another library's requests)."""
+    request_started.disconnect(dispatch_uid=_STARTED)
+    request_finished.disconnect(dispatch_uid=_FINISHED)
+
+
+_STARTED, _FINISHED = "multidb_routers.started", "multidb_routers.finished"
